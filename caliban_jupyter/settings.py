@@ -1,0 +1,191 @@
+"""Settings resolution: flag > session (%config) > environment > .calibanconfig.json > default.
+
+Each resolved value remembers where it came from (``Settings.sources``), which
+``%caliban_config`` and ``caliban cloud --dry_run`` show.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+CONFIG_FILE = ".calibanconfig.json"
+BACKENDS = ("vertex", "local")
+DEFAULT_REGION = "us-central1"
+DEFAULT_GPU_MACHINE = "n1-standard-8"
+DEFAULT_CPU_MACHINE = "n1-highcpu-32"
+DEFAULT_GPU_SPEC = "1xP100"
+# Public defaults: see the README ("Base images") for why these two.
+DEFAULT_BASE_IMAGES = {
+    "cpu": "python:3.11-slim",
+    "gpu": "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/base-cu121.py310",
+}
+
+# key -> human description of what it takes; unknown keys are rejected by name.
+CONFIG_KEYS = {
+    "project_id": "a Google Cloud project id (string)",
+    "region": "a Vertex AI region such as us-central1 (string)",
+    "cloud_key": "path to a service-account key JSON file (string)",
+    "backend": "'vertex' or 'local'",
+    "base_image": "an image name, or {\"cpu\": IMAGE, \"gpu\": IMAGE}",
+    "apt_packages": "a list of Debian packages, or {\"cpu\": [...], \"gpu\": [...]}",
+    "registry": "a registry prefix such as us-central1-docker.pkg.dev/PROJECT/REPO",
+    "endpoint": "the job service endpoint, e.g. http://127.0.0.1:8470 (string)",
+}
+
+# setting -> environment variables consulted, in order
+ENV_VARS = {
+    "project_id": ("PROJECT_ID",),
+    "region": ("REGION",),
+    "cloud_key": ("GOOGLE_APPLICATION_CREDENTIALS",),
+    "backend": ("CALIBAN_BACKEND",),
+    "base_image": ("CALIBAN_BASE_IMAGE",),
+    "registry": ("CALIBAN_REGISTRY",),
+    "endpoint": ("CALIBAN_ENDPOINT",),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where and how jobs run, independent of any one submission's flags."""
+
+    gpu: bool
+    project_id: str | None
+    region: str
+    backend: str
+    cloud_key: str | None
+    base_image: str
+    apt_packages: tuple[str, ...]
+    registry: str | None
+    endpoint: str | None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        return "gpu" if self.gpu else "cpu"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "project_id": self.project_id,
+            "region": self.region,
+            "backend": self.backend,
+            "cloud_key": self.cloud_key,
+            "base_image": self.base_image,
+            "apt_packages": list(self.apt_packages),
+            "registry": self.registry,
+            "endpoint": self.endpoint,
+        }
+
+
+def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
+    """Read ``.calibanconfig.json`` in ``cwd`` ({} when absent), rejecting unknown keys."""
+    path = Path(cwd) / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as e:
+        raise ConfigError(
+            f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must hold a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(CONFIG_KEYS))
+    if unknown:
+        allowed = ", ".join(sorted(CONFIG_KEYS))
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r}" +
+                          (f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else "") +
+                          f"; allowed keys: {allowed}")
+    for key in ("project_id", "region", "cloud_key", "backend", "registry", "endpoint"):
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
+    return data
+
+
+def _per_mode(value: Any, key: str, path: str, item_check: type) -> dict[str, Any]:
+    """``base_image``/``apt_packages``: one value for both modes, or ``{cpu, gpu}``."""
+    if isinstance(value, dict):
+        extra = set(value) - {"cpu", "gpu"}
+        if extra:
+            raise ConfigError(f"{path}: {key!r} may only have keys 'cpu' and 'gpu', "
+                              f"not {sorted(extra)[0]!r}")
+        out = dict(value)
+    else:
+        out = {"cpu": value, "gpu": value}
+    for mode, v in out.items():
+        if item_check is list:
+            if not isinstance(v, list) or not all(isinstance(p, str) for p in v):
+                raise ConfigError(f"{path}: {key!r} ({mode}) must be a list of package names")
+        elif not isinstance(v, str):
+            raise ConfigError(f"{path}: {key!r} ({mode}) must be an image name (string)")
+    return out
+
+
+def resolve_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    gpu: bool = True,
+    cwd: str | os.PathLike[str] = ".",
+    env: Mapping[str, str] | None = None,
+    session: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Resolve every setting by precedence. ``flags`` and ``session`` map setting names to
+    values, ``None`` meaning unset. Raises :class:`ConfigError` on bad input."""
+    flags = flags or {}
+    session = session or {}
+    env = os.environ if env is None else env
+    config = load_config_file(cwd)
+    cfg_path = str(Path(cwd) / CONFIG_FILE)
+    mode = "gpu" if gpu else "cpu"
+    sources: dict[str, str] = {}
+
+    def pick(key: str, default: Any = None) -> Any:
+        if flags.get(key) not in (None, ""):
+            sources[key] = "flag"
+            return flags[key]
+        if session.get(key) not in (None, ""):
+            sources[key] = "%config Caliban"
+            return session[key]
+        for var in ENV_VARS.get(key, ()):
+            if env.get(var):
+                sources[key] = f"environment {var}"
+                return env[var]
+        if key in config:
+            value = config[key]
+            if key == "base_image":
+                value = _per_mode(value, key, cfg_path, str)[mode] if value != {} else None
+                if value is None:
+                    sources[key] = "default"
+                    return default
+            elif key == "apt_packages":
+                value = _per_mode(value, key, cfg_path, list).get(mode, [])
+            sources[key] = CONFIG_FILE
+            return value
+        sources[key] = "default"
+        return default
+
+    backend = str(pick("backend", "vertex")).lower()
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r} (from {sources['backend']}); "
+                          "use 'vertex' (Google's Vertex AI) or 'local' (the local emulator)")
+    apt = pick("apt_packages", [])
+    return Settings(
+        gpu=gpu,
+        project_id=pick("project_id"),
+        region=str(pick("region", DEFAULT_REGION)),
+        backend=backend,
+        cloud_key=pick("cloud_key"),
+        base_image=str(pick("base_image", DEFAULT_BASE_IMAGES[mode])),
+        apt_packages=tuple(apt),
+        registry=pick("registry"),
+        endpoint=pick("endpoint"),
+        sources=sources,
+    )

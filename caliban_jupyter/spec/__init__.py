@@ -1,0 +1,1 @@
+"""What to run, decided purely: catalog, accelerators, experiments, labels, job specs."""

@@ -1,0 +1,78 @@
+"""Job specs: one frozen value per job, and its Vertex AI CustomJob REST form."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    """A worker's hardware. ``accelerator_type`` is the Vertex enum name
+    (``NVIDIA_TESLA_P100``, ``TPU_V5_LITEPOD``...) or ``None`` for CPU only."""
+
+    machine_type: str
+    accelerator_type: str | None = None
+    accelerator_count: int = 0
+    tpu_topology: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"machineType": self.machine_type}
+        if self.accelerator_type:
+            out["acceleratorType"] = self.accelerator_type
+            out["acceleratorCount"] = self.accelerator_count
+        if self.tpu_topology:
+            out["tpuTopology"] = self.tpu_topology
+        return out
+
+    @property
+    def accelerator_label(self) -> str:
+        """Human form, e.g. ``2 x NVIDIA_TESLA_V100`` or ``none``."""
+        if not self.accelerator_type:
+            return "none"
+        return f"{self.accelerator_count} x {self.accelerator_type}"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job of a sweep, fully decided: what Vertex (or the emulator) is asked to run.
+
+    ``index`` is 1-based within the experiment group; ``experiment`` the expanded config
+    entry that produced ``args``.
+    """
+
+    display_name: str
+    index: int
+    region: str
+    image_uri: str
+    args: tuple[str, ...]
+    labels: Mapping[str, str]
+    machine: MachineSpec
+    experiment: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_custom_job(self) -> dict[str, Any]:
+        """The CustomJob request body in Vertex's REST JSON form (lowerCamelCase)."""
+        return {
+            "displayName": self.display_name,
+            "labels": dict(self.labels),
+            "jobSpec": {
+                "workerPoolSpecs": [
+                    {
+                        "machineSpec": self.machine.to_json(),
+                        "replicaCount": "1",
+                        "containerSpec": {"imageUri": self.image_uri, "args": list(self.args)},
+                    }
+                ]
+            },
+        }
+
+    def with_image(self, image_uri: str) -> JobSpec:
+        from dataclasses import replace
+
+        return replace(self, image_uri=image_uri)
+
+    def with_labels(self, extra: Mapping[str, str]) -> JobSpec:
+        from dataclasses import replace
+
+        return replace(self, labels={**self.labels, **extra})
