@@ -35,8 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first `--` is passed through to the job untouched.
+    script_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, script_args = argv[:cut], argv[cut + 1:]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = argv
+    if script_args and not getattr(args, "_takes_script_args", False):
+        parser.error(f"`caliban {args.command}` takes no arguments after `--`")
+    args.script_args = script_args
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

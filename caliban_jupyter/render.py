@@ -1,0 +1,136 @@
+"""Terminal rendering for `caliban cloud`: dry-run listings and progress bars (tqdm)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from . import events as ev
+from .service import Plan
+
+
+def planned_image(plan: Plan) -> str:
+    """The image the jobs will run: ``--image_tag``, or the content-addressed tag a build
+    would produce (computed from the context without Docker)."""
+    if plan.image:
+        return plan.image
+    from .packaging.context import plan_context
+    from .service import build_request
+
+    return plan_context(build_request(plan)).tag
+
+
+def dry_run_bodies(plan: Plan) -> list[dict[str, Any]]:
+    image = planned_image(plan)
+    return [spec.with_image(image).to_custom_job() for spec in plan.specs]
+
+
+def render_dry_run(plan: Plan, out=None) -> None:
+    out = out or sys.stdout
+    if plan.request.format == "json":
+        json.dump(dry_run_bodies(plan), out, indent=2)
+        out.write("\n")
+        return
+    image = planned_image(plan)
+    s = plan.settings
+    where = f"backend {s.backend}" + (f", project {s.project_id}" if s.project_id else "")
+    print(f"Dry run: nothing is built or submitted ({where}, experiment group {plan.xgroup}).",
+          file=out)
+    for spec in plan.specs:
+        m = spec.machine
+        print(f"\n{spec.display_name}", file=out)
+        print(f"  machine:     {m.machine_type}", file=out)
+        accel = m.accelerator_label + (f" (topology {m.tpu_topology})" if m.tpu_topology else "")
+        print(f"  accelerator: {accel}", file=out)
+        print(f"  region:      {spec.region}", file=out)
+        print(f"  image:       {image}", file=out)
+        print(f"  args:        {shlex.join(spec.args) if spec.args else '(none)'}", file=out)
+        labels = ", ".join(f"{k}={v}" if v else k for k, v in spec.labels.items())
+        print(f"  labels:      {labels}", file=out)
+    n = len(plan.specs)
+    print(f"\n{n} job{'s' if n != 1 else ''} would be submitted.", file=out)
+
+
+class TqdmProgress:
+    """Renders progress events as tqdm bars on stderr."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._build = None
+        self._push = None
+        self._submit = None
+
+    def __call__(self, event: ev.Event) -> None:
+        t = self._tqdm
+        if isinstance(event, ev.BuildStep):
+            if self._build is None:
+                self._build = t(total=event.total, desc="build", unit="step", file=sys.stderr)
+            self._build.n = event.index
+            self._build.set_postfix_str(("cached " if event.cached else "") +
+                                        event.instruction[:40])
+        elif isinstance(event, ev.PushProgress):
+            if self._push is None:
+                self._push = t(total=event.total or None, desc="push", unit="B",
+                               unit_scale=True, file=sys.stderr)
+            if event.total:
+                self._push.total = event.total
+            self._push.n = event.current
+            self._push.refresh()
+        elif isinstance(event, (ev.JobSubmitted, ev.JobFailedToSubmit)):
+            if self._submit is None:
+                self._close_build()
+                self._submit = t(total=event.total, desc="submit", unit="job",
+                                 file=sys.stderr)
+            self._submit.update(1)
+            if isinstance(event, ev.JobFailedToSubmit):
+                t.write(event.message, file=sys.stderr)
+        elif isinstance(event, ev.ImageReady):
+            self._close_build()
+            t.write(event.message, file=sys.stderr)
+        elif isinstance(event, (ev.Info, ev.Warning_)):
+            t.write(event.message, file=sys.stderr)
+
+    def _close_build(self) -> None:
+        for bar in (self._build, self._push):
+            if bar is not None:
+                bar.refresh()
+                bar.close()
+        self._build = self._push = None
+
+    def close(self) -> None:
+        self._close_build()
+        if self._submit is not None:
+            self._submit.close()
+            self._submit = None
+
+
+def render_records(records, fmt: str, out=None) -> None:
+    out = out or sys.stdout
+    if fmt == "json":
+        json.dump([r.to_json() for r in records], out, indent=2)
+        out.write("\n")
+        return
+    width = max([len(r.display_name) for r in records] + [4])
+    for r in records:
+        print(f"{r.display_name:<{width}}  {r.state:<13} {r.url}", file=out)
+
+
+def render_run(plan: Plan, execute: Callable[..., Any]) -> int:
+    if plan.request.dry_run:
+        render_dry_run(plan)
+        return 0
+    progress = TqdmProgress()
+    try:
+        records = execute(plan, progress)
+    finally:
+        progress.close()
+    render_records(records, plan.request.format)
+    n = len(records)
+    print(f"{n} job{'s' if n != 1 else ''} submitted in experiment group {plan.xgroup}. "
+          f"Follow them with: caliban status --xgroup {plan.xgroup}", file=sys.stderr)
+    return 0

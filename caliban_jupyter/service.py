@@ -1,0 +1,259 @@
+"""The pipeline every front end calls: plan (pure, validates everything) then execute.
+
+``plan_from_request`` decides everything ``caliban cloud`` decides before a byte is built:
+settings, target, machine, experiments, labels, job specs. Any user mistake raises a
+:class:`~caliban_jupyter.errors.CalibanError` here, before anything is built or submitted.
+``execute`` builds (or reuses) the image and submits the jobs, reporting progress events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import getpass
+import os
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import UsageError
+from .events import Progress, ignore
+from .settings import Settings, resolve_settings
+from .spec.jobs import JobSpec, MachineSpec
+from .spec.target import Target, classify_target
+
+_XGROUP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class CloudRequest:
+    """Everything a user asked of ``caliban cloud``, whichever front end they used."""
+
+    module: str | None = None
+    script_args: tuple[str, ...] = ()
+    nogpu: bool = False
+    gpu_spec: str | None = None
+    tpu_spec: str | None = None
+    machine_type: str | None = None
+    force: bool = False
+    experiment_config: Any = None  # path, "stdin", or an already-parsed dict / list
+    name: str | None = None
+    xgroup: str | None = None
+    labels: tuple[str, ...] = ()
+    dirs: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    base_image: str | None = None
+    image_tag: str | None = None
+    registry: str | None = None
+    backend: str | None = None
+    project_id: str | None = None
+    region: str | None = None
+    cloud_key: str | None = None
+    endpoint: str | None = None
+    dry_run: bool = False
+    format: str = "text"
+    # Notebook front end: a generated program replaces MODULE.
+    program: str | None = None
+    program_parameters: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+    cwd: str = "."
+    session: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace, **overrides: Any) -> CloudRequest:
+        extra = tuple(getattr(args, "_extra", ()) or ())
+        if extra:
+            module = getattr(args, "module", None) or "MODULE"
+            raise UsageError(
+                f"unexpected argument(s) after {module}: {shlex.join(extra)}. Arguments for "
+                "your program go after `--`, like this:\n  "
+                + _corrected_command(getattr(args, "_argv", None), module, extra,
+                                     tuple(getattr(args, "script_args", ()) or ()))
+            )
+        values = {f: getattr(args, f) for f in cls.__dataclass_fields__ if hasattr(args, f)}
+        for key in ("labels", "dirs", "extras", "script_args"):
+            values.pop(key, None)
+        values.update(
+            labels=tuple(getattr(args, "label", ()) or ()),
+            dirs=tuple(getattr(args, "dir", ()) or ()),
+            extras=tuple(getattr(args, "extras", ()) or ()),
+            script_args=tuple(getattr(args, "script_args", ()) or ()),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+def _corrected_command(argv: Sequence[str] | None, module: str, extra: tuple[str, ...],
+                       script_args: tuple[str, ...]) -> str:
+    if argv:
+        head = [a for a in argv if a not in extra]
+    else:
+        head = ["cloud", "[flags]", module]
+    return shlex.join(["caliban", *head, "--", *extra, *script_args])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A fully validated submission: what will be built and which jobs will be created."""
+
+    request: CloudRequest
+    settings: Settings
+    target: Target | None
+    machine: MachineSpec
+    xgroup: str
+    name: str
+    experiments: tuple[Mapping[str, Any], ...]
+    specs: tuple[JobSpec, ...]
+    image: str | None  # the image to run when known without building (--image_tag)
+
+    @property
+    def backend(self) -> str:
+        return self.settings.backend
+
+
+def default_user() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "user"
+    user = re.sub(r"[^a-z0-9_-]", "", user.lower()) or "user"
+    return user
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now()
+
+
+def plan_from_request(request: CloudRequest, *, stdin: IO[str] | None = None,
+                      now: _dt.datetime | None = None) -> Plan:
+    """Validate the request and decide every job. Pure apart from reading config files."""
+    from .spec.accelerators import resolve_machine
+    from .spec.experiments import (experiment_to_args, expand_experiment_config,
+                                   load_experiment_config)
+    from .spec.labels import build_labels, parse_label_flags
+
+    cwd = request.cwd
+    env = os.environ if request.env is None else request.env
+    now = now or _now()
+    if request.nogpu and request.gpu_spec:
+        raise UsageError("--nogpu and --gpu_spec contradict each other: drop --gpu_spec for a "
+                         "CPU-only job, or drop --nogpu to use the GPU")
+    if request.format not in ("text", "json"):
+        raise UsageError(f"--format must be 'text' or 'json', not {request.format!r}")
+
+    target: Target | None = None
+    if request.program is None:
+        if not request.module:
+            raise UsageError("no MODULE given. Usage: caliban cloud [flags] MODULE [-- ARGS]")
+        target = classify_target(request.module, cwd)
+
+    flags = {
+        "project_id": request.project_id, "region": request.region,
+        "cloud_key": request.cloud_key, "backend": request.backend,
+        "base_image": request.base_image, "registry": request.registry,
+        "endpoint": request.endpoint,
+    }
+    gpu_mode = not request.nogpu
+    settings = resolve_settings(flags, gpu=gpu_mode, cwd=cwd, env=env,
+                                session=request.session)
+    if settings.backend == "vertex" and not settings.project_id:
+        raise UsageError(
+            "no Google Cloud project: the Vertex AI backend needs one. Pass --project_id, set "
+            "PROJECT_ID, or put \"project_id\" in .calibanconfig.json. To run on this machine "
+            "without a Google account, use --backend local (or CALIBAN_BACKEND=local)."
+        )
+    if settings.cloud_key and not Path(cwd, settings.cloud_key).expanduser().is_file():
+        raise UsageError(f"--cloud_key {settings.cloud_key}: no such file "
+                         f"(from {settings.sources.get('cloud_key', 'flag')})")
+
+    machine = resolve_machine(
+        gpu_spec=request.gpu_spec, tpu_spec=request.tpu_spec,
+        machine_type=request.machine_type, region=settings.region,
+        gpu_mode=gpu_mode, force=request.force,
+    )
+
+    if request.experiment_config is None:
+        experiments: list[dict[str, Any]] = [{}]
+    else:
+        config = load_experiment_config(request.experiment_config, stdin=stdin)
+        experiments = expand_experiment_config(config)
+
+    user = default_user()
+    name = request.name or f"caliban_{user}"
+    xgroup = request.xgroup or f"{user}-xgroup-{now:%Y-%m-%d-%H-%M-%S}"
+    if not _XGROUP_RE.match(xgroup):
+        raise UsageError(f"--xgroup {xgroup!r}: use 1-63 lowercase letters, digits, '_' or '-', "
+                         "starting with a letter or digit (it becomes a Vertex label value)")
+    user_labels = parse_label_flags(list(request.labels))
+    stamp = f"{now:%Y%m%d_%H%M%S}"
+    image = request.image_tag
+    specs = []
+    for i, experiment in enumerate(experiments, start=1):
+        args = experiment_to_args(experiment, request.script_args)
+        labels = build_labels(
+            job_name=name, gpu_enabled=machine.accelerator_type is not None
+            and not machine.accelerator_type.startswith("TPU"),
+            tpu_enabled=bool(machine.accelerator_type
+                             and machine.accelerator_type.startswith("TPU")),
+            xgroup=xgroup, args=args, user_labels=user_labels,
+        )
+        specs.append(JobSpec(
+            display_name=f"{name}_{stamp}_{i}", index=i, region=settings.region,
+            image_uri=image or "", args=tuple(args), labels=labels, machine=machine,
+            experiment=experiment,
+        ))
+    return Plan(request=request, settings=settings, target=target, machine=machine,
+                xgroup=xgroup, name=name, experiments=tuple(experiments), specs=tuple(specs),
+                image=image)
+
+
+def build_request(plan: Plan):  # -> packaging.BuildRequest (imported lazily)
+    """The packaging request for this plan's image."""
+    from .packaging.context import BuildRequest
+
+    req = plan.request
+    generated: dict[str, bytes] = {}
+    entrypoint = None
+    if req.program is not None:
+        generated["caliban_main.py"] = req.program.encode()
+        entrypoint = ("python3", "caliban_main.py")
+    return BuildRequest(
+        cwd=str(Path(req.cwd).resolve()), target=plan.target, dirs=tuple(req.dirs),
+        extras=tuple(req.extras), gpu=plan.settings.gpu,
+        base_image=plan.settings.base_image, apt_packages=plan.settings.apt_packages,
+        registry=plan.settings.registry, image_name=_image_name(plan),
+        cloud_key=plan.settings.cloud_key, generated_files=generated, entrypoint=entrypoint,
+        requirements=tuple(req.requirements),
+    )
+
+
+def _image_name(plan: Plan) -> str:
+    base = plan.target.package_root if plan.target else "notebook"
+    if base == ".":
+        base = Path(plan.request.cwd).resolve().name
+    clean = re.sub(r"[^a-z0-9._-]", "-", base.lower()).strip("-._") or "job"
+    return f"caliban-{clean}"
+
+
+def execute(plan: Plan, progress: Progress = ignore):
+    """Build or reuse the image, then submit every job exactly once.
+
+    Returns the list of :class:`~caliban_jupyter.records.JobRecord` of the sweep.
+    """
+    from .backends import get_backend
+    from .backends.submit import submit_sweep
+    from .history import History
+
+    image = plan.image
+    if image is None:
+        from .packaging.docker import ensure_image
+
+        image = ensure_image(build_request(plan), progress).tag
+    specs = [replace(s, image_uri=image) for s in plan.specs]
+    backend = get_backend(plan.settings, progress)
+    history = History.open()
+    return submit_sweep(specs, backend, history, xgroup=plan.xgroup, progress=progress)
