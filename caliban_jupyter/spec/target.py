@@ -78,6 +78,9 @@ def classify_target(name: str, cwd: str | os.PathLike[str] = ".") -> Target:
         for rel_path in (module_path.with_suffix(".py"), module_path / "__main__.py"):
             if (root / rel_path).is_file():
                 return Target("module", name, rel_path.as_posix())
+        if candidate.is_dir():
+            raise TargetError(f"{name!r} is a directory; name a module, a script or a "
+                              "notebook in it (e.g. trainer.train)")
         raise TargetError(
             f"module {name!r} not found: neither {module_path.with_suffix('.py').as_posix()} "
             f"nor {(module_path / '__main__.py').as_posix()} exists under {root}. "
