@@ -27,13 +27,13 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any, TextIO, Union
+from typing import Any, TextIO
 
 from ..errors import ExperimentConfigError
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 Experiment = dict[str, Scalar]
-ExperimentConfig = Union[dict[str, Any], list[Any]]
+ExperimentConfig = dict[str, Any] | list[Any]
 
 __all__ = [
     "Experiment",
@@ -349,9 +349,10 @@ def _expand_entry(axes: list[Axis]) -> list[Experiment]:
     # template per job, which is what keeps 20,000 jobs in the tens of milliseconds.
     if all(len(axis_names) == 1 for axis_names, _ in axes):
         flat = [[alt[0] for alt in alts] for alts in alternatives]
-        return [dict(zip(names, combo)) for combo in itertools.product(*flat)]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*flat)]
     chain = itertools.chain.from_iterable
-    return [dict(zip(names, chain(combo))) for combo in itertools.product(*alternatives)]
+    combos = itertools.product(*alternatives)
+    return [dict(zip(names, chain(combo), strict=True)) for combo in combos]
 
 
 # --------------------------------------------------------------------------- to flags

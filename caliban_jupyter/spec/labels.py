@@ -64,9 +64,10 @@ def parse_label_flags(flags: Iterable[str]) -> list[tuple[str, str]]:
     for flag in flags:
         key, sep, value = flag.partition("=")
         if not sep:
+            example = flag or "team"
             raise UsageError(
                 f"--label {flag!r} is not of the form KEY=VALUE: write e.g. "
-                f"--label {flag or 'team'}=VALUE (an empty value is fine: --label {flag or 'team'}=)"
+                f"--label {example}=VALUE (an empty value is fine: --label {example}=)"
             )
         if not key.strip():
             raise UsageError(
