@@ -318,8 +318,10 @@ def _check_combination(cat: Catalog, machine: Machine, short: str, count: int,
                "TPU VM")
     else:
         why = f"{machine.name} takes no {short} GPU"
-    kind = cat.accelerators[short].kind
-    hint = "; or drop --machine_type to get " + _pick_machine(cat, short, count, kind) if fits else ""
+    hint = ""
+    if fits:
+        auto = _pick_machine(cat, short, count, cat.accelerators[short].kind)
+        hint = f"; or drop --machine_type to get {auto}"
     raise SpecError(f"{why}{note}. Use one of the {alternatives}{hint}")
 
 
