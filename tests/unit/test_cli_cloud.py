@@ -1,0 +1,172 @@
+"""`caliban cloud` as a user runs it: flags, settings, dry run, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "trainer").mkdir()
+    (tmp_path / "trainer" / "__init__.py").write_text("")
+    (tmp_path / "trainer" / "train.py").write_text("import sys\nprint(sys.argv)\n")
+    return tmp_path
+
+
+def caliban(cwd, *args, stdin=None, env=None):
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("PROJECT_ID", "REGION", "CALIBAN_BACKEND",
+                             "GOOGLE_APPLICATION_CREDENTIALS", "CALIBAN_BASE_IMAGE")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "caliban_jupyter.cli", *args], cwd=cwd,
+                          input=stdin, capture_output=True, text=True, env=full_env,
+                          timeout=60)
+
+
+def dry_json(cwd, *args, **kw):
+    r = caliban(cwd, "cloud", "--dry_run", "--format", "json", "--image_tag", "img:1",
+                *args, **kw)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def assert_one_line_error(r, pattern):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert re.search(pattern, r.stderr, re.S), r.stderr
+    assert r.stdout == ""
+
+
+def test_dry_run_json_is_the_exact_custom_job_bodies(project):
+    (project / "exp.json").write_text('{"lr": [0.1, 0.01], "deep": true, "skip": false}')
+    bodies = dry_json(project, "--project_id", "p", "--xgroup", "g1", "--name", "run",
+                      "--experiment_config", "exp.json", "trainer.train", "--", "--epochs", "3")
+    assert len(bodies) == 2
+    first = bodies[0]
+    assert re.fullmatch(r"run_\d{8}_\d{6}_1", first["displayName"])
+    assert bodies[1]["displayName"].endswith("_2")
+    assert first["jobSpec"] == {"workerPoolSpecs": [{
+        "machineSpec": {"machineType": "n1-standard-8",
+                        "acceleratorType": "NVIDIA_TESLA_P100", "acceleratorCount": 1},
+        "replicaCount": "1",
+        "containerSpec": {"imageUri": "img:1",
+                          "args": ["--epochs", "3", "--lr", "0.1", "--deep"]},
+    }]}
+    assert first["labels"] == {"job_name": "run", "gpu_enabled": "true",
+                               "tpu_enabled": "false", "xgroup": "g1", "epochs": "3",
+                               "lr": "0_1", "deep": ""}
+
+
+def test_nogpu_defaults_to_cpu_machine(project):
+    (body,) = dry_json(project, "--backend", "local", "--nogpu", "trainer.train")
+    spec = body["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]
+    assert spec == {"machineType": "n1-highcpu-32"}
+    assert body["labels"]["gpu_enabled"] == "false"
+
+
+def test_fixed_gpu_machine_picked(project):
+    (body,) = dry_json(project, "--project_id", "p", "--gpu_spec", "4xa100", "trainer.train")
+    spec = body["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]
+    assert spec["machineType"] == "a2-highgpu-4g"
+    assert spec["acceleratorCount"] == 4
+
+
+def test_label_flag_beats_arg_label(project):
+    (body,) = dry_json(project, "--project_id", "p", "-l", "lr=fixed", "--label", "team=ml",
+                       "trainer.train", "--", "--lr", "0.5")
+    assert body["labels"]["lr"] == "fixed"
+    assert body["labels"]["team"] == "ml"
+
+
+def test_experiment_config_from_stdin(project):
+    bodies = dry_json(project, "--project_id", "p", "--experiment_config", "stdin",
+                      "trainer.train", stdin='// sweep\n{"[a,b]": [[1, 2], [3, 4]]}')
+    assert [b["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"] for b in bodies] == [
+        ["--a", "1", "--b", "2"], ["--a", "3", "--b", "4"]]
+
+
+def test_settings_from_env_and_config(project):
+    (project / ".calibanconfig.json").write_text('{"project_id": "cfg", "region": "europe-west4"}')
+    (body,) = dry_json(project, "--nogpu", "trainer.train", env={"REGION": "us-east1"})
+    assert body["displayName"].startswith("caliban_")
+    r = caliban(project, "cloud", "--dry_run", "--nogpu", "--image_tag", "i:1", "trainer.train",
+                env={"REGION": "us-east1"})
+    assert "region:      us-east1" in r.stdout
+    assert "project cfg" in r.stdout
+
+
+def test_text_dry_run_lists_every_job(project):
+    (project / "exp.json").write_text('{"x": [1, 2, 3]}')
+    r = caliban(project, "cloud", "--dry_run", "--project_id", "p", "--image_tag", "i:1",
+                "--experiment_config", "exp.json", "trainer.train")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("machine:") == 3
+    assert "accelerator: 1 x NVIDIA_TESLA_P100" in r.stdout
+    assert "3 jobs would be submitted." in r.stdout
+
+
+def test_no_project_is_an_error_even_in_dry_run(project):
+    r = caliban(project, "cloud", "--dry_run", "trainer.train")
+    assert_one_line_error(r, r"--project_id.*PROJECT_ID.*project_id.*--backend local")
+
+
+def test_args_before_double_dash_show_corrected_command(project):
+    r = caliban(project, "cloud", "--backend", "local", "trainer.train", "--epochs", "3")
+    assert r.returncode == 2
+    r = caliban(project, "cloud", "--backend", "local", "trainer.train", "extra", "-l", "a=b")
+    assert_one_line_error(r, r"unexpected argument\(s\) after trainer.train: extra.*"
+                             r"caliban cloud --backend local trainer.train -l a=b -- extra")
+
+
+def test_missing_module(project):
+    r = caliban(project, "cloud", "--backend", "local", "trainer.nope")
+    assert_one_line_error(r, r"module 'trainer.nope' not found")
+
+
+def test_nogpu_with_gpu_spec(project):
+    r = caliban(project, "cloud", "--backend", "local", "--nogpu", "--gpu_spec", "1xT4",
+                "trainer.train")
+    assert_one_line_error(r, r"--nogpu and --gpu_spec")
+
+
+def test_bad_gpu_spec_suggests(project):
+    r = caliban(project, "cloud", "--backend", "local", "--gpu_spec", "2xV10",
+                "trainer.train")
+    assert_one_line_error(r, r"V100")
+
+
+def test_bad_experiment_config_names_line(project):
+    (project / "exp.json").write_text('{\n  "lr": [0.1,,]\n}')
+    r = caliban(project, "cloud", "--backend", "local", "--experiment_config", "exp.json",
+                "trainer.train")
+    assert_one_line_error(r, r"exp.json.*line 2")
+
+
+def test_bad_xgroup(project):
+    r = caliban(project, "cloud", "--backend", "local", "--xgroup", "Bad Group!",
+                "trainer.train")
+    assert_one_line_error(r, r"--xgroup")
+
+
+def test_helpfull(project):
+    r = caliban(project, "cloud", "--helpfull")
+    assert r.returncode == 0
+    assert ".calibanconfig.json keys" in r.stdout and "--tpu_spec" in r.stdout
+
+
+def test_image_planned_from_context_hash(project):
+    r = caliban(project, "cloud", "--dry_run", "--format", "json", "--backend", "local",
+                "--nogpu", "trainer.train")
+    assert r.returncode == 0, r.stderr
+    uri = json.loads(r.stdout)[0]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
+    (project / "trainer" / "train.py").write_text("print('changed')\n")
+    r2 = caliban(project, "cloud", "--dry_run", "--format", "json", "--backend", "local",
+                 "--nogpu", "trainer.train")
+    uri2 = json.loads(r2.stdout)[0]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
+    assert uri != uri2 and uri.split(":")[0] == uri2.split(":")[0]
