@@ -1,0 +1,495 @@
+"""Turn executed notebook cells into analysed top-level statements (pure).
+
+Each cell is converted to Python by IPython's own ``TransformerManager`` (so ``%magic``,
+``!shell`` and ``x?`` lines become ``get_ipython()`` calls exactly as the kernel ran them),
+parsed, and split into top-level :class:`Statement` records that say which module-level
+names each statement binds, reads, and mutates. :mod:`capture_deps` slices these records.
+
+Decisions
+---------
+- A cell that is a cell magic (``%%time``, ``%%caliban_cloud``, ...) is skipped entirely; the
+  names its body would bind (when the body is Python) are recorded as *magic-defined* so a
+  later need for them gets a precise error rather than "not defined".
+- A top-level statement that calls a magic or the shell (``get_ipython().run_line_magic``,
+  ``run_cell_magic``, ``system``, ``getoutput``) is dropped and its names are magic-defined;
+  for a line magic whose argument is Python (``%time y = 1``) the argument's names count too.
+- Inside a ``def``/``class``/block, a statement that is *only* a magic call (``!nvidia-smi``)
+  is removed (``pass`` keeps the block valid); any other nested use of a magic result makes
+  the whole top-level statement magic-defined, because the job could not compute it.
+- Names read inside function and lambda bodies are *deferred*: they are looked up when the
+  function runs, not when it is defined. Scopes there are analysed with :mod:`symtable`, the
+  compiler's own scoping, so comprehension targets, ``nonlocal`` and ``global`` are exact.
+"""
+
+from __future__ import annotations
+
+import ast
+import symtable
+import tokenize
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+#: Methods of the object returned by ``get_ipython()`` that run magics or the shell.
+MAGIC_METHODS = frozenset({"run_line_magic", "run_cell_magic", "system", "getoutput"})
+
+_BLOCK_FIELDS = ("body", "orelse", "finalbody")
+
+
+@dataclass
+class Statement:
+    """One top-level statement of a cell, with what it binds and needs at module level.
+
+    ``uses`` are read when the statement runs; ``deferred`` are globals read by function
+    bodies it defines (resolved where the function is needed); ``soft`` uses (annotations)
+    are captured when defined but never reported as missing. Values are line numbers.
+    """
+
+    position: int
+    cell: int | None
+    source: str
+    node: ast.stmt | None = None
+    magic: bool = False
+    future: bool = False
+    definite: set[str] = field(default_factory=set)
+    maybe: set[str] = field(default_factory=set)
+    star: bool = False
+    imported: set[str] = field(default_factory=set)
+    uses: dict[str, int] = field(default_factory=dict)
+    deferred: dict[str, int] = field(default_factory=dict)
+    soft: dict[str, int] = field(default_factory=dict)
+    mutates: set[str] = field(default_factory=set)
+    call_mutates: set[str] = field(default_factory=set)
+    global_writes: set[str] = field(default_factory=set)
+
+    def binds(self, name: str) -> bool:
+        """Whether running this statement may bind ``name`` at module level."""
+        return self.star or name in self.definite or name in self.maybe
+
+
+def to_python(cell: str) -> ast.Module | None:
+    """Transform a raw cell with IPython's transformer and parse it; ``None`` if it can't."""
+    try:
+        return ast.parse(TransformerManager().transform_cell(cell))
+    except (SyntaxError, ValueError, tokenize.TokenError):
+        return None
+
+
+def _magic_call(node: ast.AST) -> ast.Call | None:
+    """The ``get_ipython().<magic>(...)`` call that ``node`` is, or ``None``."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in MAGIC_METHODS
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "get_ipython"
+    ):
+        return node
+    return None
+
+
+def _pure_magic(stmt: ast.stmt) -> ast.Call | None:
+    return _magic_call(stmt.value) if isinstance(stmt, ast.Expr) else None
+
+
+def is_cell_magic(module: ast.Module) -> bool:
+    """Whether a transformed cell is a ``%%magic`` cell (IPython makes it one call)."""
+    return any(
+        (call := _pure_magic(stmt)) is not None
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "run_cell_magic"
+        for stmt in module.body
+    )
+
+
+def _magic_bound_names(call: ast.Call) -> set[str]:
+    """Names a magic would bind if its Python argument ran (``%time y = 1`` binds ``y``)."""
+    assert isinstance(call.func, ast.Attribute)
+    index = 2 if call.func.attr == "run_cell_magic" else 1
+    if call.func.attr not in {"run_line_magic", "run_cell_magic"} or len(call.args) <= index:
+        return set()
+    arg = call.args[index]
+    if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+        return set()
+    try:
+        module = ast.parse(arg.value)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for stmt in module.body:
+        scan = ModuleScan()
+        scan.visit(stmt)
+        names |= scan.definite | scan.maybe
+    return names
+
+
+def strip_nested_magic(stmt: ast.stmt) -> tuple[ast.stmt, bool]:
+    """Remove magic-only statements nested in blocks of ``stmt``.
+
+    Returns the statement (a new tree when something was removed) and whether any other
+    magic call is left in it, which makes the whole statement uncapturable.
+    """
+    changed = False
+
+    def clean(body: list[ast.stmt]) -> list[ast.stmt]:
+        nonlocal changed
+        kept = []
+        for child in body:
+            if _pure_magic(child) is not None:
+                changed = True
+                continue
+            for name in _BLOCK_FIELDS:
+                if isinstance(getattr(child, name, None), list):
+                    setattr(child, name, clean(getattr(child, name)))
+            for handler in getattr(child, "handlers", []):
+                handler.body = clean(handler.body)
+            for case in getattr(child, "cases", []):
+                case.body = clean(case.body)
+            kept.append(child)
+        return kept or [ast.Pass()]
+
+    tree = ast.parse(ast.unparse(stmt)).body[0]  # a copy: the caller's tree stays intact
+    cleaned = clean([tree])[0]
+    left = any(_magic_call(node) is not None for node in ast.walk(cleaned))
+    if not changed:
+        return stmt, left
+    return ast.fix_missing_locations(cleaned), left
+
+
+def _root(node: ast.expr) -> str | None:
+    """The variable an attribute/subscript chain starts from (``cfg`` in ``cfg["a"].b``)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _first_line(node: ast.AST, name: str) -> int:
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name) and child.id == name:
+            return child.lineno
+    return getattr(node, "lineno", 1)
+
+
+def function_globals(node: ast.AST) -> tuple[dict[str, int], set[str]]:
+    """Globals read by the bodies of the function/lambda ``node``, and globals it assigns.
+
+    Uses :mod:`symtable` on the node alone; decorators and defaults are in the module
+    table there and are skipped, since the caller analyses them as immediate uses.
+    """
+    table = symtable.symtable(ast.unparse(node), "<capture>", "exec")
+    reads: dict[str, int] = {}
+    writes: set[str] = set()
+    stack = list(table.get_children())
+    while stack:
+        scope = stack.pop()
+        stack.extend(scope.get_children())
+        for symbol in scope.get_symbols():
+            if not symbol.is_global():
+                continue
+            name = symbol.get_name()
+            if symbol.is_referenced():
+                reads.setdefault(name, _first_line(node, name))
+            if symbol.is_declared_global() and symbol.is_assigned():
+                writes.add(name)
+    return reads, writes
+
+
+class ModuleScan(ast.NodeVisitor):
+    """Module-scope names one statement binds and reads, in evaluation order.
+
+    A name read after the same statement bound it (``for i in xs: print(i)``) is not a use.
+    Names bound inside ``if``/``for``/``while``/``match`` bodies or ``except`` handlers are
+    only *maybe* bound, so an earlier definition is still captured too.
+    """
+
+    def __init__(self, scan_class_body: bool = False) -> None:
+        self.bound: set[str] = set()
+        self.definite: set[str] = set()
+        self.maybe: set[str] = set()
+        self.star = False
+        self.imported: set[str] = set()
+        self.uses: dict[str, int] = {}
+        self.deferred: dict[str, int] = {}
+        self.soft: dict[str, int] = {}
+        self.mutates: set[str] = set()
+        self.call_mutates: set[str] = set()
+        self.global_writes: set[str] = set()
+        self._depth = 0
+        self._class_body = scan_class_body
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _bind(self, name: str) -> None:
+        self.bound.add(name)
+        (self.maybe if self._depth else self.definite).add(name)
+
+    def _use(self, name: str, line: int, into: dict[str, int] | None = None) -> None:
+        if name not in self.bound:
+            (self.uses if into is None else into).setdefault(name, line)
+
+    def _visit_all(self, nodes: list[ast.AST] | list[ast.stmt] | list[ast.expr]) -> None:
+        for node in nodes:
+            self.visit(node)
+
+    def _conditional(self, nodes: list[ast.stmt]) -> None:
+        self._depth += 1
+        self._visit_all(nodes)
+        self._depth -= 1
+
+    def _soft(self, node: ast.expr | None) -> None:
+        for child in ast.walk(node) if node is not None else ():
+            if isinstance(child, ast.Name):
+                self._use(child.id, child.lineno, self.soft)
+
+    def _target(self, target: ast.expr) -> None:
+        if isinstance(target, ast.Name):
+            self._bind(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._target(element)
+        elif isinstance(target, ast.Starred):
+            self._target(target.value)
+        else:  # attribute or subscript: the object is read, then changed in place
+            self.visit(target)
+            root = _root(target)
+            if root is not None:
+                self.mutates.add(root)
+
+    def _function_body(self, node: ast.AST) -> None:
+        reads, writes = function_globals(node)
+        for name, line in reads.items():
+            self.deferred.setdefault(name, line)
+        self.global_writes |= writes
+
+    # -- expressions -----------------------------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self._use(node.id, node.lineno)
+        elif isinstance(node.ctx, ast.Store):
+            self._bind(node.id)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self._bind(node.target.id)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_all([*node.args.defaults, *filter(None, node.args.kw_defaults)])
+        self._function_body(node)
+
+    def _comprehension(self, node: ast.expr, results: list[ast.expr]) -> None:
+        outer = self.bound
+        inner = set(outer)  # targets are local to the comprehension, never module names
+        for index, generator in enumerate(node.generators):  # type: ignore[attr-defined]
+            self.bound = outer if index == 0 else inner
+            self.visit(generator.iter)
+            self.bound = inner
+            inner.update(
+                n.id for n in ast.walk(generator.target) if isinstance(n, ast.Name)
+            )
+            self._visit_all(generator.ifs)
+        self._visit_all(results)
+        self.bound = outer | (self.definite | self.maybe)  # walrus targets leak out
+
+    def visit_ListComp(self, node: ast.ListComp) -> None:
+        self._comprehension(node, [node.elt])
+
+    visit_SetComp = visit_ListComp  # type: ignore[assignment]
+    visit_GeneratorExp = visit_ListComp  # type: ignore[assignment]
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
+        self._comprehension(node, [node.key, node.value])
+
+    # -- simple statements -----------------------------------------------------------------
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for target in node.targets:
+            self._target(target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):
+            self._use(node.target.id, node.lineno)
+        self._target(node.target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._soft(node.annotation)
+        if node.value is not None:
+            self.visit(node.value)
+            self._target(node.target)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            if not isinstance(target, ast.Name):
+                self.visit(target)
+                root = _root(target)
+                if root is not None:
+                    self.mutates.add(root)
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        self.visit(node.value)
+        # `items.append(x)`: a method call as a statement is there for its effect on items.
+        if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
+            root = _root(node.value.func.value)
+            if root is not None:
+                self.call_mutates.add(root)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            name = alias.asname or alias.name.split(".")[0]
+            self._bind(name)
+            self.imported.add(name)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name == "*":
+                self.star = True
+            else:
+                self._bind(alias.asname or alias.name)
+                self.imported.add(alias.asname or alias.name)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        """``global`` at module level changes nothing."""
+
+    # -- definitions -----------------------------------------------------------------------
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        args = node.args
+        self._visit_all([*node.decorator_list, *args.defaults, *filter(None, args.kw_defaults)])
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        for arg in filter(None, every):
+            self._soft(arg.annotation)
+        self._soft(node.returns)
+        self._bind(node.name)
+        self._function_body(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._visit_all([*node.decorator_list, *node.bases, *node.keywords])
+        body = ModuleScan(scan_class_body=True)
+        body.bound = set(self.bound)  # the class body sees module names bound so far
+        body._visit_all(node.body)
+        for name, line in body.uses.items():
+            self._use(name, line)
+        for name, line in body.soft.items():
+            self._use(name, line, self.soft)
+        for name, line in body.deferred.items():
+            self.deferred.setdefault(name, line)
+        self.global_writes |= body.global_writes
+        self.mutates |= body.mutates - body.definite - body.maybe
+        self._bind(node.name)
+
+    # -- compound statements ---------------------------------------------------------------
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.visit(node.iter)
+        self._depth += 1
+        self._target(node.target)
+        self._depth -= 1
+        self._conditional([*node.body, *node.orelse])
+
+    visit_AsyncFor = visit_For  # type: ignore[assignment]
+
+    def visit_While(self, node: ast.While | ast.If) -> None:
+        self.visit(node.test)
+        self._conditional([*node.body, *node.orelse])
+
+    visit_If = visit_While  # type: ignore[assignment]
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.visit(item.context_expr)
+            if item.optional_vars is not None:
+                self._target(item.optional_vars)
+        self._visit_all(node.body)
+
+    visit_AsyncWith = visit_With  # type: ignore[assignment]
+
+    def visit_Try(self, node: ast.Try) -> None:
+        self._visit_all(node.body)
+        self._depth += 1
+        for handler in node.handlers:
+            if handler.type is not None:
+                self.visit(handler.type)
+            if handler.name:
+                self._bind(handler.name)
+            self._visit_all(handler.body)
+        self._visit_all(node.orelse)
+        self._depth -= 1
+        self._visit_all(node.finalbody)
+
+    visit_TryStar = visit_Try  # type: ignore[assignment]
+
+    def visit_Match(self, node: ast.Match) -> None:
+        self.visit(node.subject)
+        self._depth += 1
+        for case in node.cases:
+            self._visit_all([case.pattern, *filter(None, [case.guard]), *case.body])
+        self._depth -= 1
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        if node.pattern is not None:
+            self.visit(node.pattern)
+        if node.name:
+            self._bind(node.name)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        if node.name:
+            self._bind(node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        self._visit_all([*node.keys, *node.patterns])
+        if node.rest:
+            self._bind(node.rest)
+
+
+def _segments(module: ast.Module, text: str) -> Iterator[tuple[ast.stmt, str]]:
+    """Each top-level statement with its own source lines (comments inside kept).
+
+    Statements sharing a line (``a = 1; b = 2``) are unparsed separately instead.
+    """
+    lines = text.splitlines()
+    spans = [
+        (min([s.lineno, *(d.lineno for d in getattr(s, "decorator_list", []))]),
+         s.end_lineno or s.lineno)
+        for s in module.body
+    ]
+    for index, (stmt, (start, end)) in enumerate(zip(module.body, spans)):
+        shared = (index > 0 and spans[index - 1][1] >= start) or (
+            index + 1 < len(spans) and spans[index + 1][0] <= end
+        )
+        yield stmt, ast.unparse(stmt) if shared else "\n".join(lines[start - 1 : end])
+
+
+def scan_cell(text: str, cell: int | None, first_position: int) -> list[Statement] | None:
+    """Analyse one raw cell; ``None`` if it does not parse (the kernel never ran it)."""
+    try:
+        python = TransformerManager().transform_cell(text)
+        module = ast.parse(python)
+    except (SyntaxError, ValueError, tokenize.TokenError):
+        return None
+    if is_cell_magic(module):
+        names = set().union(*(_magic_bound_names(_pure_magic(s)) for s in module.body))
+        return [Statement(first_position, cell, "", magic=True, definite=names)]
+    out: list[Statement] = []
+    for stmt, source in _segments(module, python):
+        record = Statement(first_position + len(out), cell, source, node=stmt)
+        out.append(record)
+        magic = _pure_magic(stmt)
+        if magic is not None:
+            record.magic, record.definite = True, _magic_bound_names(magic)
+            continue
+        cleaned, left = strip_nested_magic(stmt)
+        if cleaned is not stmt:
+            record.node, record.source = cleaned, ast.unparse(cleaned)
+        scan = ModuleScan()
+        scan.visit(record.node)
+        record.definite, record.maybe = scan.definite, scan.maybe - scan.definite
+        record.magic = left
+        if left:
+            continue
+        record.future = isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
+        record.star, record.imported = scan.star, scan.imported
+        record.uses, record.deferred, record.soft = scan.uses, scan.deferred, scan.soft
+        record.mutates, record.call_mutates = scan.mutates, scan.call_mutates
+        record.global_writes = scan.global_writes
+    return out
