@@ -68,14 +68,6 @@ class Statement:
         return self.star or name in self.definite or name in self.maybe
 
 
-def to_python(cell: str) -> ast.Module | None:
-    """Transform a raw cell with IPython's transformer and parse it; ``None`` if it can't."""
-    try:
-        return ast.parse(TransformerManager().transform_cell(cell))
-    except (SyntaxError, ValueError, tokenize.TokenError):
-        return None
-
-
 def _magic_call(node: ast.AST) -> ast.Call | None:
     """The ``get_ipython().<magic>(...)`` call that ``node`` is, or ``None``."""
     if (
@@ -204,7 +196,7 @@ class ModuleScan(ast.NodeVisitor):
     only *maybe* bound, so an earlier definition is still captured too.
     """
 
-    def __init__(self, scan_class_body: bool = False) -> None:
+    def __init__(self) -> None:
         self.bound: set[str] = set()
         self.definite: set[str] = set()
         self.maybe: set[str] = set()
@@ -217,7 +209,6 @@ class ModuleScan(ast.NodeVisitor):
         self.call_mutates: set[str] = set()
         self.global_writes: set[str] = set()
         self._depth = 0
-        self._class_body = scan_class_body
 
     # -- helpers ---------------------------------------------------------------------------
     def _bind(self, name: str) -> None:
@@ -366,7 +357,7 @@ class ModuleScan(ast.NodeVisitor):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._visit_all([*node.decorator_list, *node.bases, *node.keywords])
-        body = ModuleScan(scan_class_body=True)
+        body = ModuleScan()
         body.bound = set(self.bound)  # the class body sees module names bound so far
         body._visit_all(node.body)
         for name, line in body.uses.items():
