@@ -1,0 +1,61 @@
+"""Where jobs run: Vertex AI or the local emulator, behind one small protocol.
+
+:func:`get_backend` picks one from the settings. Nothing heavy is imported here: the
+Google SDK loads when a backend is first built.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from ..events import Info, Progress, ignore
+from .base import Backend, PermanentBackendError, TransientBackendError
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = [
+    "Backend",
+    "PermanentBackendError",
+    "TransientBackendError",
+    "get_backend",
+]
+
+#: The project id used with the local emulator when none is configured.
+LOCAL_PROJECT = "local"
+
+
+def get_backend(settings: Settings, progress: Progress = ignore) -> Backend:
+    """The backend ``settings.backend`` names.
+
+    ``vertex`` needs a project id; ``local`` uses ``settings.endpoint`` or starts the
+    local emulator (reusing one already running) and defaults the project to ``local``.
+    """
+    from .vertex import VertexBackend
+
+    if settings.backend == "local":
+        endpoint = settings.endpoint
+        if not endpoint:
+            from .emulator.control import ensure_emulator
+
+            endpoint = ensure_emulator(progress=progress)
+        progress(Info(f"using the local Vertex emulator at {endpoint}"))
+        return VertexBackend(
+            project=settings.project_id or LOCAL_PROJECT,
+            region=settings.region,
+            endpoint=endpoint,
+            local=True,
+        )
+    if not settings.project_id:
+        raise UsageError(
+            "no Google Cloud project: pass --project_id (or set PROJECT_ID, or "
+            "\"project_id\" in .calibanconfig.json), or use --backend local to run on the "
+            "local Vertex emulator"
+        )
+    return VertexBackend(
+        project=settings.project_id,
+        region=settings.region,
+        endpoint=settings.endpoint,
+        cloud_key=settings.cloud_key,
+    )

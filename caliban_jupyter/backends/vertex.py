@@ -1,0 +1,294 @@
+"""Vertex AI's JobService through google-cloud-aiplatform (REST transport).
+
+The same class talks to Google (``{region}-aiplatform.googleapis.com``) and to the local
+emulator (``http://127.0.0.1:PORT``, anonymous credentials): the emulator speaks the same
+v1 REST API, so everything past the endpoint is exercised by the local tests.
+
+The Google SDK is imported when the first call is made, never at module import (it costs
+about a second and 100 MiB).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from ..errors import BackendError, UsageError
+from ..records import SID_LABEL, XGROUP_LABEL
+from .base import PermanentBackendError, RetryPolicy, TransientBackendError
+
+T = TypeVar("T")
+
+CONSOLE_URL = ("https://console.cloud.google.com/vertex-ai/locations/{region}/training/{id}/cpu"
+               "?project={project}")
+LOGS_URL = ("https://console.cloud.google.com/logs/query;query=resource.labels.job_id%3D%22{id}"
+            "%22?project={project}")
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+ADC_HELP = ("run `gcloud auth application-default login`, or pass --cloud_key with a "
+            "service-account key file, or use --backend local to run on the local emulator")
+
+
+def _quote_filter(value: str) -> str:
+    """A filter string literal (label values are label-safe, but be strict anyway)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class VertexBackend:
+    """A :class:`~caliban_jupyter.backends.base.Backend` over ``aiplatform_v1.JobServiceClient``.
+
+    Parameters
+    ----------
+    project, region
+        Where jobs are created: ``projects/{project}/locations/{region}``.
+    endpoint
+        ``None`` for Google's regional endpoint, or a URL such as ``http://127.0.0.1:8470``.
+    cloud_key
+        Path to a service-account key JSON file; otherwise application default credentials.
+    local
+        True for the local emulator: anonymous credentials, emulator URLs and logs.
+    timeout
+        Seconds allowed for each HTTP call (the low-level client has no default).
+    page_size
+        Jobs asked for per list call.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        region: str,
+        endpoint: str | None = None,
+        cloud_key: str | None = None,
+        local: bool = False,
+        timeout: float = 30.0,
+        page_size: int = 500,
+        read_retry: RetryPolicy | None = None,
+    ):
+        self.name = "local" if local else "vertex"
+        self.project = project
+        self.region = region
+        self.endpoint = (endpoint or f"{region}-aiplatform.googleapis.com").rstrip("/")
+        self.cloud_key = cloud_key
+        self.local = local
+        self.timeout = timeout
+        self.page_size = page_size
+        # Reads are idempotent, so they are retried here; creates are retried by the
+        # submitter, which knows how to avoid duplicates.
+        self.read_retry = read_retry or RetryPolicy(max_attempts=5, initial=0.2, maximum=5.0)
+        #: HTTP calls made, by method name (for tests and benchmarks).
+        self.calls: collections.Counter[str] = collections.Counter()
+        self._calls_lock = threading.Lock()
+        self._client_lock = threading.Lock()
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return f"VertexBackend(name={self.name!r}, endpoint={self.endpoint!r}, " \
+               f"project={self.project!r}, region={self.region!r})"
+
+    @property
+    def parent(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}"
+
+    # -- the client -------------------------------------------------------------------
+
+    def _credentials(self) -> Any:
+        if self.local:
+            from google.auth.credentials import AnonymousCredentials
+
+            return AnonymousCredentials()
+        if self.cloud_key:
+            from google.oauth2 import service_account
+
+            try:
+                return service_account.Credentials.from_service_account_file(
+                    self.cloud_key, scopes=list(SCOPES))
+            except FileNotFoundError:
+                raise UsageError(f"--cloud_key {self.cloud_key}: no such file; pass the path "
+                                 "of a service-account key JSON file") from None
+            except (ValueError, KeyError, json.JSONDecodeError) as e:
+                raise UsageError(f"--cloud_key {self.cloud_key}: not a service-account key "
+                                 f"file ({e}); download one from the Cloud console "
+                                 "(IAM > Service accounts > Keys)") from None
+        import google.auth
+        from google.auth.exceptions import DefaultCredentialsError
+
+        try:
+            credentials, _ = google.auth.default(scopes=list(SCOPES))
+        except DefaultCredentialsError:
+            raise BackendError(f"no Google credentials found: {ADC_HELP}") from None
+        return credentials
+
+    @property
+    def client(self) -> Any:
+        """The ``JobServiceClient``, built on first use (thread-safe)."""
+        with self._client_lock:
+            if self._client is None:
+                from google.api_core.client_options import ClientOptions
+                from google.cloud import aiplatform_v1
+
+                self._client = aiplatform_v1.JobServiceClient(
+                    credentials=self._credentials(),
+                    transport="rest",
+                    client_options=ClientOptions(api_endpoint=self.endpoint),
+                )
+            return self._client
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one HTTP call, translating every transport failure into a BackendError."""
+        import requests
+        from google.api_core import exceptions as gexc
+        from google.auth import exceptions as auth_exc
+
+        with self._calls_lock:
+            self.calls[what] += 1
+        where = f"{what} on {self.endpoint}"
+        try:
+            return fn()
+        except gexc.TooManyRequests as e:
+            # 429 means the request was refused before any work: nothing was created.
+            raise TransientBackendError(f"{where}: rate limited: {e.message}",
+                                        ambiguous=False, status=429) from None
+        except (gexc.ServerError, gexc.DeadlineExceeded) as e:
+            raise TransientBackendError(f"{where}: server error {e.code}: {e.message}",
+                                        ambiguous=True, status=_status(e)) from None
+        except gexc.Unauthenticated as e:
+            raise PermanentBackendError(f"{where}: not authenticated: {e.message}; {ADC_HELP}",
+                                        status=401) from None
+        except gexc.PermissionDenied as e:
+            raise PermanentBackendError(
+                f"{where}: permission denied: {e.message}; check that project "
+                f"{self.project!r} has the Vertex AI API enabled and that your account (or "
+                "--cloud_key) has the Vertex AI User role", status=403) from None
+        except gexc.NotFound as e:
+            raise PermanentBackendError(f"{where}: not found: {e.message}; check --project_id "
+                                        "and --region", status=404) from None
+        except gexc.GoogleAPICallError as e:
+            raise PermanentBackendError(f"{where}: {_status(e)} {e.message}",
+                                        status=_status(e)) from None
+        except requests.exceptions.ConnectionError as e:
+            # A refused connection never reached the server; anything else (reset, dropped
+            # after sending, read timeout) may have been acted on.
+            refused = "NewConnectionError" in repr(e) or "Connection refused" in str(e)
+            kind = "connection refused" if refused else "connection dropped"
+            raise TransientBackendError(f"{where}: {kind} ({type(e).__name__})",
+                                        ambiguous=not refused) from None
+        except requests.exceptions.Timeout as e:
+            raise TransientBackendError(f"{where}: timed out after {self.timeout:g}s "
+                                        f"({type(e).__name__})", ambiguous=True) from None
+        except auth_exc.TransportError as e:
+            raise TransientBackendError(f"{where}: could not refresh credentials: {e}",
+                                        ambiguous=False) from None
+        except auth_exc.RefreshError as e:
+            raise PermanentBackendError(f"{where}: credentials refused: {e}; {ADC_HELP}"
+                                        ) from None
+
+    # -- the Backend protocol ---------------------------------------------------------
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST the CustomJob ``body`` once (no retry here: see backends/submit.py)."""
+        from google.cloud import aiplatform_v1
+        from google.protobuf import json_format
+
+        job = aiplatform_v1.CustomJob()
+        try:
+            json_format.ParseDict(body, aiplatform_v1.CustomJob.pb(job))
+        except json_format.ParseError as e:
+            raise PermanentBackendError(f"invalid CustomJob body: {e}") from None
+        created = self._call("create", lambda: self.client.create_custom_job(
+            parent=self.parent, custom_job=job, timeout=self.timeout, retry=None))
+        return _to_dict(created)
+
+    def _list(self, filter_: str) -> Iterator[dict[str, Any]]:
+        from google.cloud import aiplatform_v1
+
+        token = ""
+        while True:
+            request = aiplatform_v1.ListCustomJobsRequest(
+                parent=self.parent, filter=filter_, page_size=self.page_size, page_token=token)
+
+            def one_page(request: Any = request) -> Any:
+                pager = self.client.list_custom_jobs(
+                    request=request, timeout=self.timeout, retry=None)
+                # The pager's first page is the response just received: no further call.
+                return next(iter(pager.pages))
+
+            page = self.read_retry.call(lambda: self._call("list", one_page))
+            for job in page.custom_jobs:
+                yield _to_dict(job)
+            token = page.next_page_token
+            if not token:
+                return
+
+    def find_by_submission_id(self, submission_id: str) -> dict[str, Any] | None:
+        for job in self._list(f"labels.{SID_LABEL}={_quote_filter(submission_id)}"):
+            return job
+        return None
+
+    def list_group(self, xgroup: str) -> Iterator[dict[str, Any]]:
+        return self._list(f"labels.{XGROUP_LABEL}={_quote_filter(xgroup)}")
+
+    def get(self, resource_name: str) -> dict[str, Any]:
+        """One job by resource name (used for single-job look-ups, never for groups)."""
+        got = self.read_retry.call(lambda: self._call("get", lambda: self.client.get_custom_job(
+            name=resource_name, timeout=self.timeout, retry=None)))
+        return _to_dict(got)
+
+    def cancel(self, resource_name: str) -> None:
+        # Cancelling twice is harmless, so a retry after an ambiguous failure is safe.
+        self.read_retry.call(lambda: self._call("cancel", lambda: self.client.cancel_custom_job(
+            name=resource_name, timeout=self.timeout, retry=None)))
+
+    def job_url(self, resource_name: str) -> str:
+        job_id = resource_name.rsplit("/", 1)[-1]
+        if self.local:
+            return f"{self.endpoint}/ui/jobs/{job_id}"
+        return CONSOLE_URL.format(region=self.region, id=job_id, project=self.project)
+
+    def logs(self, resource_name: str, tail: int | None = None) -> str:
+        job_id = resource_name.rsplit("/", 1)[-1]
+        if not self.local:
+            raise BackendError(
+                "Vertex AI keeps job logs in Cloud Logging; open "
+                f"{LOGS_URL.format(id=job_id, project=self.project)} (or run `gcloud logging "
+                f"read 'resource.labels.job_id=\"{job_id}\"' --project {self.project}`)")
+        query = f"?tail={int(tail)}" if tail is not None else ""
+        url = f"{self.endpoint}/ui/jobs/{urllib.parse.quote(job_id)}/logs{query}"
+        with self._calls_lock:
+            self.calls["logs"] += 1
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as response:  # noqa: S310
+                text: str = response.read().decode("utf-8", errors="replace")
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                raise PermanentBackendError(f"no logs for job {job_id} on {self.endpoint}; "
+                                            "check the job name with `caliban status`",
+                                            status=404) from None
+            raise BackendError(f"fetching logs from {url}: HTTP {e.code}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+            raise BackendError(f"fetching logs from {url}: {e}; is the emulator running "
+                               "(`caliban emulator`)?") from None
+        if tail is not None:
+            # Also trim here, in case the server ignores ?tail.
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-tail:]) if tail > 0 else ""
+        return text
+
+
+def _status(e: Any) -> int | None:
+    code = getattr(e, "code", None)
+    return int(code) if isinstance(code, int) else None
+
+
+def _to_dict(message: Any) -> dict[str, Any]:
+    """A proto-plus message as REST JSON (lowerCamelCase, enum names)."""
+    from google.protobuf import json_format
+
+    pb = type(message).pb(message)
+    out: dict[str, Any] = json_format.MessageToDict(pb)
+    return out

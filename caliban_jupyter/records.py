@@ -1,0 +1,226 @@
+"""Job records: what is known about one submitted (or not submitted) job, in one JSON form.
+
+A :class:`JobRecord` is what the CLI prints, what the history stores, what widgets show and
+what the REST API returns. It is built either from a :class:`~caliban_jupyter.spec.jobs.JobSpec`
+before submission (:func:`record_for_spec`) or from a CustomJob JSON returned by the service
+(:func:`record_from_custom_job`), which is how a group is rebuilt from its labels alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from .spec.jobs import JobSpec, MachineSpec
+
+#: Label carrying each job's unique submission id (what makes submission exactly-once).
+SID_LABEL = "caliban_sid"
+#: Label carrying each job's 1-based index in its experiment group.
+INDEX_LABEL = "caliban_index"
+#: Label carrying the experiment group (set by spec/labels.py on every job).
+XGROUP_LABEL = "xgroup"
+
+NOT_SUBMITTED = "NOT_SUBMITTED"
+TERMINAL_STATES = frozenset(
+    {"SUCCEEDED", "FAILED", "CANCELLED", "PAUSED", "EXPIRED", "PARTIALLY_SUCCEEDED"}
+)
+KNOWN_STATES = TERMINAL_STATES | {
+    "QUEUED", "PENDING", "RUNNING", "CANCELLING", "UPDATING", NOT_SUBMITTED,
+}
+#: States `caliban resubmit` re-runs by default.
+RESUBMITTABLE_STATES = frozenset({"FAILED", "CANCELLED", NOT_SUBMITTED})
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job of an experiment group, as last seen.
+
+    ``state`` is the Vertex state without its ``JOB_STATE_`` prefix, or ``NOT_SUBMITTED``
+    when submission failed (``error`` then says why). Timestamps are the service's RFC 3339
+    strings (``None`` until known). ``request`` is the full CustomJob body that was (or was
+    to be) sent; ``machine`` is the :meth:`MachineSpec.to_json` form.
+    """
+
+    submission_id: str
+    display_name: str
+    xgroup: str
+    index: int
+    state: str
+    backend: str
+    project: str
+    region: str
+    image_uri: str
+    args: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    machine: Mapping[str, Any] = field(default_factory=dict)
+    resource_name: str | None = None
+    created: str | None = None
+    started: str | None = None
+    ended: str | None = None
+    updated: str | None = None
+    error: str | None = None
+    request: Mapping[str, Any] = field(default_factory=dict)
+    url: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job will not change state by itself."""
+        return self.state in TERMINAL_STATES
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.state != NOT_SUBMITTED
+
+    @property
+    def job_id(self) -> str | None:
+        """The last segment of the resource name (the id in URLs)."""
+        return self.resource_name.rsplit("/", 1)[-1] if self.resource_name else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The one JSON form (plain dict of JSON types)."""
+        out = asdict(self)
+        out["args"] = list(self.args)
+        out["labels"] = dict(self.labels)
+        out["machine"] = dict(self.machine)
+        out["request"] = json.loads(json.dumps(self.request))
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobRecord:
+        """Inverse of :meth:`to_json`; unknown keys are ignored (forward compatibility)."""
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["args"] = tuple(kwargs.get("args") or ())
+        kwargs["index"] = int(kwargs.get("index") or 0)
+        return cls(**kwargs)
+
+    def evolve(self, **changes: Any) -> JobRecord:
+        return replace(self, **changes)
+
+
+def strip_state(state: str | int | None) -> str:
+    """``JOB_STATE_RUNNING`` -> ``RUNNING`` (unknown or missing -> ``UNSPECIFIED``)."""
+    if not state or not isinstance(state, str):
+        return "UNSPECIFIED"
+    return state.removeprefix("JOB_STATE_")
+
+
+def machine_from_json(data: Mapping[str, Any]) -> MachineSpec:
+    """Inverse of :meth:`MachineSpec.to_json` (accepts int64 counts sent as strings)."""
+    return MachineSpec(
+        machine_type=str(data.get("machineType", "")),
+        accelerator_type=data.get("acceleratorType") or None,
+        accelerator_count=int(data.get("acceleratorCount") or 0),
+        tpu_topology=data.get("tpuTopology") or None,
+    )
+
+
+def _first_pool(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    pools = (body.get("jobSpec") or {}).get("workerPoolSpecs") or [{}]
+    return pools[0] or {}
+
+
+def record_for_spec(
+    spec: JobSpec,
+    *,
+    submission_id: str,
+    xgroup: str,
+    backend: str,
+    project: str,
+    error: str | None = None,
+) -> JobRecord:
+    """The record of a job about to be submitted (state ``NOT_SUBMITTED`` until created)."""
+    body = spec.to_custom_job()
+    return JobRecord(
+        submission_id=submission_id,
+        display_name=spec.display_name,
+        xgroup=xgroup,
+        index=spec.index,
+        state=NOT_SUBMITTED,
+        backend=backend,
+        project=project,
+        region=spec.region,
+        image_uri=spec.image_uri,
+        args=tuple(spec.args),
+        labels=dict(spec.labels),
+        machine=spec.machine.to_json(),
+        error=error,
+        request=body,
+    )
+
+
+def record_from_custom_job(
+    job: Mapping[str, Any],
+    *,
+    backend: str,
+    url: str | None = None,
+    previous: JobRecord | None = None,
+) -> JobRecord:
+    """A record from a CustomJob JSON as the service returns it (``MessageToDict`` form).
+
+    Everything needed is read from the job itself (labels give xgroup, index and submission
+    id), so a group can be rebuilt with no local history. ``previous`` keeps what the
+    service does not echo back (the exact request we sent).
+    """
+    labels = dict(job.get("labels") or {})
+    name = str(job.get("name", ""))
+    # projects/P/locations/L/customJobs/ID
+    parts = name.split("/")
+    project = parts[1] if len(parts) > 3 else (previous.project if previous else "")
+    region = parts[3] if len(parts) > 3 else (previous.region if previous else "")
+    pool = _first_pool(job)
+    container = pool.get("containerSpec") or {}
+    error = (job.get("error") or {}).get("message") or None
+    try:
+        index = int(labels.get(INDEX_LABEL, previous.index if previous else 0))
+    except ValueError:
+        index = 0
+    request: Mapping[str, Any]
+    if previous is not None and previous.request:
+        request = previous.request
+    else:
+        request = {k: job[k] for k in ("displayName", "labels", "jobSpec") if k in job}
+    return JobRecord(
+        submission_id=labels.get(SID_LABEL) or (previous.submission_id if previous else name),
+        display_name=str(job.get("displayName", previous.display_name if previous else "")),
+        xgroup=labels.get(XGROUP_LABEL, previous.xgroup if previous else ""),
+        index=index,
+        state=strip_state(job.get("state")),
+        backend=backend,
+        project=project,
+        region=region,
+        image_uri=str(container.get("imageUri", previous.image_uri if previous else "")),
+        args=tuple(container.get("args") or ()),
+        labels=labels,
+        machine=dict(pool.get("machineSpec") or {}),
+        resource_name=name or None,
+        created=job.get("createTime"),
+        started=job.get("startTime"),
+        ended=job.get("endTime"),
+        updated=job.get("updateTime"),
+        error=error,
+        request=request,
+        url=url,
+    )
+
+
+def spec_from_record(record: JobRecord, *, display_name: str) -> JobSpec:
+    """A new JobSpec re-running ``record``'s image and args (for `caliban resubmit`).
+
+    The submission-id label is dropped: the submitter assigns a fresh one.
+    """
+    labels = {k: v for k, v in record.labels.items() if k != SID_LABEL}
+    if not record.labels and record.request:
+        labels = {k: v for k, v in (record.request.get("labels") or {}).items() if k != SID_LABEL}
+    return JobSpec(
+        display_name=display_name,
+        index=record.index,
+        region=record.region,
+        image_uri=record.image_uri,
+        args=tuple(record.args),
+        labels=labels,
+        machine=machine_from_json(record.machine or _first_pool(record.request).get(
+            "machineSpec", {})),
+    )

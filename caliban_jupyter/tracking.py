@@ -1,0 +1,296 @@
+"""Following submitted jobs: status, stop, resubmit, logs (the notebook API and the CLI).
+
+Every function reads the cloud through list calls filtered by the group's ``xgroup``
+label (one call per page, never a get per job) and writes what it saw to the history.
+When a listing fails, the history keeps its last known states (a transient API error
+never makes a job look FAILED), so the next refresh picks up where this one stopped.
+
+Each function takes ``backend``/``history`` for callers that hold them (notebooks, tests);
+otherwise they come from ``settings``, and a group already in the history is looked up
+where it was submitted (its backend, project and region) unless flags say otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from .backends.base import Backend
+from .errors import BackendError, NotFoundError, UsageError
+from .events import Info, JobStateChanged, Progress, Warning_, ignore
+from .history import GroupRecord, History
+from .records import (
+    RESUBMITTABLE_STATES,
+    SID_LABEL,
+    JobRecord,
+    record_for_spec,
+    record_from_custom_job,
+    spec_from_record,
+)
+from .settings import Settings
+
+__all__ = ["refresh_group", "status", "stop", "resubmit", "logs", "latest_attempts"]
+
+
+def refresh_group(xgroup: str, backend: Backend, history: History, *,
+                  progress: Progress = ignore) -> list[JobRecord]:
+    """Update the history from one listing of ``xgroup``; return the group's records.
+
+    Works with no local history at all: the group and its jobs are rebuilt from the
+    labels. Raises :class:`BackendError` (recording nothing) when the listing fails.
+    """
+    known = {r.submission_id: r for r in history.jobs(xgroup)}
+    listed: dict[str, list[dict[str, Any]]] = {}
+    for job in backend.list_group(xgroup):  # a failure here leaves the history untouched
+        sid = (job.get("labels") or {}).get(SID_LABEL) or str(job.get("name", ""))
+        listed.setdefault(sid, []).append(job)
+    if history.group(xgroup) is None:
+        if not listed and not known:
+            raise NotFoundError(
+                f"no jobs labeled xgroup={xgroup} in project {backend.project!r}, region "
+                f"{backend.region!r} ({backend.name}); check --xgroup, --project_id, "
+                "--region and --backend, or list recent groups with `caliban status`")
+        created = min((str(j.get("createTime") or "") for js in listed.values() for j in js),
+                      default=None)
+        history.add_group(xgroup, backend=backend.name, project=backend.project,
+                          region=backend.region, created=created or None)
+    changed = []
+    for sid, jobs in listed.items():
+        previous = known.get(sid)
+        # Duplicates of one submission id (cancelled by the submitter) are not shown: keep
+        # the job we recorded, else the first created.
+        mine = [j for j in jobs if previous and j.get("name") == previous.resource_name]
+        job = mine[0] if mine else min(
+            jobs, key=lambda j: (str(j.get("createTime", "")), str(j.get("name", ""))))
+        name = str(job.get("name", ""))
+        record = record_from_custom_job(job, backend=backend.name, url=backend.job_url(name),
+                                        previous=previous)
+        if previous is not None and previous.state != record.state and record.is_submitted:
+            progress(JobStateChanged(record.display_name, name, record.state))
+        if record != previous:
+            changed.append(record)
+    history.put_jobs(changed)
+    return history.jobs(xgroup)
+
+
+def latest_attempts(records: Sequence[JobRecord]) -> list[JobRecord]:
+    """The newest record of each index (records come oldest attempt first per index)."""
+    latest: dict[int, JobRecord] = {}
+    for record in records:
+        latest[record.index] = record
+    return [latest[i] for i in sorted(latest)]
+
+
+# -- choosing the backend -----------------------------------------------------------------
+
+def _history(history: History | None) -> History:
+    return history if history is not None else History()
+
+
+def _settings(settings: Settings | None) -> Settings:
+    if settings is not None:
+        return settings
+    from .settings import resolve_settings
+
+    return resolve_settings({}, gpu=False)
+
+
+def backend_for_group(group: GroupRecord | None, settings: Settings | None,
+                      progress: Progress = ignore) -> Backend:
+    """The backend a group lives on: the recorded one, unless a flag overrides it."""
+    from .backends import get_backend
+
+    resolved = _settings(settings)
+    if group is not None:
+        flagged = {k for k, v in resolved.sources.items() if v == "flag"}
+        changes: dict[str, Any] = {}
+        if "backend" not in flagged:
+            changes["backend"] = group.backend
+        if "project_id" not in flagged:
+            changes["project_id"] = group.project
+        if "region" not in flagged and "," not in group.region:
+            changes["region"] = group.region
+        resolved = replace(resolved, **changes)
+    return get_backend(resolved, progress=progress)
+
+
+def _latest_group(history: History) -> GroupRecord:
+    groups = history.latest_groups(1)
+    if not groups:
+        raise NotFoundError(f"no experiment groups recorded in {history.path}; pass --xgroup "
+                            "to look one up in the cloud by its label")
+    return groups[0]
+
+
+def _resolve(xgroup: str | None, settings: Settings | None, backend: Backend | None,
+             history: History, progress: Progress) -> tuple[str, Backend]:
+    group = history.group(xgroup) if xgroup else _latest_group(history)
+    name = xgroup or (group.xgroup if group else "")
+    return name, backend or backend_for_group(group, settings, progress)
+
+
+# -- status -------------------------------------------------------------------------------
+
+def status(xgroup: str | None = None, *, settings: Settings | None = None,
+           backend: Backend | None = None, history: History | None = None,
+           max_jobs: int | None = None, max_groups: int = 5, refresh: bool = True,
+           progress: Progress = ignore) -> list[JobRecord]:
+    """The jobs of ``xgroup`` (refreshed), or of the latest ``max_groups`` groups.
+
+    ``max_jobs`` limits the jobs shown per group. When a refresh fails, the recorded
+    states are returned with a warning (they stay refreshable).
+    """
+    hist = _history(history)
+    if xgroup:
+        groups = [hist.group(xgroup) or GroupRecord(xgroup, "", "", "", "")]
+    else:
+        groups = hist.latest_groups(max_groups)
+    out: list[JobRecord] = []
+    for group in groups:
+        records = hist.jobs(group.xgroup)
+        if refresh:
+            try:
+                be = backend or backend_for_group(hist.group(group.xgroup), settings, progress)
+                records = refresh_group(group.xgroup, be, hist, progress=progress)
+            except NotFoundError:
+                raise
+            except BackendError as e:
+                if not records:
+                    raise
+                progress(Warning_(f"could not refresh group {group.xgroup!r} ({e}); showing "
+                                  "the states last recorded"))
+        out.extend(records[:max_jobs] if max_jobs is not None else records)
+    return out
+
+
+# -- stop ---------------------------------------------------------------------------------
+
+def stop(xgroup: str | None = None, *, settings: Settings | None = None,
+         backend: Backend | None = None, history: History | None = None,
+         dry_run: bool = False, confirm: Callable[[list[JobRecord]], bool] | None = None,
+         progress: Progress = ignore) -> list[JobRecord]:
+    """Cancel the running (non-terminal) jobs of ``xgroup`` (default: the latest group).
+
+    ``confirm`` is asked before stopping more than one job; a False answer stops nothing.
+    Returns the jobs stopped (or, with ``dry_run``, the ones that would be).
+    """
+    hist = _history(history)
+    name, be = _resolve(xgroup, settings, backend, hist, progress)
+    records = refresh_group(name, be, hist, progress=progress)
+    targets = [r for r in records if r.is_submitted and not r.is_terminal
+               and r.state != "CANCELLING" and r.resource_name]
+    if not targets:
+        progress(Info(f"no running jobs in group {name!r}"))
+        return []
+    if dry_run:
+        return targets
+    if len(targets) > 1 and confirm is not None and not confirm(targets):
+        progress(Info("nothing stopped"))
+        return []
+    errors: list[str] = []
+
+    def cancel(record: JobRecord) -> None:
+        try:
+            be.cancel(str(record.resource_name))
+        except BackendError as e:
+            errors.append(f"{record.display_name}: {e}")
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="caliban-stop") as pool:
+        list(pool.map(cancel, targets))
+    try:
+        refresh_group(name, be, hist, progress=progress)
+    except BackendError as e:
+        progress(Warning_(f"stopped, but could not refresh group {name!r}: {e}"))
+    if errors:
+        raise BackendError(f"could not stop {len(errors)} of {len(targets)} jobs "
+                           f"({errors[0]}); run `caliban stop --xgroup {name}` again")
+    progress(Info(f"asked {len(targets)} job(s) of group {name!r} to stop"))
+    return targets
+
+
+# -- resubmit -----------------------------------------------------------------------------
+
+def _retry_name(base: str, attempt: int) -> str:
+    suffix = f"-retry{attempt}"
+    return base[: 128 - len(suffix)] + suffix  # Vertex display names: 128 characters
+
+
+def resubmit(xgroup: str, *, settings: Settings | None = None,
+             backend: Backend | None = None, history: History | None = None,
+             all_jobs: bool = False, dry_run: bool = False, progress: Progress = ignore,
+             max_workers: int = 8, rate_per_minute: float | None = None) -> list[JobRecord]:
+    """Submit again the jobs of ``xgroup`` that FAILED, were CANCELLED or NOT_SUBMITTED
+    (every job with ``all_jobs``), with the image they ran: no rebuild.
+
+    Only the latest attempt of each index counts, so running it twice does not resubmit
+    what the first run already did. New jobs get new display names and submission ids
+    and stay in the same group. Returns the new records (not submitted with ``dry_run``).
+    """
+    from .backends.submit import submit_sweep
+
+    hist = _history(history)
+    if not xgroup:
+        raise UsageError("pass --xgroup: the experiment group whose jobs to resubmit")
+    name, be = _resolve(xgroup, settings, backend, hist, progress)
+    # The refresh also adopts NOT_SUBMITTED jobs that were in fact created.
+    records = refresh_group(name, be, hist, progress=progress)
+    attempts: dict[int, list[JobRecord]] = {}
+    for record in records:
+        attempts.setdefault(record.index, []).append(record)
+    chosen = [r for r in latest_attempts(records)
+              if all_jobs or r.state in RESUBMITTABLE_STATES]
+    if not chosen:
+        progress(Info(f"nothing to resubmit in group {name!r}: no FAILED, CANCELLED or "
+                      "NOT_SUBMITTED jobs (pass --all_jobs to resubmit every job)"))
+        return []
+    configs = {e["index"]: e["config"] for e in hist.experiments(name)}
+    specs = []
+    for record in chosen:
+        first = attempts[record.index][0]
+        spec = spec_from_record(record, display_name=_retry_name(
+            first.display_name, len(attempts[record.index])))
+        specs.append(replace(spec, experiment=configs.get(record.index, {})))
+    if dry_run:
+        return [record_for_spec(s, submission_id="", xgroup=name, backend=be.name,
+                                project=be.project, error="dry run: not submitted")
+                for s in specs]
+    superseded = [r.evolve(error=f"{r.error or 'not submitted'}; resubmitted")
+                  for r in chosen if not r.is_submitted]
+    hist.put_jobs(superseded)
+    return submit_sweep(specs, be, hist, xgroup=name, progress=progress,
+                        max_workers=max_workers, rate_per_minute=rate_per_minute)
+
+
+# -- logs ---------------------------------------------------------------------------------
+
+def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
+         settings: Settings | None = None, backend: Backend | None = None,
+         history: History | None = None, progress: Progress = ignore) -> str:
+    """The output of ``job`` (a display name, resource name or job id) on the emulator.
+
+    On Vertex the logs live in Cloud Logging; the error raised gives their URL.
+    """
+    hist = _history(history)
+    matches = hist.find_jobs(job, xgroup=xgroup)
+    if not matches and xgroup:
+        be = backend or backend_for_group(hist.group(xgroup), settings, progress)
+        refresh_group(xgroup, be, hist, progress=progress)
+        matches = hist.find_jobs(job, xgroup=xgroup)
+    matches = [m for m in matches if m.resource_name]
+    if "/customJobs/" in job and not matches:
+        be = backend or backend_for_group(None, settings, progress)
+        return be.logs(job, tail=tail)
+    if not matches:
+        where = f"group {xgroup!r}" if xgroup else str(hist.path)
+        raise NotFoundError(f"no submitted job named {job!r} in {where}; pass a display name "
+                            "or resource name from `caliban status`, and --xgroup for jobs "
+                            "submitted from another machine")
+    groups = sorted({m.xgroup for m in matches})
+    if len({m.resource_name for m in matches}) > 1 and len(groups) > 1:
+        raise UsageError(f"{job!r} names jobs in several groups ({', '.join(groups)}); "
+                         "pass --xgroup to choose one")
+    record = matches[0]
+    be = backend or backend_for_group(hist.group(record.xgroup), settings, progress)
+    return be.logs(str(record.resource_name), tail=tail)
