@@ -199,6 +199,7 @@ def resolve_machine(
         choices.
     """
     cat = catalog or get_catalog()
+    gpu_spec, tpu_spec = (s.strip() if s else None for s in (gpu_spec, tpu_spec))
     gpu = parse_accelerator_spec(gpu_spec, "gpu", catalog=cat) if gpu_spec else None
     tpu = parse_accelerator_spec(tpu_spec, "tpu", catalog=cat) if tpu_spec else None
     if gpu and not gpu_mode:
