@@ -242,6 +242,8 @@ def resolve_machine(
     spec = f"{count}x{short}"
     note = (f" ({spec} is the default GPU spec, used because --nogpu was not given: pass "
             "--nogpu for a CPU-only job)") if origin == "default" else ""
+    if acc.retired and not force:
+        raise SpecError(f"{short} is no longer offered: {acc.retired}")
     if not force:
         counts = cat.valid_counts(short)
         if count not in counts:
@@ -330,8 +332,6 @@ def _check_region(cat: Catalog, region: str, machine: Machine, short: str | None
     if short is not None:
         acc = cat.accelerators[short]
         if region not in acc.regions:
-            if acc.retired:
-                raise SpecError(f"{short} is no longer offered: {acc.retired}")
             where = near_first(region, acc.regions)
             raise SpecError(f"{short} is not offered in {region} for Vertex AI training; "
                             f"regions with {short}: {choices(where)}; "

@@ -308,6 +308,8 @@ def test_region_check_applies_to_the_default_spec_too() -> None:
 
 def test_retired_gpu_is_explained() -> None:
     assert "end of support" in error(gpu_spec="1xK80")
+    assert "end of support" in error(gpu_spec="3xK80")  # before the count is judged
+    assert resolve(gpu_spec="1xK80", force=True).accelerator_type == "NVIDIA_TESLA_K80"
 
 
 def test_cpu_only_job_checks_machine_and_region() -> None:
