@@ -1,0 +1,31 @@
+"""The local Vertex AI emulator: Vertex's v1 REST API for CustomJobs, jobs run in Docker.
+
+It is the ``--backend local`` backend: the real SDK talks to it at
+``http://127.0.0.1:PORT`` with anonymous credentials. Start one with
+``caliban emulator`` (foreground), ``caliban emulator start`` (background), in-process
+with :class:`Emulator`, or on demand with :func:`control.ensure_emulator`.
+
+Importing this package is cheap: the server and the docker SDK load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import Emulator, EmulatorConfig
+    from .faults import FaultConfig
+    from .runner import RunnerConfig
+
+__all__ = ["Emulator", "EmulatorConfig", "FaultConfig", "RunnerConfig"]
+
+_LAZY = {"Emulator": "app", "EmulatorConfig": "app", "FaultConfig": "faults",
+         "RunnerConfig": "runner"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(name)

@@ -1,0 +1,155 @@
+"""The CustomJob methods of Vertex AI v1, over the store and the runner (no HTTP here).
+
+Each method takes the parent's project and location as they appear in the request path
+(a project id or number) and answers the resource JSON Vertex would answer, or raises
+:class:`~.rpc.ApiError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .filters import compile_filter
+from .resources import check_parent, normalize_request, project_number, rfc3339
+from .rpc import TERMINAL_STATES, ApiError, invalid_argument
+from .runner import Runner
+from .store import Job, JobStore
+from .validation import custom_job_problems
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+# Fields of a CustomJob only the service sets: ignored in a create body, as Vertex does.
+OUTPUT_ONLY = ("name", "state", "error", "createTime", "startTime", "endTime", "updateTime",
+               "webAccessUris", "satisfiesPzs", "satisfiesPzi")
+
+
+class JobService:
+    """``projects.locations.customJobs`` and the operations its delete returns."""
+
+    def __init__(self, store: JobStore, runner: Runner) -> None:
+        self.store = store
+        self.runner = runner
+
+    def create(self, project: str, location: str, body: Any) -> Job:
+        check_parent(project, location)
+        if not isinstance(body, Mapping):
+            raise invalid_argument([("custom_job", "The request body must be a CustomJob "
+                                     "JSON object.")])
+        job = normalize_request(dict(body))
+        problems = custom_job_problems(job)
+        if problems:
+            raise invalid_argument(problems)
+        for key in OUTPUT_ONLY:
+            job.pop(key, None)
+        created = self.store.create(project_number(project), location, job)
+        self.runner.wake()
+        return created
+
+    def get(self, project: str, location: str, job_id: str) -> Job:
+        check_parent(project, location)
+        if not job_id.isdigit():
+            raise ApiError("INVALID_ARGUMENT", f"Invalid CustomJob id {job_id!r}: ids are "
+                           "numbers, as in projects/P/locations/L/customJobs/123.")
+        job = self.store.get(int(job_id))
+        if job is None or job.project_number != project_number(project) \
+                or job.location != location:
+            raise ApiError(
+                "NOT_FOUND",
+                f"The CustomJob projects/{project}/locations/{location}/customJobs/{job_id} "
+                "does not exist. List jobs to find its name (deleted jobs are gone).",
+            )
+        return job
+
+    def list(self, project: str, location: str, filter_text: str | None,
+             page_size: int | None, page_token: str | None) -> dict[str, Any]:
+        """One page of jobs, newest first, and the token of the next page if any."""
+        check_parent(project, location)
+        predicate = compile_filter(filter_text)
+        size = page_size or DEFAULT_PAGE_SIZE
+        if size < 0:
+            raise ApiError("INVALID_ARGUMENT", f"page_size must be positive, not {size}.")
+        size = min(size, MAX_PAGE_SIZE)
+        fingerprint = hashlib.sha256((filter_text or "").encode()).hexdigest()[:12]
+        before = _decode_token(page_token, fingerprint) if page_token else None
+        number = project_number(project)
+        page: list[Job] = []
+        more = False
+        while True:
+            batch = self.store.list(number, location, before_id=before, limit=size * 2 + 50)
+            for job in batch:
+                if predicate(job.record()):
+                    if len(page) == size:
+                        more = True
+                        break
+                    page.append(job)
+            if more or len(batch) < size * 2 + 50:
+                break
+            before = batch[-1].id
+        out: dict[str, Any] = {"customJobs": [job.to_resource() for job in page]}
+        if more:
+            out["nextPageToken"] = _encode_token(page[-1].id, fingerprint)
+        return out
+
+    def cancel(self, project: str, location: str, job_id: str) -> dict[str, Any]:
+        job = self.get(project, location, job_id)
+        self.runner.cancel(job.id)
+        return {}
+
+    def delete(self, project: str, location: str, job_id: str) -> dict[str, Any]:
+        job = self.get(project, location, job_id)
+        if job.state not in TERMINAL_STATES:
+            raise ApiError(
+                "FAILED_PRECONDITION",
+                f"The CustomJob {job.name} cannot be deleted because it is in state "
+                f"{job.state}. Cancel it first, then delete it once it is "
+                "JOB_STATE_CANCELLED.",
+            )
+        self.store.delete(job.id)
+        now = rfc3339(time.time())
+        op_name = (f"projects/{job.project_number}/locations/{job.location}/operations/"
+                   f"{job.id}{int(time.time() * 1000) % 1_000_000:06d}")
+        operation = {
+            "name": op_name,
+            "metadata": {
+                "@type": "type.googleapis.com/google.cloud.aiplatform.v1."
+                         "DeleteOperationMetadata",
+                "genericMetadata": {"createTime": now, "updateTime": now},
+            },
+            "done": True,
+            "response": {"@type": "type.googleapis.com/google.protobuf.Empty"},
+        }
+        self.store.save_operation(op_name, operation)
+        return operation
+
+    def get_operation(self, project: str, location: str, op_id: str) -> dict[str, Any]:
+        check_parent(project, location)
+        name = f"projects/{project_number(project)}/locations/{location}/operations/{op_id}"
+        operation = self.store.get_operation(name)
+        if operation is None:
+            raise ApiError("NOT_FOUND", f"Operation {name} does not exist.")
+        return operation
+
+
+def _encode_token(last_id: int, fingerprint: str) -> str:
+    raw = json.dumps({"before": last_id, "filter": fingerprint}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, fingerprint: str) -> int:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        before = int(data["before"])
+        same_filter = data["filter"] == fingerprint
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise ApiError("INVALID_ARGUMENT", "Invalid page_token: pass the nextPageToken of "
+                       "the previous page unchanged.") from None
+    if not same_filter:
+        raise ApiError("INVALID_ARGUMENT", "The page_token was issued for another filter: "
+                       "keep the filter the same while paging.")
+    return before

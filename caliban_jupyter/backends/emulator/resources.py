@@ -1,0 +1,120 @@
+"""Resource names, project numbers, timestamps and the JSON forms of a CustomJob.
+
+Pure functions: no I/O. Vertex names jobs ``projects/{number}/locations/{region}/
+customJobs/{id}`` whatever form of the project the request used, so the emulator maps a
+project id to a stable project number.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from .rpc import ACCELERATOR_TYPE_NAMES, ACCELERATOR_TYPES, JOB_STATES, ApiError
+
+# Permissive on purpose: any id a user could have (including domain-scoped ones).
+_PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+_LOCATION = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+# Map fields: their keys are user data, never field names to convert.
+_MAP_FIELDS = frozenset({"labels"})
+
+
+def project_number(project: str) -> str:
+    """The stable numeric project number of ``project`` (a project id or a number).
+
+    Real project numbers are 12 digits; a hash keeps the same id on the same number across
+    restarts and machines, which is all a client can rely on.
+    """
+    if project.isdigit():
+        return project
+    digest = hashlib.sha256(project.encode()).digest()
+    return str(100_000_000_000 + int.from_bytes(digest[:8], "big") % 900_000_000_000)
+
+
+def check_parent(project: str, location: str) -> None:
+    """Reject a parent Vertex would reject (malformed project or location)."""
+    if not (project.isdigit() or _PROJECT_ID.match(project)):
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            f"Invalid project {project!r} in the resource name: use a Google Cloud project "
+            "id (lowercase letters, digits, hyphens) or a project number.",
+        )
+    if not _LOCATION.match(location):
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            f"Invalid location {location!r}: use a region such as us-central1.",
+        )
+
+
+def job_name(number: str, location: str, job_id: int | str) -> str:
+    return f"projects/{number}/locations/{location}/customJobs/{job_id}"
+
+
+def rfc3339(ts: float | None) -> str | None:
+    """``ts`` (seconds since the epoch) as Google's RFC 3339 UTC form, or ``None``."""
+    if ts is None:
+        return None
+    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}Z"
+
+
+def parse_rfc3339(text: str) -> float:
+    """Seconds since the epoch of an RFC 3339 timestamp; ``ValueError`` if malformed."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no time zone (end it with Z)")
+    return dt.timestamp()
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def normalize_request(value: Any, key: str = "") -> Any:
+    """A request body with snake_case field names turned into lowerCamelCase.
+
+    Google's JSON mapping accepts both spellings; the SDK sends lowerCamelCase. Keys of
+    map fields (labels) are left alone, and known enums are stored by name whether the
+    client sent names or integers.
+    """
+    if isinstance(value, dict):
+        if key in _MAP_FIELDS:
+            return dict(value)
+        out = {}
+        for k, v in value.items():
+            ck = _camel(k)
+            out[ck] = normalize_request(v, ck)
+        if "acceleratorType" in out:
+            acc = out["acceleratorType"]
+            if isinstance(acc, int) or (isinstance(acc, str) and acc.isdigit()):
+                out["acceleratorType"] = ACCELERATOR_TYPE_NAMES.get(int(acc), str(acc))
+        return out
+    if isinstance(value, list):
+        return [normalize_request(v, key) for v in value]
+    return value
+
+
+def encode_enums_as_ints(job: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``job`` with its enums as integers, for ``$alt=json;enum-encoding=int``."""
+    out = copy.deepcopy(job)
+    if isinstance(out.get("state"), str):
+        out["state"] = JOB_STATES.get(out["state"], 0)
+    for pool in out.get("jobSpec", {}).get("workerPoolSpecs", []) or []:
+        machine = pool.get("machineSpec") if isinstance(pool, dict) else None
+        if isinstance(machine, dict) and isinstance(machine.get("acceleratorType"), str):
+            machine["acceleratorType"] = ACCELERATOR_TYPES.get(
+                machine["acceleratorType"], 0
+            )
+    return out
+
+
+def wants_int_enums(query: dict[str, list[str]]) -> bool:
+    """Whether the request asked for integer enums (the SDK's REST transport does)."""
+    return any("enum-encoding=int" in v for v in query.get("$alt", []))

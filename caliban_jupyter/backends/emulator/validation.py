@@ -1,0 +1,133 @@
+"""The checks Vertex AI documents for a CustomJob create request. Pure.
+
+Each check yields ``(field path, message)`` in Vertex's own form
+(``custom_job.job_spec.worker_pool_specs[0].machine_spec.machine_type``), so the error a
+client sees names the field to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+MAX_LABELS = 64
+MAX_LABEL_LENGTH = 63
+MAX_DISPLAY_NAME = 128
+REQUIRED = "Required field is not set."
+
+
+def _label_char_ok(c: str) -> bool:
+    # International lowercase letters are allowed, like in all Google Cloud labels.
+    return c.isdigit() or c in "_-" or (c.isalpha() and c == c.lower())
+
+
+def label_problems(labels: Any) -> Iterator[tuple[str, str]]:
+    """Violations of Google Cloud's label rules."""
+    if labels is None:
+        return
+    if not isinstance(labels, Mapping):
+        yield "custom_job.labels", "Labels must be a map of strings to strings."
+        return
+    if len(labels) > MAX_LABELS:
+        yield (
+            "custom_job.labels",
+            f"At most {MAX_LABELS} labels are allowed; got {len(labels)}.",
+        )
+    for key, value in labels.items():
+        field = f"custom_job.labels[{key!r}]"
+        if not isinstance(key, str) or not key:
+            yield field, "Label keys must be non-empty strings."
+            continue
+        if len(key) > MAX_LABEL_LENGTH:
+            yield field, f"Label key is longer than {MAX_LABEL_LENGTH} characters."
+        if not (key[0].isalpha() and key[0] == key[0].lower()):
+            yield field, "Label keys must start with a lowercase letter."
+        if not all(_label_char_ok(c) for c in key):
+            yield field, (
+                "Label keys may contain only lowercase letters, digits, underscores and "
+                "dashes."
+            )
+        if not isinstance(value, str):
+            yield field, "Label values must be strings."
+            continue
+        if len(value) > MAX_LABEL_LENGTH:
+            yield field, f"Label value is longer than {MAX_LABEL_LENGTH} characters."
+        if not all(_label_char_ok(c) for c in value):
+            yield field, (
+                "Label values may contain only lowercase letters, digits, underscores and "
+                "dashes."
+            )
+
+
+def _replica_count(value: Any) -> int | None:
+    # int64 arrives as a JSON string ("1"); accept a number too, as Google's parser does.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def pool_problems(i: int, pool: Any) -> Iterator[tuple[str, str]]:
+    """Violations in worker pool ``i``."""
+    base = f"custom_job.job_spec.worker_pool_specs[{i}]"
+    if not isinstance(pool, Mapping):
+        yield base, "A worker pool spec must be an object."
+        return
+    machine = pool.get("machineSpec")
+    if not isinstance(machine, Mapping) or not machine.get("machineType"):
+        yield f"{base}.machine_spec.machine_type", REQUIRED
+    container = pool.get("containerSpec")
+    if pool.get("pythonPackageSpec") and not container:
+        yield f"{base}.python_package_spec", (
+            "The local emulator runs containers only: build an image and use "
+            "container_spec instead."
+        )
+    elif not isinstance(container, Mapping) or not container.get("imageUri"):
+        yield f"{base}.container_spec.image_uri", REQUIRED
+    else:
+        for field in ("command", "args"):
+            items = container.get(field, [])
+            if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
+                yield f"{base}.container_spec.{field}", "Must be a list of strings."
+        env = container.get("env", [])
+        if not isinstance(env, list) or not all(
+            isinstance(e, Mapping) and isinstance(e.get("name"), str) and e["name"]
+            for e in env
+        ):
+            yield f"{base}.container_spec.env", "Each env entry needs a non-empty name."
+    count = _replica_count(pool.get("replicaCount", "0"))
+    if count is None or count < 1:
+        yield f"{base}.replica_count", "Replica count must be at least 1."
+
+
+def custom_job_problems(job: Any) -> list[tuple[str, str]]:
+    """Every violation in a CustomJob create body (lowerCamelCase JSON)."""
+    if not isinstance(job, Mapping):
+        return [("custom_job", "The request body must be a CustomJob JSON object.")]
+    problems: list[tuple[str, str]] = []
+    name = job.get("displayName")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(("custom_job.display_name", REQUIRED))
+    elif len(name) > MAX_DISPLAY_NAME:
+        problems.append(
+            ("custom_job.display_name", f"Display name is longer than {MAX_DISPLAY_NAME} "
+             "characters.")
+        )
+    problems.extend(label_problems(job.get("labels")))
+    spec = job.get("jobSpec")
+    pools = spec.get("workerPoolSpecs") if isinstance(spec, Mapping) else None
+    if not isinstance(pools, list) or not pools:
+        problems.append(
+            ("custom_job.job_spec.worker_pool_specs", "At least one worker pool spec is "
+             "required.")
+        )
+    else:
+        # Vertex allows empty pools ({}) after the first as placeholders for unused roles.
+        for i, pool in enumerate(pools):
+            if i > 0 and pool == {}:
+                continue
+            problems.extend(pool_problems(i, pool))
+    return problems
