@@ -1,0 +1,292 @@
+"""Which module-level names one top-level statement binds, reads and changes (pure).
+
+Module-scope code is walked in evaluation order by :class:`ModuleScan`; the bodies of
+functions and lambdas (run later, when called) are analysed with :mod:`symtable`, the
+compiler's own scoping, so comprehension targets, ``nonlocal`` and ``global`` are exact.
+"""
+
+from __future__ import annotations
+
+import ast
+import symtable
+
+
+def _root(node: ast.expr) -> str | None:
+    """The variable an attribute/subscript chain starts from (``cfg`` in ``cfg["a"].b``)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _first_line(node: ast.AST, name: str) -> int:
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name) and child.id == name:
+            return child.lineno
+    return getattr(node, "lineno", 1)
+
+
+def function_globals(node: ast.AST) -> tuple[dict[str, int], set[str]]:
+    """Globals read by the bodies of the function/lambda ``node``, and globals it assigns.
+
+    Uses :mod:`symtable` on the node alone; decorators and defaults are in the module
+    table there and are skipped, since the caller analyses them as immediate uses.
+    """
+    table = symtable.symtable(ast.unparse(node), "<capture>", "exec")
+    reads: dict[str, int] = {}
+    writes: set[str] = set()
+    stack = list(table.get_children())
+    while stack:
+        scope = stack.pop()
+        stack.extend(scope.get_children())
+        for symbol in scope.get_symbols():
+            if not symbol.is_global():
+                continue
+            name = symbol.get_name()
+            if symbol.is_referenced():
+                reads.setdefault(name, _first_line(node, name))
+            if symbol.is_declared_global() and symbol.is_assigned():
+                writes.add(name)
+    return reads, writes
+
+
+class ModuleScan(ast.NodeVisitor):
+    """Module-scope names one statement binds and reads, in evaluation order.
+
+    A name read after the same statement bound it (``for i in xs: print(i)``) is not a use.
+    Names bound inside ``if``/``for``/``while``/``match`` bodies or ``except`` handlers are
+    only *maybe* bound, so an earlier definition is still captured too.
+    """
+
+    def __init__(self) -> None:
+        self.bound: set[str] = set()
+        self.definite: set[str] = set()
+        self.maybe: set[str] = set()
+        self.star = False
+        self.imported: set[str] = set()
+        self.uses: dict[str, int] = {}
+        self.deferred: dict[str, int] = {}
+        self.soft: dict[str, int] = {}
+        self.mutates: set[str] = set()
+        self.call_mutates: set[str] = set()
+        self.global_writes: set[str] = set()
+        self._depth = 0
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _bind(self, name: str) -> None:
+        self.bound.add(name)
+        (self.maybe if self._depth else self.definite).add(name)
+
+    def _use(self, name: str, line: int, into: dict[str, int] | None = None) -> None:
+        if name not in self.bound:
+            (self.uses if into is None else into).setdefault(name, line)
+
+    def _visit_all(self, nodes: list[ast.AST] | list[ast.stmt] | list[ast.expr]) -> None:
+        for node in nodes:
+            self.visit(node)
+
+    def _conditional(self, nodes: list[ast.stmt]) -> None:
+        self._depth += 1
+        self._visit_all(nodes)
+        self._depth -= 1
+
+    def _soft(self, node: ast.expr | None) -> None:
+        for child in ast.walk(node) if node is not None else ():
+            if isinstance(child, ast.Name):
+                self._use(child.id, child.lineno, self.soft)
+
+    def _target(self, target: ast.expr) -> None:
+        if isinstance(target, ast.Name):
+            self._bind(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._target(element)
+        elif isinstance(target, ast.Starred):
+            self._target(target.value)
+        else:  # attribute or subscript: the object is read, then changed in place
+            self.visit(target)
+            root = _root(target)
+            if root is not None:
+                self.mutates.add(root)
+
+    def _function_body(self, node: ast.AST) -> None:
+        reads, writes = function_globals(node)
+        for name, line in reads.items():
+            self.deferred.setdefault(name, line)
+        self.global_writes |= writes
+
+    # -- expressions -----------------------------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self._use(node.id, node.lineno)
+        elif isinstance(node.ctx, ast.Store):
+            self._bind(node.id)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self._bind(node.target.id)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_all([*node.args.defaults, *filter(None, node.args.kw_defaults)])
+        self._function_body(node)
+
+    def _comprehension(self, node: ast.expr, results: list[ast.expr]) -> None:
+        outer = self.bound
+        inner = set(outer)  # targets are local to the comprehension, never module names
+        for index, generator in enumerate(node.generators):  # type: ignore[attr-defined]
+            self.bound = outer if index == 0 else inner
+            self.visit(generator.iter)
+            self.bound = inner
+            inner.update(n.id for n in ast.walk(generator.target) if isinstance(n, ast.Name))
+            self._visit_all(generator.ifs)
+        self._visit_all(results)
+        self.bound = outer | (self.definite | self.maybe)  # walrus targets leak out
+
+    def visit_ListComp(self, node: ast.ListComp) -> None:
+        self._comprehension(node, [node.elt])
+
+    visit_SetComp = visit_ListComp  # type: ignore[assignment]
+    visit_GeneratorExp = visit_ListComp  # type: ignore[assignment]
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
+        self._comprehension(node, [node.key, node.value])
+
+    # -- simple statements -----------------------------------------------------------------
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for target in node.targets:
+            self._target(target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):
+            self._use(node.target.id, node.lineno)
+        self._target(node.target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._soft(node.annotation)
+        if node.value is not None:
+            self.visit(node.value)
+            self._target(node.target)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            if not isinstance(target, ast.Name):
+                self.visit(target)
+                root = _root(target)
+                if root is not None:
+                    self.mutates.add(root)
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        self.visit(node.value)
+        # `items.append(x)`: a method call as a statement is there for its effect on items.
+        if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
+            root = _root(node.value.func.value)
+            if root is not None:
+                self.call_mutates.add(root)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            name = alias.asname or alias.name.split(".")[0]
+            self._bind(name)
+            self.imported.add(name)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name == "*":
+                self.star = True
+            else:
+                self._bind(alias.asname or alias.name)
+                self.imported.add(alias.asname or alias.name)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        """``global`` at module level changes nothing."""
+
+    # -- definitions -----------------------------------------------------------------------
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        args = node.args
+        self._visit_all([*node.decorator_list, *args.defaults, *filter(None, args.kw_defaults)])
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        for arg in filter(None, every):
+            self._soft(arg.annotation)
+        self._soft(node.returns)
+        self._bind(node.name)
+        self._function_body(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._visit_all([*node.decorator_list, *node.bases, *node.keywords])
+        body = ModuleScan()
+        body.bound = set(self.bound)  # the class body sees module names bound so far
+        body._visit_all(node.body)
+        for name, line in body.uses.items():
+            self._use(name, line)
+        for name, line in body.soft.items():
+            self._use(name, line, self.soft)
+        for name, line in body.deferred.items():
+            self.deferred.setdefault(name, line)
+        self.global_writes |= body.global_writes
+        self.mutates |= body.mutates - body.definite - body.maybe
+        self._bind(node.name)
+
+    # -- compound statements ---------------------------------------------------------------
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.visit(node.iter)
+        self._depth += 1
+        self._target(node.target)
+        self._depth -= 1
+        self._conditional([*node.body, *node.orelse])
+
+    visit_AsyncFor = visit_For  # type: ignore[assignment]
+
+    def visit_While(self, node: ast.While | ast.If) -> None:
+        self.visit(node.test)
+        self._conditional([*node.body, *node.orelse])
+
+    visit_If = visit_While  # type: ignore[assignment]
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.visit(item.context_expr)
+            if item.optional_vars is not None:
+                self._target(item.optional_vars)
+        self._visit_all(node.body)
+
+    visit_AsyncWith = visit_With  # type: ignore[assignment]
+
+    def visit_Try(self, node: ast.Try) -> None:
+        self._visit_all(node.body)
+        self._depth += 1
+        for handler in node.handlers:
+            if handler.type is not None:
+                self.visit(handler.type)
+            if handler.name:
+                self._bind(handler.name)
+            self._visit_all(handler.body)
+        self._visit_all(node.orelse)
+        self._depth -= 1
+        self._visit_all(node.finalbody)
+
+    visit_TryStar = visit_Try  # type: ignore[assignment]
+
+    def visit_Match(self, node: ast.Match) -> None:
+        self.visit(node.subject)
+        self._depth += 1
+        for case in node.cases:
+            self._visit_all([case.pattern, *filter(None, [case.guard]), *case.body])
+        self._depth -= 1
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        if node.pattern is not None:
+            self.visit(node.pattern)
+        if node.name:
+            self._bind(node.name)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        if node.name:
+            self._bind(node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        self._visit_all([*node.keys, *node.patterns])
+        if node.rest:
+            self._bind(node.rest)

@@ -1,0 +1,209 @@
+"""Turn executed notebook cells into analysed top-level statements (pure).
+
+Each cell is converted to Python by IPython's own ``TransformerManager`` (so ``%magic``,
+``!shell`` and ``x?`` lines become ``get_ipython()`` calls exactly as the kernel ran them),
+parsed, and split into top-level :class:`Statement` records that say which module-level
+names each statement binds, reads, and mutates. :mod:`capture_deps` slices these records.
+
+Decisions
+---------
+- A cell that is a cell magic (``%%time``, ``%%caliban_cloud``, ...) is skipped entirely; the
+  names its body would bind (when the body is Python) are recorded as *magic-defined* so a
+  later need for them gets a precise error rather than "not defined".
+- A top-level statement that calls a magic or the shell (``get_ipython().run_line_magic``,
+  ``run_cell_magic``, ``system``, ``getoutput``) is dropped and its names are magic-defined;
+  for a line magic whose argument is Python (``%time y = 1``) the argument's names count too.
+- Inside a ``def``/``class``/block, a statement that is *only* a magic call (``!nvidia-smi``)
+  is removed (``pass`` keeps the block valid); any other nested use of a magic result makes
+  the whole top-level statement magic-defined, because the job could not compute it.
+- Names read inside function and lambda bodies are *deferred*: they are looked up when the
+  function runs, not when it is defined. Scopes there are analysed with :mod:`symtable`, the
+  compiler's own scoping, so comprehension targets, ``nonlocal`` and ``global`` are exact.
+"""
+
+from __future__ import annotations
+
+import ast
+import tokenize
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+from caliban_jupyter.packaging.capture_names import ModuleScan
+
+#: Methods of the object returned by ``get_ipython()`` that run magics or the shell.
+MAGIC_METHODS = frozenset({"run_line_magic", "run_cell_magic", "system", "getoutput"})
+
+_BLOCK_FIELDS = ("body", "orelse", "finalbody")
+
+
+@dataclass
+class Statement:
+    """One top-level statement of a cell, with what it binds and needs at module level.
+
+    ``uses`` are read when the statement runs; ``deferred`` are globals read by function
+    bodies it defines (resolved where the function is needed); ``soft`` uses (annotations)
+    are captured when defined but never reported as missing. Values are line numbers.
+    """
+
+    position: int
+    cell: int | None
+    source: str
+    node: ast.stmt | None = None
+    magic: bool = False
+    edited: bool = False
+    future: bool = False
+    definite: set[str] = field(default_factory=set)
+    maybe: set[str] = field(default_factory=set)
+    star: bool = False
+    imported: set[str] = field(default_factory=set)
+    uses: dict[str, int] = field(default_factory=dict)
+    deferred: dict[str, int] = field(default_factory=dict)
+    soft: dict[str, int] = field(default_factory=dict)
+    mutates: set[str] = field(default_factory=set)
+    call_mutates: set[str] = field(default_factory=set)
+    global_writes: set[str] = field(default_factory=set)
+
+    def binds(self, name: str) -> bool:
+        """Whether running this statement may bind ``name`` at module level."""
+        return self.star or name in self.definite or name in self.maybe
+
+
+def _magic_call(node: ast.AST) -> ast.Call | None:
+    """The ``get_ipython().<magic>(...)`` call that ``node`` is, or ``None``."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in MAGIC_METHODS
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "get_ipython"
+    ):
+        return node
+    return None
+
+
+def _pure_magic(stmt: ast.stmt) -> ast.Call | None:
+    return _magic_call(stmt.value) if isinstance(stmt, ast.Expr) else None
+
+
+def is_cell_magic(module: ast.Module) -> bool:
+    """Whether a transformed cell is a ``%%magic`` cell (IPython makes it one call)."""
+    return any(
+        (call := _pure_magic(stmt)) is not None
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "run_cell_magic"
+        for stmt in module.body
+    )
+
+
+def _magic_bound_names(call: ast.Call) -> set[str]:
+    """Names a magic would bind if its Python argument ran (``%time y = 1`` binds ``y``)."""
+    assert isinstance(call.func, ast.Attribute)
+    index = 2 if call.func.attr == "run_cell_magic" else 1
+    if call.func.attr not in {"run_line_magic", "run_cell_magic"} or len(call.args) <= index:
+        return set()
+    arg = call.args[index]
+    if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+        return set()
+    try:
+        module = ast.parse(arg.value)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for stmt in module.body:
+        scan = ModuleScan()
+        scan.visit(stmt)
+        names |= scan.definite | scan.maybe
+    return names
+
+
+def strip_nested_magic(stmt: ast.stmt) -> tuple[ast.stmt, bool]:
+    """Remove magic-only statements nested in blocks of ``stmt``.
+
+    Returns the statement (a new tree when something was removed) and whether any other
+    magic call is left in it, which makes the whole statement uncapturable.
+    """
+    changed = False
+
+    def clean(body: list[ast.stmt]) -> list[ast.stmt]:
+        nonlocal changed
+        kept = []
+        for child in body:
+            if _pure_magic(child) is not None:
+                changed = True
+                continue
+            for name in _BLOCK_FIELDS:
+                if isinstance(getattr(child, name, None), list):
+                    setattr(child, name, clean(getattr(child, name)))
+            for handler in getattr(child, "handlers", []):
+                handler.body = clean(handler.body)
+            for case in getattr(child, "cases", []):
+                case.body = clean(case.body)
+            kept.append(child)
+        return kept or [ast.Pass()]
+
+    tree = ast.parse(ast.unparse(stmt)).body[0]  # a copy: the caller's tree stays intact
+    cleaned = clean([tree])[0]
+    left = any(_magic_call(node) is not None for node in ast.walk(cleaned))
+    if not changed:
+        return stmt, left
+    return ast.fix_missing_locations(cleaned), left
+
+
+def _segments(module: ast.Module, text: str) -> Iterator[tuple[ast.stmt, str]]:
+    """Each top-level statement with its own source lines (comments inside kept).
+
+    Statements sharing a line (``a = 1; b = 2``) are unparsed separately instead.
+    """
+    lines = text.splitlines()
+    spans = [
+        (
+            min([s.lineno, *(d.lineno for d in getattr(s, "decorator_list", []))]),
+            s.end_lineno or s.lineno,
+        )
+        for s in module.body
+    ]
+    for index, (stmt, (start, end)) in enumerate(zip(module.body, spans, strict=True)):
+        shared = (index > 0 and spans[index - 1][1] >= start) or (
+            index + 1 < len(spans) and spans[index + 1][0] <= end
+        )
+        yield stmt, ast.unparse(stmt) if shared else "\n".join(lines[start - 1 : end])
+
+
+def scan_cell(text: str, cell: int | None, first_position: int) -> list[Statement] | None:
+    """Analyse one raw cell; ``None`` if it does not parse (the kernel never ran it)."""
+    try:
+        python = TransformerManager().transform_cell(text)
+        module = ast.parse(python)
+    except (SyntaxError, ValueError, tokenize.TokenError):
+        return None
+    if is_cell_magic(module):
+        calls = filter(None, map(_pure_magic, module.body))
+        names = set().union(*map(_magic_bound_names, calls))
+        return [Statement(first_position, cell, "", magic=True, definite=names)]
+    out: list[Statement] = []
+    for stmt, source in _segments(module, python):
+        record = Statement(first_position + len(out), cell, source, node=stmt)
+        out.append(record)
+        magic = _pure_magic(stmt)
+        if magic is not None:
+            record.magic, record.definite = True, _magic_bound_names(magic)
+            continue
+        cleaned, left = strip_nested_magic(stmt)
+        if cleaned is not stmt:
+            record.node, record.source = cleaned, ast.unparse(cleaned)
+            record.edited = True
+        scan = ModuleScan()
+        scan.visit(cleaned)
+        record.definite, record.maybe = scan.definite, scan.maybe - scan.definite
+        record.magic = left
+        if left:
+            continue
+        record.future = isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
+        record.star, record.imported = scan.star, scan.imported
+        record.uses, record.deferred, record.soft = scan.uses, scan.deferred, scan.soft
+        record.mutates, record.call_mutates = scan.mutates, scan.call_mutates
+        record.global_writes = scan.global_writes
+    return out
