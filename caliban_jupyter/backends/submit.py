@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BackendError, SubmissionError
+from ..errors import BackendError, LabelError, SubmissionError
 from ..events import JobFailedToSubmit, JobSubmitted, Progress, Warning_, ignore
 from ..history import History
 from ..records import (
@@ -37,6 +37,7 @@ from ..records import (
     record_from_custom_job,
 )
 from ..spec.jobs import JobSpec
+from ..spec.labels import MAX_LABELS
 from .base import Backend, RetryPolicy, TransientBackendError
 
 PENDING_REASON = "submission did not finish (interrupted?); `caliban resubmit` completes it"
@@ -156,7 +157,14 @@ def prepare_specs(specs: Sequence[JobSpec], xgroup: str) -> list[tuple[JobSpec, 
         extra = {SID_LABEL: sid, INDEX_LABEL: str(spec.index)}
         if XGROUP_LABEL not in spec.labels:
             extra[XGROUP_LABEL] = xgroup
-        out.append((spec.with_labels(extra), sid))
+        labelled = spec.with_labels(extra)
+        if len(labelled.labels) > MAX_LABELS:
+            raise LabelError(
+                f"job {spec.display_name!r} would carry {len(labelled.labels)} labels but "
+                f"Vertex AI allows {MAX_LABELS}, and caliban needs 2 of them ({SID_LABEL}, "
+                f"{INDEX_LABEL}) to track jobs: pass fewer --label options, or fewer flags "
+                "in the experiment config")
+        out.append((labelled, sid))
     return out
 
 

@@ -258,7 +258,7 @@ class VertexBackend:
                 f"{LOGS_URL.format(id=job_id, project=self.project)} (or run `gcloud logging "
                 f"read 'resource.labels.job_id=\"{job_id}\"' --project {self.project}`)")
         query = f"?tail={int(tail)}" if tail is not None else ""
-        url = f"{self.endpoint}/ui/jobs/{urllib.parse.quote(job_id)}/logs{query}"
+        url = f"{self.endpoint}/logs/{urllib.parse.quote(job_id)}{query}"
         with self._calls_lock:
             self.calls["logs"] += 1
         try:
