@@ -151,7 +151,8 @@ def test_no_credentials_or_ignored_files_in_any_layer(
     })
     events: list[Event] = []
     req = _request(project, base_image, "run.py", registry=registry,
-                   cloud_key=str(project / "key.json"))
+                   cloud_key=str(project / "key.json"),
+                   include=("key.json",))  # naming the cloud key does not let it in
     result = ensure_image(req, events.append, client=docker_client)
     cleanup.append(result.tag)
     warned = " ".join(e.text for e in events if isinstance(e, Warning_))
