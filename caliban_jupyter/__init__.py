@@ -1,14 +1,44 @@
 """caliban-jupyter: notebook code to labeled, containerized job sweeps on Vertex AI.
 
-Importing this package is cheap: no Docker, no Google SDK, no network.
+Importing this package is cheap: no Docker, no Google SDK, no network. The public API
+(``cloud``, ``status``, ``stop``, ``resubmit``, ``logs``, ``config``, ``Sweep``) loads on
+first use.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
+__all__ = ["Caliban", "Sweep", "cloud", "config", "load_ipython_extension", "logs",
+           "resubmit", "status", "stop"]
 
-def load_ipython_extension(ipython):  # pragma: no cover - exercised by kernel tests
+# public name -> module defining it (imported on first attribute access)
+_LAZY = {
+    "cloud": "api", "status": "api", "stop": "api", "resubmit": "api", "logs": "api",
+    "config": "api", "Sweep": "sweep", "Caliban": "config",
+}
+
+if TYPE_CHECKING:
+    from .api import cloud, config, logs, resubmit, status, stop
+    from .config import Caliban
+    from .sweep import Sweep
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext caliban_jupyter``."""
     from .magics import load_ipython_extension as _load
 
     _load(ipython)

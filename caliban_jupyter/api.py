@@ -1,0 +1,341 @@
+"""The Python API: what the magics do, as functions.
+
+``cloud(target, *script_args, **options)`` submits a module, script, notebook or a string
+of code; ``status``, ``stop``, ``resubmit``, ``logs`` and ``config`` are the twins of the
+line magics. User mistakes raise :class:`~caliban_jupyter.errors.CalibanError` before
+anything is built or submitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._magic_args import cloud_parser, namespace_from_options
+from .config import get_config
+from .errors import CaptureError, UsageError
+from .events import Progress
+from .sweep import DryRun, Sweep
+
+__all__ = ["cloud", "config", "logs", "resubmit", "status", "stop"]
+
+# A module (trainer.train) or a path (train.py, ../x/run.sh); anything else is code.
+_TARGET_RE = re.compile(r"[\w.\-/\\~]+")
+
+
+def cloud(target: str, *script_args: Any, progress: Progress | None = None,
+          **options: Any) -> Sweep | DryRun:
+    """Package ``target`` into an image and submit one job per experiment.
+
+    Parameters
+    ----------
+    target
+        A module (``"trainer.train"``), a script or notebook path, or a string of Python
+        code, which is captured like a ``%%caliban_cloud`` cell (with what it needs from
+        the cells already run in this kernel).
+    *script_args
+        Arguments for every job, before each experiment's ``--key value`` flags.
+    progress
+        Receives progress events; default: bars and lines in the running cell.
+    **options
+        ``caliban cloud``'s flags as keywords: ``nogpu=True``, ``gpu_spec="2xV100"``,
+        ``experiment_config={...}`` or a path, ``dir=["data"]`` (or ``dirs``),
+        ``label=["k=v"]`` (or ``labels={"k": "v"}``), ``backend="local"``,
+        ``dry_run=True``, ``capture="all"``, ...
+
+    Returns
+    -------
+    Sweep or DryRun
+        The submitted jobs, or (``dry_run=True``) the jobs that would be submitted.
+
+    Raises
+    ------
+    CalibanError
+        For any user mistake (unknown option, bad spec, undefined name in the code...),
+        before anything is built or submitted.
+    """
+    args = namespace_from_options(cloud_parser("caliban_jupyter.cloud"), options,
+                                  what="caliban_jupyter.cloud()")
+    args.script_args = [str(a) for a in script_args]
+    if not isinstance(target, str) or not target.strip():
+        raise UsageError("caliban_jupyter.cloud(): target must be a module, a path or a "
+                         f"string of code, not {target!r}")
+    if _TARGET_RE.fullmatch(target.strip()):
+        args.module = target.strip()
+        return run_cloud(args, progress=progress)
+    return run_cloud(args, code=target, history=kernel_history(), progress=progress)
+
+
+def run_cloud(args: argparse.Namespace, *, code: str | None = None,
+              history: Sequence[str] = (), user_ns: Mapping[str, Any] | None = None,
+              cwd: str | None = None, progress: Progress | None = None) -> Sweep | DryRun:
+    """Plan and submit a parsed ``%%caliban_cloud`` / ``cloud()`` request.
+
+    ``code`` is a cell body to capture against ``history``; otherwise ``args.module`` is
+    the target. ``user_ns`` lets ``--experiment_config`` name a kernel variable.
+    """
+    from .service import CloudRequest, execute, plan_from_request
+    from .spec.experiments import expand_experiment_config, load_experiment_config
+
+    cwd = cwd or os.getcwd()
+    overrides: dict[str, Any] = {"cwd": cwd, "session": get_config().session()}
+    experiments: list[dict[str, Any]] = [{}]
+    source = _experiment_source(args.experiment_config, user_ns, cwd)
+    if source is not None:
+        config = load_experiment_config(source)
+        experiments = expand_experiment_config(config)
+        overrides["experiment_config"] = config
+    if code is not None:
+        parameters = _parameters(experiments)
+        program = _capture(code, history, args.capture or get_config().capture, parameters)
+        overrides.update(program=program.source, program_parameters=parameters,
+                         requirements=_requirements(program.imports, cwd))
+    request = CloudRequest.from_namespace(args, **overrides)
+    plan = plan_from_request(request)
+    if request.dry_run:
+        return DryRun(plan)
+    if progress is None:
+        from ._progress import CellProgress
+
+        shown = CellProgress()
+        try:
+            records = execute(plan, shown)
+        finally:
+            shown.close()
+    else:
+        records = execute(plan, progress)
+    return Sweep(plan.xgroup, records, plan.settings)
+
+
+def _experiment_source(value: Any, user_ns: Mapping[str, Any] | None, cwd: str) -> Any:
+    """A path, or the dict/list held by the kernel variable ``value`` names."""
+    if value is None or not isinstance(value, str):
+        return value
+    if value.lower() == "stdin":
+        raise UsageError("--experiment_config stdin: a notebook has no standard input; pass "
+                         "the name of a variable holding a dict or list, or a JSON file path")
+    if user_ns is not None and value.isidentifier() and value in user_ns \
+            and not Path(cwd, value).exists():
+        held = user_ns[value]
+        if not isinstance(held, (dict, list)):
+            raise UsageError(f"--experiment_config {value}: the variable {value!r} holds a "
+                             f"{type(held).__name__}; it must hold a dict or a list of dicts")
+        return held
+    if not Path(value).is_absolute():
+        path = Path(cwd, value)
+        if not path.exists() and value.isidentifier() and user_ns is not None:
+            raise UsageError(f"--experiment_config {value}: no variable or file of that name; "
+                             "define a dict (or list of dicts) with that name, or give a "
+                             "JSON file path")
+        return str(path)
+    return value
+
+
+def _parameters(experiments: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The experiment keys that can become variables of the captured program."""
+    seen: dict[str, None] = {}
+    for experiment in experiments:
+        for key in experiment:
+            if key.isidentifier():
+                seen.setdefault(key)
+    return tuple(seen)
+
+
+def _capture(code: str, history: Sequence[str], mode: str, parameters: tuple[str, ...]):
+    from .packaging.capture import capture
+
+    try:
+        return capture(code, list(history), mode=mode, parameters=parameters)
+    except SyntaxError as e:
+        raise CaptureError(f"the cell is not valid Python (line {e.lineno}): {e.msg}") from None
+
+
+def _requirements(imports: Sequence[str], cwd: str) -> tuple[str, ...]:
+    """Pinned requirements for the captured imports, unless the directory declares its own
+    (requirements.txt, setup.py or pyproject.toml win, as with the CLI)."""
+    from .packaging.context import REQUIREMENTS_FILE, SETUP_FILES
+
+    if any(Path(cwd, n).is_file() for n in (REQUIREMENTS_FILE, *SETUP_FILES)):
+        return ()
+    from .packaging.capture import pinned_requirements
+
+    return tuple(pinned_requirements(imports, cwd=cwd))
+
+
+def kernel_history() -> list[str]:
+    """The raw source of the cells this kernel has run, excluding the running one."""
+    from .config import _current_shell
+
+    shell = _current_shell()
+    if shell is None:
+        return []
+    raw = list(shell.history_manager.input_hist_raw)
+    # During execution the running cell is already stored at index execution_count.
+    return raw[1:shell.execution_count] if len(raw) > shell.execution_count else raw[1:]
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+class ConfigView:
+    """The effective settings and where each came from (``%caliban_config``)."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        s = self.settings.to_json()
+        return [(k, "" if v is None else str(v), self.settings.sources.get(k, ""))
+                for k, v in s.items() if k != "mode"]
+
+    def __repr__(self) -> str:
+        rows = self.rows()
+        w = max(len(k) for k, _, _ in rows)
+        v = max(len(val) for _, val, _ in rows)
+        lines = [f"caliban settings ({self.settings.mode} jobs):"]
+        lines += [f"  {k:<{w}}  {val or '-':<{v}}  ({src})" for k, val, src in rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        e = html.escape
+        body = "".join(f"<tr><td>{e(k)}</td><td><code>{e(val or '-')}</code></td>"
+                       f"<td>{e(src)}</td></tr>" for k, val, src in self.rows())
+        return (f"<table class='caliban-config'><thead><tr><th>setting</th><th>value</th>"
+                f"<th>from</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def config(*, nogpu: bool = False, cwd: str | None = None, **flags: Any) -> ConfigView:
+    """The effective settings for a submission from ``cwd`` (default: here), with sources.
+
+    ``flags`` are setting flags as for :func:`cloud` (``backend="local"``...), applied on
+    top of the session (``%config Caliban``), environment and ``.calibanconfig.json``.
+    """
+    from .settings import resolve_settings
+
+    known = {"project_id", "region", "cloud_key", "backend", "base_image", "registry",
+             "endpoint"}
+    unknown = sorted(set(flags) - known)
+    if unknown:
+        raise UsageError(f"caliban_jupyter.config(): unknown option {unknown[0]!r}. Valid "
+                         f"options: cwd, nogpu, {', '.join(sorted(known))}")
+    return ConfigView(resolve_settings(flags, gpu=not nogpu, cwd=cwd or os.getcwd(),
+                                       session=get_config().session()))
+
+
+# ---------------------------------------------------------------------------- tracking
+
+_WHERE = ("backend", "project_id", "region", "cloud_key", "endpoint")
+
+
+def _where(flags: Mapping[str, Any], what: str, extra: Sequence[str]):
+    """Settings from where-flags (``backend="local"``...) over session, env and config."""
+    from .settings import resolve_settings
+
+    unknown = sorted(k for k in flags if k not in _WHERE)
+    if unknown:
+        valid = ", ".join(sorted([*extra, *_WHERE]))
+        raise UsageError(f"{what}: unknown option {unknown[0]!r}. Valid options: {valid}")
+    given = {k: v for k, v in flags.items() if v is not None}
+    return resolve_settings(given, gpu=False, cwd=os.getcwd(), session=get_config().session())
+
+
+class Sweeps(list):
+    """Several sweeps (``status()`` with no group): displays each one's table."""
+
+    def __repr__(self) -> str:
+        return "\n\n".join(map(repr, self)) or "no experiment groups recorded yet"
+
+    def _repr_html_(self) -> str:
+        return "".join(s._repr_html_() for s in self) or "<p>no experiment groups recorded " \
+                                                          "yet</p>"
+
+
+def _group_sweep(xgroup: str, records: Sequence[Any], settings: Any, history: Any) -> Sweep:
+    from .tracking import backend_for_group
+
+    group = history.group(xgroup)
+    if group is not None:
+        from dataclasses import replace
+
+        flagged = {k for k, v in settings.sources.items() if v == "flag"}
+        settings = replace(settings, **{k: getattr(group, n) for k, n in (
+            ("backend", "backend"), ("project_id", "project"), ("region", "region"))
+            if k not in flagged and getattr(group, n)})
+    return Sweep(xgroup, list(records), settings,
+                 backend=lambda: backend_for_group(group, settings))
+
+
+def status(xgroup: str | None = None, *, max_jobs: int | None = None,
+           **where: Any) -> Sweep | Sweeps:
+    """The jobs of ``xgroup`` refreshed from the backend (a :class:`Sweep`), or with no
+    group, of the latest experiment groups recorded on this machine (a list of them).
+
+    ``where`` takes ``backend``, ``project_id``, ``region``, ``cloud_key``, ``endpoint``.
+    """
+    from .history import History
+    from .tracking import status as _status
+
+    settings = _where(where, "caliban_jupyter.status()", ("xgroup", "max_jobs"))
+    history = History()
+    records = _status(xgroup, settings=settings, history=history, max_jobs=max_jobs)
+    groups: dict[str, list[Any]] = {}
+    for r in records:
+        groups.setdefault(r.xgroup, []).append(r)
+    if xgroup:
+        return _group_sweep(xgroup, groups.get(xgroup, []), settings, history)
+    return Sweeps(_group_sweep(x, rs, settings, history) for x, rs in groups.items())
+
+
+def stop(xgroup: str | None = None, *, dry_run: bool = False, **where: Any) -> Sweep:
+    """Cancel the running jobs of ``xgroup`` (default: the latest group); returns its
+    :class:`Sweep` (with ``dry_run``, stops nothing and lists the jobs that would stop)."""
+    from .history import History
+    from .tracking import stop as _stop
+
+    settings = _where(where, "caliban_jupyter.stop()", ("xgroup", "dry_run"))
+    history = History()
+    if not xgroup:
+        latest = history.latest_groups(1)
+        xgroup = latest[0].xgroup if latest else None
+    stopped = _stop(xgroup, settings=settings, history=history, dry_run=dry_run,
+                    progress=_print_progress)
+    if dry_run:
+        return _group_sweep(xgroup or "", stopped, settings, history)
+    return _group_sweep(xgroup or "", history.jobs(xgroup) if xgroup else stopped, settings,
+                        history)
+
+
+def resubmit(xgroup: str, *, all_jobs: bool = False, dry_run: bool = False,
+             **where: Any) -> Sweep:
+    """Submit again the FAILED, CANCELLED and NOT_SUBMITTED jobs of ``xgroup`` (every job
+    with ``all_jobs``) with the image they ran; returns the group's :class:`Sweep`."""
+    from .history import History
+    from .tracking import resubmit as _resubmit
+
+    settings = _where(where, "caliban_jupyter.resubmit()", ("xgroup", "all_jobs", "dry_run"))
+    history = History()
+    new = _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
+                    dry_run=dry_run, progress=_print_progress)
+    return _group_sweep(xgroup, new if dry_run else history.jobs(xgroup), settings, history)
+
+
+def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
+         **where: Any) -> str:
+    """The output of ``job`` (display name, resource name or id) so far."""
+    from .tracking import logs as _logs
+
+    settings = _where(where, "caliban_jupyter.logs()", ("job", "xgroup", "tail"))
+    return _logs(job, xgroup=xgroup, tail=tail, settings=settings)
+
+
+def _print_progress(event: Any) -> None:
+    from . import events as ev
+
+    if isinstance(event, (ev.Info, ev.Warning_, ev.JobSubmitted, ev.JobFailedToSubmit)):
+        print(event.message)

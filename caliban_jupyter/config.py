@@ -1,0 +1,94 @@
+"""Session defaults set with ``%config Caliban.<setting> = ...`` in a notebook.
+
+The :class:`Caliban` configurable is registered with the shell's configurables by
+``%load_ext caliban_jupyter``, so IPython's own ``%config`` magic lists and sets it. Its
+values last for the kernel session and reach the service as the ``session`` layer of the
+settings (precedence: flag > session > environment > .calibanconfig.json > default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traitlets import Enum, Unicode
+from traitlets.config import Configurable
+
+#: The traits that are settings (resolve_settings keys), in the order %caliban_config shows.
+SETTING_TRAITS = ("project_id", "region", "backend", "base_image", "registry", "cloud_key",
+                  "endpoint")
+
+
+class Caliban(Configurable):
+    """Defaults for every ``%%caliban_cloud`` cell and ``caliban_jupyter.cloud()`` call.
+
+    Unset traits (``None``) fall through to the environment, ``.calibanconfig.json`` and
+    the built-in defaults. Example: ``%config Caliban.backend = "local"``.
+    """
+
+    project_id = Unicode(None, allow_none=True,
+                         help="Google Cloud project id (Vertex backend).").tag(config=True)
+    region = Unicode(None, allow_none=True,
+                     help="Vertex AI region, e.g. us-central1.").tag(config=True)
+    backend = Enum(["vertex", "local"], default_value=None, allow_none=True,
+                   help="'vertex' (Google) or 'local' (the Vertex emulator on this machine)."
+                   ).tag(config=True)
+    base_image = Unicode(None, allow_none=True,
+                         help="Base image for the jobs' images.").tag(config=True)
+    registry = Unicode(None, allow_none=True,
+                       help="Where images are pushed, e.g. "
+                            "us-central1-docker.pkg.dev/PROJECT/REPO.").tag(config=True)
+    cloud_key = Unicode(None, allow_none=True,
+                        help="Service-account key JSON for API calls from this machine."
+                        ).tag(config=True)
+    endpoint = Unicode(None, allow_none=True,
+                       help="Job service endpoint, e.g. http://127.0.0.1:8470.").tag(config=True)
+    capture = Enum(["deps", "all"], default_value="deps",
+                   help="Default --capture mode of %%caliban_cloud: 'deps' keeps only the "
+                        "earlier cells the job needs, 'all' keeps every earlier cell."
+                   ).tag(config=True)
+
+    def session(self) -> dict[str, Any]:
+        """The settings set in this session (unset ones omitted), for ``resolve_settings``."""
+        return {name: getattr(self, name) for name in SETTING_TRAITS
+                if getattr(self, name) not in (None, "")}
+
+
+_fallback: Caliban | None = None
+
+
+def get_config() -> Caliban:
+    """The session's :class:`Caliban`: the one registered with the running IPython shell,
+    else a process-wide instance (plain Python scripts)."""
+    global _fallback
+    shell = _current_shell()
+    if shell is not None:
+        for c in getattr(shell, "configurables", ()):
+            if isinstance(c, Caliban):
+                return c
+        return register(shell)
+    if _fallback is None:
+        _fallback = Caliban()
+    return _fallback
+
+
+def register(shell: Any) -> Caliban:
+    """Create the shell's :class:`Caliban` (reading any ``c.Caliban`` from its config) and
+    add it to ``shell.configurables`` so ``%config`` reaches it. Idempotent."""
+    for c in shell.configurables:
+        if isinstance(c, Caliban):
+            return c
+    inst = Caliban(parent=shell)
+    shell.configurables.append(inst)
+    return inst
+
+
+def _current_shell() -> Any:
+    import sys
+
+    # Only ask IPython when it is already loaded: importing it here would cost ~100 ms in
+    # plain scripts for nothing.
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()
