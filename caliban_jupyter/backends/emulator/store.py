@@ -198,7 +198,7 @@ class JobStore:
         limit: int | None = None,
     ) -> list[Job]:
         """Jobs, newest first, optionally of one parent, below an id, in some states."""
-        sql, params = "SELECT * FROM jobs WHERE 1=1", []  # type: ignore[var-annotated]
+        sql, params = "SELECT * FROM jobs WHERE 1=1", list[Any]()
         if project_number is not None:
             sql += " AND project_number=? AND location=?"
             params += [project_number, location]
