@@ -37,7 +37,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from caliban_jupyter.errors import CaptureError
 from caliban_jupyter.packaging.capture_deps import link_global_writes, slice_statements
-from caliban_jupyter.packaging.capture_scan import Statement, scan_cell
+from caliban_jupyter.packaging.capture_scan import Statement, leading_blank_lines, scan_cell
 
 __all__ = ["MODES", "CapturedProgram", "capture", "pinned_requirements"]
 
@@ -117,7 +117,8 @@ def _scan_body(body: str, first_position: int) -> list[Statement]:
         try:
             ast.parse(TransformerManager().transform_cell(body))
         except SyntaxError as error:
-            detail = f"{error.msg} at line {(error.lineno or 0) + 1} of this cell"
+            line = (error.lineno or 0) + leading_blank_lines(body) + 1
+            detail = f"{error.msg} at line {line} of this cell"
         else:  # pragma: no cover - scan_cell and ast.parse agree
             detail = "it is not valid Python"
         raise CaptureError(f"The cell does not parse: {detail}. Fix the syntax and rerun.")

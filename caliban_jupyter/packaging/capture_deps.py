@@ -68,6 +68,7 @@ def link_global_writes(statements: Iterable[Statement]) -> None:
 
 def where(statement: Statement, line: int) -> str:
     """A place a person can find: the cell being submitted, or ``In[k]`` of the history."""
+    line += statement.line_offset
     if statement.cell is None:
         # The magic line is line 1 of the cell; the body the magic receives starts at 2.
         return f"line {line + 1} of this cell"

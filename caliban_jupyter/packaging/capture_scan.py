@@ -51,6 +51,7 @@ class Statement:
     cell: int | None
     source: str
     node: ast.stmt | None = None
+    line_offset: int = 0
     magic: bool = False
     edited: bool = False
     future: bool = False
@@ -172,6 +173,15 @@ def _segments(module: ast.Module, text: str) -> Iterator[tuple[ast.stmt, str]]:
         yield stmt, ast.unparse(stmt) if shared else "\n".join(lines[start - 1 : end])
 
 
+def leading_blank_lines(text: str) -> int:
+    """How many lines IPython's transformer drops from the top (line numbers shift by it)."""
+    lines = text.splitlines()
+    count = 0
+    while count < len(lines) and not lines[count].strip():
+        count += 1
+    return count
+
+
 def scan_cell(text: str, cell: int | None, first_position: int) -> list[Statement] | None:
     """Analyse one raw cell; ``None`` if it does not parse (the kernel never ran it)."""
     try:
@@ -179,13 +189,14 @@ def scan_cell(text: str, cell: int | None, first_position: int) -> list[Statemen
         module = ast.parse(python)
     except (SyntaxError, ValueError, tokenize.TokenError):
         return None
+    offset = leading_blank_lines(text)
     if is_cell_magic(module):
         calls = filter(None, map(_pure_magic, module.body))
         names = set().union(*map(_magic_bound_names, calls))
-        return [Statement(first_position, cell, "", magic=True, definite=names)]
+        return [Statement(first_position, cell, "", line_offset=offset, magic=True, definite=names)]
     out: list[Statement] = []
     for stmt, source in _segments(module, python):
-        record = Statement(first_position + len(out), cell, source, node=stmt)
+        record = Statement(first_position + len(out), cell, source, node=stmt, line_offset=offset)
         out.append(record)
         magic = _pure_magic(stmt)
         if magic is not None:
