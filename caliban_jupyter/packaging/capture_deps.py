@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from caliban_jupyter.errors import CaptureError
@@ -84,6 +86,20 @@ class _Slicer:
         self.magic: dict[str, tuple[Statement, list[str]]] = {}
         self._seen: set[tuple[str, int] | tuple[int, int]] = set()
         self._work: list[tuple[Statement, int]] = []
+        # Positions per name, so a need looks only at the statements that touch it.
+        self._binders: dict[str, list[int]] = defaultdict(list)
+        self._changers: dict[str, list[int]] = defaultdict(list)
+        self._stars: list[int] = []
+        for statement in statements:
+            for name in statement.definite | statement.maybe:
+                self._binders[name].append(statement.position)
+            for name in statement.mutates | statement.call_mutates:
+                self._changers[name].append(statement.position)
+            if statement.star:
+                self._stars.append(statement.position)
+
+    def _before(self, positions: list[int], at: int, start: int = 0) -> list[int]:
+        return positions[bisect_left(positions, start) : bisect_left(positions, at)]
 
     def run(self, roots: Iterable[Statement], end: int) -> set[int]:
         self._work = [(root, end) for root in roots]
@@ -116,9 +132,12 @@ class _Slicer:
         self._seen.add((name, at))
         definer: Statement | None = None
         found = False
-        for statement in reversed(self.statements[:at]):
-            if not statement.binds(name):
-                continue
+        candidates = {
+            *self._before(self._binders.get(name, []), at),
+            *self._before(self._stars, at),
+        }
+        for position in sorted(candidates, reverse=True):
+            statement = self.statements[position]
             if statement.magic:
                 if not found:  # the value the kernel holds came from the magic
                     self.magic[name] = (statement, [place])
@@ -138,7 +157,8 @@ class _Slicer:
     def _take_mutations(self, name: str, at: int, definer: Statement | None) -> None:
         start = definer.position + 1 if definer else 0
         module = definer is not None and name in definer.imported
-        for statement in self.statements[start:at]:
+        for position in self._before(self._changers.get(name, []), at, start):
+            statement = self.statements[position]
             if statement.magic:
                 continue
             if name in statement.mutates or (name in statement.call_mutates and not module):

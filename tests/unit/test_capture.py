@@ -114,10 +114,11 @@ def test_in_place_changes_of_a_needed_object_are_taken(tmp_path: Path) -> None:
         "del cfg['depth']",
         "other = {}\nother['k'] = 1",
     )
-    program = capture("print(cfg, items, box.size)", cells)
-    assert "json" not in program.source  # a method call on a module is not a change
+    program = capture("print(json.dumps(cfg), items, box.size)", cells)
+    assert "import json" in program.source
+    assert "\njson.dumps(cfg)\n" not in program.source  # a call on a module is not a change
     assert "other" not in program.source
-    assert run(program, tmp_path) == "{'lr': 0.1} [0.1] 7\n"
+    assert run(program, tmp_path) == '{"lr": 0.1} [0.1] 7\n'
 
 
 def test_changes_before_the_latest_definition_are_not_taken(tmp_path: Path) -> None:
@@ -304,6 +305,25 @@ def test_missing_names_are_listed_with_where_they_are_used() -> None:
     assert "train" not in message.split("cell needs:")[1].split("Run the cells")[0]
     assert "Run the cells that define them first" in message
     assert "--capture all" in message
+
+
+def test_line_numbers_count_the_blank_lines_ipython_drops() -> None:
+    with pytest.raises(CaptureError, match=r"ghost \(used at In\[1\] line 4\)"):
+        capture("print(y)", history("\n  \nz = 1\ny = ghost"))
+
+
+def test_star_imports_may_define_anything(tmp_path: Path) -> None:
+    program = capture("print(sqrt(16))", history("sqrt = None", "from math import *"))
+    assert "sqrt = None" in program.source  # the star import might not bind it
+    assert run(program, tmp_path) == "4.0\n"
+
+
+def test_the_current_cell_in_history_is_skipped(tmp_path: Path) -> None:
+    body = "print(a)"
+    cells = history("a = 1", f"%%caliban_cloud --lr 1\n{body}")
+    program = capture(body, cells)
+    assert program.cells_used == (1,)
+    assert run(program, tmp_path) == "1\n"
 
 
 def test_ipython_only_names_get_a_hint() -> None:
