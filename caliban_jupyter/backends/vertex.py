@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import threading
 import urllib.error
 import urllib.parse
@@ -56,6 +57,10 @@ class VertexBackend:
         Seconds allowed for each HTTP call (the low-level client has no default).
     page_size
         Jobs asked for per list call.
+    read_retry
+        Backoff for idempotent calls (list, get, cancel).
+    credentials
+        Explicit google-auth credentials (overrides ``cloud_key`` and the defaults).
     """
 
     def __init__(
@@ -69,6 +74,7 @@ class VertexBackend:
         timeout: float = 30.0,
         page_size: int = 500,
         read_retry: RetryPolicy | None = None,
+        credentials: Any = None,
     ):
         self.name = "local" if local else "vertex"
         self.project = project
@@ -86,6 +92,7 @@ class VertexBackend:
         self._calls_lock = threading.Lock()
         self._client_lock = threading.Lock()
         self._client: Any = None
+        self._explicit_credentials = credentials
 
     def __repr__(self) -> str:
         return f"VertexBackend(name={self.name!r}, endpoint={self.endpoint!r}, " \
@@ -98,6 +105,8 @@ class VertexBackend:
     # -- the client -------------------------------------------------------------------
 
     def _credentials(self) -> Any:
+        if self._explicit_credentials is not None:
+            return self._explicit_credentials
         if self.local:
             from google.auth.credentials import AnonymousCredentials
 
@@ -152,24 +161,24 @@ class VertexBackend:
             return fn()
         except gexc.TooManyRequests as e:
             # 429 means the request was refused before any work: nothing was created.
-            raise TransientBackendError(f"{where}: rate limited: {e.message}",
+            raise TransientBackendError(f"{where}: rate limited: {_msg(e)}",
                                         ambiguous=False, status=429) from None
         except (gexc.ServerError, gexc.DeadlineExceeded) as e:
-            raise TransientBackendError(f"{where}: server error {e.code}: {e.message}",
+            raise TransientBackendError(f"{where}: server error {e.code}: {_msg(e)}",
                                         ambiguous=True, status=_status(e)) from None
-        except gexc.Unauthenticated as e:
-            raise PermanentBackendError(f"{where}: not authenticated: {e.message}; {ADC_HELP}",
+        except (gexc.Unauthenticated, gexc.Unauthorized) as e:
+            raise PermanentBackendError(f"{where}: not authenticated: {_msg(e)}; {ADC_HELP}",
                                         status=401) from None
-        except gexc.PermissionDenied as e:
+        except (gexc.PermissionDenied, gexc.Forbidden) as e:
             raise PermanentBackendError(
-                f"{where}: permission denied: {e.message}; check that project "
+                f"{where}: permission denied: {_msg(e)}; check that project "
                 f"{self.project!r} has the Vertex AI API enabled and that your account (or "
                 "--cloud_key) has the Vertex AI User role", status=403) from None
         except gexc.NotFound as e:
-            raise PermanentBackendError(f"{where}: not found: {e.message}; check --project_id "
+            raise PermanentBackendError(f"{where}: not found: {_msg(e)}; check --project_id "
                                         "and --region", status=404) from None
         except gexc.GoogleAPICallError as e:
-            raise PermanentBackendError(f"{where}: {_status(e)} {e.message}",
+            raise PermanentBackendError(f"{where}: {_status(e)} {_msg(e)}",
                                         status=_status(e)) from None
         except requests.exceptions.ConnectionError as e:
             # A refused connection never reached the server; anything else (reset, dropped
@@ -292,3 +301,8 @@ def _to_dict(message: Any) -> dict[str, Any]:
     pb = type(message).pb(message)
     out: dict[str, Any] = json_format.MessageToDict(pb)
     return out
+
+
+def _msg(e: Any) -> str:
+    """The server's message, without the ``POST http://...:`` prefix the SDK adds."""
+    return re.sub(r"^[A-Z]+ \S+: ", "", str(getattr(e, "message", e)))
