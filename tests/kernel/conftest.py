@@ -1,0 +1,73 @@
+"""Real-kernel fixtures: notebooks run by nbclient in this venv's kernel against the local
+Vertex emulator and the Docker engine (scripts/services.sh)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+
+
+@pytest.fixture(scope="session")
+def kernel_env(tmp_path_factory):
+    """Environment of the kernels: local base image, a private CALIBAN_HOME, no Google."""
+    home = os.environ.get("CALIBAN_HOME") or str(tmp_path_factory.mktemp("caliban-home"))
+    env = {
+        "CALIBAN_HOME": home,
+        "CALIBAN_BASE_IMAGE": os.environ.get("CALIBAN_TEST_BASE_IMAGE",
+                                             "caliban-base:bookworm-py3"),
+        "NO_GCE_CHECK": "true", "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    # The kernel nbclient starts must be this interpreter (it has caliban_jupyter).
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
+                    "--name", "python3"], check=True, capture_output=True)
+    yield env
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def run_notebook(nb: nbformat.NotebookNode, cwd: Path, *, allow_errors: bool = False,
+                 timeout: int = 900) -> nbformat.NotebookNode:
+    """Execute ``nb`` in a fresh kernel with working directory ``cwd``; return it."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute()
+    return nb
+
+
+def outputs_text(cell: nbformat.NotebookNode) -> str:
+    """Everything a cell showed as text: streams, results, errors."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(out.get("data", {}).get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+    return "".join(parts)
+
+
+def notebook_of(*sources: str) -> nbformat.NotebookNode:
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nb

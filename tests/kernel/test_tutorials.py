@@ -1,0 +1,49 @@
+"""The tutorials run top to bottom in a real kernel against the emulator."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import nbformat
+import pytest
+
+from .conftest import NOTEBOOKS, outputs_text, run_notebook
+
+pytestmark = [pytest.mark.kernel, pytest.mark.docker]
+
+
+def _run(name: str, tmp_path, kernel_env) -> str:
+    shutil.copy(NOTEBOOKS / name, tmp_path / name)
+    nb = nbformat.read(tmp_path / name, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
+        f"{name} must be stored with outputs stripped"
+    run_notebook(nb, tmp_path)
+    return "\n".join(outputs_text(c) for c in nb.cells if c.cell_type == "code")
+
+
+def test_quickstart(tmp_path, kernel_env):
+    text = _run("quickstart.ipynb", tmp_path, kernel_env)
+    results = re.findall(r"SUCCEEDED .*-> RESULT learning_rate=(\S+) l2=(\S+) "
+                         r"accuracy=([0-9.]+)", text)
+    assert sorted((lr, l2) for lr, l2, _ in results) == [
+        ("0.05", "0.0"), ("0.05", "0.1"), ("0.5", "0.0"), ("0.5", "0.1")]
+    # The data is separable enough that every run learns something.
+    assert all(float(acc) > 0.7 for _, _, acc in results)
+    assert "best:" in text
+
+
+def test_directories_and_requirements(tmp_path, kernel_env):
+    text = _run("directories_and_requirements.ipynb", tmp_path, kernel_env)
+    mse = dict(re.findall(r"SUCCEEDED RESULT degree=(\d) mse=([0-9.]+)", text))
+    assert sorted(mse) == ["1", "2", "3"]
+    # The data is quadratic: degree 2 fits far better than a line.
+    assert float(mse["2"]) < float(mse["1"]) / 2
+
+
+def test_submit_module(tmp_path, kernel_env):
+    text = _run("submit_module.ipynb", tmp_path, kernel_env)
+    fits = re.findall(r"SUCCEEDED RESULT learning_rate=(\S+) a=(\S+) b=(\S+)", text)
+    assert sorted(lr for lr, _, _ in fits) == ["0.05", "0.5"]
+    a, b = next((float(a), float(b)) for lr, a, b in fits if lr == "0.5")
+    assert abs(a - 3) < 0.3 and abs(b - 2) < 0.2
