@@ -1,0 +1,77 @@
+"""Helpers for tests that talk to an emulator through the real SDK.
+
+>>> with Emulator(EmulatorConfig(state_dir=tmp_path, port=0)) as emu:
+...     client = sdk_client(emu.endpoint)
+...     job = client.create_custom_job(parent=PARENT, custom_job=custom_job("a"),
+...                                    timeout=TIMEOUT)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+PARENT = "projects/caliban-test/locations/us-central1"
+TIMEOUT = 10.0  # seconds, for every SDK call: the low-level client has no default
+T = TypeVar("T")
+
+
+def sdk_client(endpoint: str) -> Any:
+    """``aiplatform_v1.JobServiceClient`` on ``endpoint``: REST, anonymous credentials."""
+    # Without these google-auth probes a metadata server and requests may use a proxy.
+    os.environ.setdefault("NO_GCE_CHECK", "true")
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform_v1
+
+    return aiplatform_v1.JobServiceClient(
+        credentials=AnonymousCredentials(), transport="rest",
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )
+
+
+def custom_job(
+    display_name: str,
+    *,
+    image: str = "127.0.0.1:5000/caliban-test/none:latest",
+    args: Sequence[str] = (),
+    command: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    machine_type: str = "n1-standard-4",
+) -> dict[str, Any]:
+    """A CustomJob body (proto-plus dict form, as the SDK takes it)."""
+    container: dict[str, Any] = {"image_uri": image, "args": list(args)}
+    if command:
+        container["command"] = list(command)
+    if env:
+        container["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    return {
+        "display_name": display_name,
+        "labels": dict(labels or {}),
+        "job_spec": {"worker_pool_specs": [{
+            "machine_spec": {"machine_type": machine_type},
+            "replica_count": 1,
+            "container_spec": container,
+        }]},
+    }
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float = 120.0,
+             interval: float = 0.2, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    The deadline is generous on purpose: it only bounds a broken run, it asserts nothing
+    about speed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
