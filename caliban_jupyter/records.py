@@ -155,6 +155,7 @@ def record_from_custom_job(
     job: Mapping[str, Any],
     *,
     backend: str,
+    project: str | None = None,
     url: str | None = None,
     previous: JobRecord | None = None,
 ) -> JobRecord:
@@ -162,13 +163,16 @@ def record_from_custom_job(
 
     Everything needed is read from the job itself (labels give xgroup, index and submission
     id), so a group can be rebuilt with no local history. ``previous`` keeps what the
-    service does not echo back (the exact request we sent).
+    service does not echo back (the exact request we sent). ``project`` is the project id
+    (resource names carry the project *number*); by default the previous record's, else
+    the number.
     """
     labels = dict(job.get("labels") or {})
     name = str(job.get("name", ""))
     # projects/P/locations/L/customJobs/ID
     parts = name.split("/")
-    project = parts[1] if len(parts) > 3 else (previous.project if previous else "")
+    project = project or (previous.project if previous else "") or (
+        parts[1] if len(parts) > 3 else "")
     region = parts[3] if len(parts) > 3 else (previous.region if previous else "")
     pool = _first_pool(job)
     container = pool.get("containerSpec") or {}

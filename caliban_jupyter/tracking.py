@@ -65,7 +65,8 @@ def refresh_group(xgroup: str, backend: Backend, history: History, *,
         job = mine[0] if mine else min(
             jobs, key=lambda j: (str(j.get("createTime", "")), str(j.get("name", ""))))
         name = str(job.get("name", ""))
-        record = record_from_custom_job(job, backend=backend.name, url=backend.job_url(name),
+        record = record_from_custom_job(job, backend=backend.name,
+                                            project=backend.project, url=backend.job_url(name),
                                         previous=previous)
         if previous is not None and previous.state != record.state and record.is_submitted:
             progress(JobStateChanged(record.display_name, name, record.state))

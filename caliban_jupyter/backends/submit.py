@@ -220,7 +220,8 @@ def submit_sweep(
         record = records[pos]
         if outcome.job is not None:
             url = backend.job_url(str(outcome.job.get("name", "")))
-            record = record_from_custom_job(outcome.job, backend=backend.name, url=url,
+            record = record_from_custom_job(outcome.job, backend=backend.name,
+                                            project=backend.project, url=url,
                                             previous=record)
             progress(JobSubmitted(pos + 1, total, record.display_name,
                                   record.resource_name or "", url))
@@ -290,7 +291,8 @@ def _verify(records: list[JobRecord], backend: Backend, history: History, xgroup
                                   f"be cancelled ({e}); cancel it with `caliban stop`"))
         if not record.is_submitted or record.resource_name != keep.get("name"):
             url = backend.job_url(str(keep.get("name", "")))
-            adopted = record_from_custom_job(keep, backend=backend.name, url=url,
+            adopted = record_from_custom_job(keep, backend=backend.name,
+                                            project=backend.project, url=url,
                                              previous=record)
             out[pos] = adopted
             history.put_job(adopted)
