@@ -241,7 +241,8 @@ def _select(req: BuildRequest) -> tuple[list[Entry], DockerfileSpec, tuple[str, 
                 continue
             source = os.path.join(cwd, rel)
             if stat.S_ISREG(st.st_mode):
-                real = os.path.realpath(source)
+                # realpath costs a few lstat calls per file: only when there is a list.
+                real = os.path.realpath(source) if never or allowed else source
                 if real in never:
                     continue
                 if real not in allowed and looks_like_credential(source, st.st_size):
