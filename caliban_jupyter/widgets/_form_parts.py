@@ -1,0 +1,131 @@
+"""Pieces of the submission form: the experiment-config editor, prefill parsing, preview.
+
+Split from :mod:`~caliban_jupyter.widgets.form` to keep each module small; nothing here
+validates anything (the service does).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+if TYPE_CHECKING:
+    from ..service import Plan
+
+__all__ = ["ExperimentEditor", "initial_accelerator", "preview_html", "split_list",
+           "text_value"]
+
+_SPEC = re.compile(r"^\s*(\d+)\s*[xX]\s*([A-Za-z0-9_\-]+)\s*$")
+_PREVIEW_ROWS = 5
+_PLACEHOLDER = """{
+  // one job per combination; # and // comments are allowed
+  "learning_rate": [0.01, 0.001],
+  "layers": [2, 3]
+}"""
+
+
+def split_list(text: str) -> list[str]:
+    """``"a=1, b=2 c=3"`` -> ``["a=1", "b=2", "c=3"]`` (commas or spaces separate)."""
+    return [part for part in re.split(r"[,\s]+", text.strip()) if part]
+
+
+def text_value(value: Any, *, shell: bool = False) -> str:
+    """A prefill value as the text a Text control shows (lists joined, dicts as k=v)."""
+    if value is None or value is False:
+        return ""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+        return shlex.join(items) if shell else ", ".join(items)
+    return str(value)
+
+
+def initial_accelerator(initial: Mapping[str, Any]) -> tuple[str, str | None, int | None]:
+    """``(kind, short name, count)`` from ``gpu_spec``/``tpu_spec``/``nogpu`` prefills.
+
+    Parsed leniently on purpose: an invalid prefill (``3xV100``) is kept, so the form shows
+    it with the service's reason instead of silently dropping it.
+    """
+    for key, kind in (("tpu_spec", "TPU"), ("gpu_spec", "GPU")):
+        text = initial.get(key)
+        if text:
+            m = _SPEC.match(str(text))
+            if m:
+                return kind, m[2].upper().replace("-", "_"), int(m[1])
+            return kind, None, None
+    if initial.get("nogpu"):
+        return "none", None, None
+    machine = str(initial.get("machine_type") or "")
+    if machine:
+        from ..spec.catalog import get_catalog
+
+        cat = get_catalog()
+        found = cat.machines.get(cat.canonical_machine(machine))
+        if found is not None and found.accelerators:
+            kind = cat.accelerators[found.accelerators[0]].kind.upper()
+            return kind, found.accelerators[0], found.count
+    return "GPU", None, None
+
+
+class ExperimentEditor(w.VBox):
+    """A JSON (with comments) editor for the experiment config.
+
+    Parameters
+    ----------
+    initial
+        A dict or list, a path to a JSON file (relative to ``cwd``), JSON text, or None.
+    cwd
+        Where relative paths are read from.
+    """
+
+    def __init__(self, initial: Any = None, cwd: str = "."):
+        if isinstance(initial, (dict, list)):
+            text = json.dumps(initial, indent=2)
+        elif isinstance(initial, str) and initial.strip() and Path(cwd, initial).is_file():
+            text = Path(cwd, initial).read_text(encoding="utf-8")
+        else:
+            text = str(initial or "")
+        self.text = w.Textarea(value=text, placeholder=_PLACEHOLDER, continuous_update=True,
+                               layout=w.Layout(width="360px", height="220px"))
+        self.text.add_class("caliban-experiments")
+        super().__init__([w.HTML("<b>experiment config</b> <small>(JSON; empty: one "
+                                 "job)</small>"), self.text])
+
+    def config(self) -> Any:
+        """The parsed config, or None when empty.
+
+        Raises
+        ------
+        ExperimentConfigError
+            Invalid JSON, with line and column.
+        """
+        from ..spec.experiments import parse_commented_json
+
+        if not self.text.value.strip():
+            return None
+        return parse_commented_json(self.text.value, "experiment config")
+
+
+def preview_html(plan: Plan) -> str:
+    """The first jobs' args and labels, and how many jobs there are."""
+    e = html.escape
+    rows = []
+    for spec in plan.specs[:_PREVIEW_ROWS]:
+        args = shlex.join(spec.args) if spec.args else "(none)"
+        labels = ", ".join(f"{k}={v}" if v else k for k, v in spec.labels.items())
+        rows.append(f"<tr><td>{spec.index}</td><td><code>{e(args)}</code></td>"
+                    f"<td><small>{e(labels)}</small></td></tr>")
+    n = len(plan.specs)
+    more = f"<div>… and {n - _PREVIEW_ROWS} more</div>" if n > _PREVIEW_ROWS else ""
+    return (f"<div class='caliban-preview'><b>{n} job{'s' * (n != 1)}</b> in group "
+            f"<code>{e(plan.xgroup)}</code><table style='font-size:12px'><thead><tr>"
+            "<th>#</th><th style='text-align:left'>args</th><th style='text-align:left'>"
+            f"labels</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{more}</div>")

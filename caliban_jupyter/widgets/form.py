@@ -1,0 +1,385 @@
+"""The submission form: every ``caliban cloud`` flag as a control, validated as you type.
+
+The form holds no rules of its own. Its dropdowns come from the accelerator catalog
+(:mod:`~caliban_jupyter.widgets._choices`); every check is
+:func:`~caliban_jupyter.service.plan_from_request`, whose one-line message is shown inline
+and disables Submit. Submit runs :func:`~caliban_jupyter.service.execute` in a background
+thread feeding :class:`~caliban_jupyter.widgets.progress.SubmissionProgress`, then shows the
+live :class:`~caliban_jupyter.widgets.table.JobTable`.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shlex
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from ..errors import CalibanError
+from . import _choices
+from ._form_parts import (
+    ExperimentEditor,
+    initial_accelerator,
+    preview_html,
+    split_list,
+    text_value,
+)
+from .progress import SubmissionProgress
+
+if TYPE_CHECKING:
+    from ..service import CloudRequest, Plan
+    from .table import JobTable
+
+__all__ = ["CalibanForm", "form"]
+
+_STYLE = {"description_width": "110px"}
+_WIDE = w.Layout(width="460px")
+#: Text flags: field name -> (description, placeholder).
+_TEXT_FLAGS = {
+    "name": ("name", "caliban_{user}"),
+    "xgroup": ("xgroup", "{user}-xgroup-{timestamp}"),
+    "labels": ("labels", "key=value, key2=value2"),
+    "dirs": ("dirs", "data, configs"),
+    "extras": ("extras", "gpu, tf"),
+    "base_image": ("base image", "from settings"),
+    "image_tag": ("image tag", "run an existing image: no build"),
+    "registry": ("registry", "us-central1-docker.pkg.dev/PROJECT/REPO"),
+    "project_id": ("project id", "from settings"),
+    "cloud_key": ("cloud key", "service-account key JSON path"),
+}
+_ALIASES = {"label": "labels", "dir": "dirs", "target": "module"}
+
+
+def _text(description: str, placeholder: str = "", value: str = "") -> w.Text:
+    return w.Text(value=value, description=description, placeholder=placeholder,
+                  style=_STYLE, layout=_WIDE, continuous_update=False)
+
+
+def _dropdown(description: str) -> w.Dropdown:
+    return w.Dropdown(description=description, style=_STYLE, layout=_WIDE)
+
+
+class CalibanForm(w.VBox):
+    """A form for one ``caliban cloud`` submission.
+
+    Parameters
+    ----------
+    target
+        The module, script or notebook to run (``MODULE``); editable in the form.
+    program
+        Instead of a target: the source of a generated program (a captured cell).
+    initial
+        Flag names to values, e.g. ``{"gpu_spec": "2xV100", "backend": "local",
+        "experiment_config": {"lr": [0.1, 0.01]}, "script_args": ["--epochs", "3"]}``.
+    prepare
+        Called on every request before planning (the notebook front end uses it to fill
+        in ``program_parameters`` and ``requirements`` from the captured cell).
+    cwd
+        Directory the target and ``.calibanconfig.json`` are read from (default: now's).
+    """
+
+    def __init__(self, target: str | None = None, program: str | None = None,
+                 initial: Mapping[str, Any] | None = None, *,
+                 prepare: Callable[[CloudRequest], CloudRequest] | None = None,
+                 cwd: str | None = None):
+        init = {_ALIASES.get(k, k): v for k, v in (initial or {}).items()}
+        self.program = program
+        self.prepare = prepare
+        self.cwd = cwd or os.getcwd()
+        self.plan: Plan | None = None
+        self.records: list[Any] = []
+        self.sweep: Any = None
+        self.table: JobTable | None = None
+        self.failure: str | None = None
+        self._thread: threading.Thread | None = None
+        self._syncing = False
+
+        module = target or init.get("module") or ""
+        self.target = _text("module", "trainer.train or train.py", str(module))
+        if program is not None:
+            self.target.value, self.target.disabled = "(this cell)", True
+        self.script_args = _text("script args", "--epochs 3",
+                                 text_value(init.get("script_args"), shell=True))
+        texts = {k: _text(d, p, text_value(init.get(k))) for k, (d, p) in _TEXT_FLAGS.items()}
+        self.texts = texts
+        kind, short, count = initial_accelerator(init)
+        self.kind = w.ToggleButtons(options=_choices.KINDS, value=kind, description="accelerator",
+                                    style={**_STYLE, "button_width": "70px"})
+        self.accelerator = _dropdown("type")
+        self.count = _dropdown("count")
+        self.machine_type = _dropdown("machine type")
+        self.region = _dropdown("region")
+        self.hidden_note = w.HTML()
+        self.nogpu = w.Checkbox(value=bool(init.get("nogpu")) or kind == "none",
+                                description="nogpu (CPU image, no default GPU)", indent=False)
+        self.force = w.Checkbox(value=bool(init.get("force")), indent=False,
+                                description="force (skip catalog checks)")
+        self.backend = _dropdown("backend")
+        self.backend.options = [("(from settings)", ""), ("vertex", "vertex"),
+                                ("local emulator", "local")]
+        self.backend.value = str(init.get("backend") or "")
+        self.experiments = ExperimentEditor(init.get("experiment_config"), self.cwd)
+        self.message = w.HTML()
+        self.message.add_class("caliban-form-message")
+        self.preview = w.HTML()
+        self.preview.add_class("caliban-form-preview")
+        self.dry_run_button = w.Button(description="Dry run", icon="eye")
+        self.submit_button = w.Button(description="Submit", icon="paper-plane",
+                                      button_style="primary")
+        self.results = w.VBox()
+        self._choice: dict[str, Any] = {"short": short, "count": count,
+                        "machine": str(init.get("machine_type") or ""),
+                        "region": str(init.get("region") or self._default_region())}
+
+        hardware = w.VBox([self.kind, self.accelerator, self.count, self.machine_type,
+                           self.region, self.hidden_note, w.HBox([self.nogpu, self.force])])
+        what = w.VBox([self.target, self.script_args, texts["name"], texts["xgroup"],
+                       texts["labels"]])
+        where = w.VBox([self.backend, texts["project_id"], texts["cloud_key"]])
+        image = w.VBox([texts["base_image"], texts["image_tag"], texts["registry"],
+                        texts["dirs"], texts["extras"]])
+        more = w.Accordion(children=[where, image], titles=("where", "image"))
+        super().__init__(children=[
+            w.HTML("<b>caliban cloud</b>"),
+            w.HBox([w.VBox([what, hardware, more]), self.experiments],
+                   layout=w.Layout(flex_flow="row wrap", gap="12px")),
+            self.message, self.preview,
+            w.HBox([self.dry_run_button, self.submit_button]),
+            self.results,
+        ])
+        self.add_class("caliban-form")
+        self._sync_choices()
+        for control in (self.kind, self.accelerator, self.count, self.machine_type,
+                        self.region, self.nogpu):
+            control.observe(self._on_hardware, names="value")
+        for control in (self.target, self.script_args, self.force, self.backend,
+                        self.experiments.text, *texts.values()):
+            control.observe(lambda _: self.validate(), names="value")
+        self.dry_run_button.on_click(lambda _: self.dry_run())
+        self.submit_button.on_click(lambda _: self.submit())
+        self.validate()
+
+    # -- choices --------------------------------------------------------------------------
+
+    def _default_region(self) -> str:
+        from ..settings import DEFAULT_REGION, resolve_settings
+
+        try:
+            return resolve_settings({}, cwd=self.cwd, session=_session()).region
+        except CalibanError:
+            return DEFAULT_REGION  # the same error is shown by validate()
+
+    def _on_hardware(self, change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
+        owner = change["owner"]
+        if owner is self.nogpu:
+            if change["new"] and self.kind.value == "GPU":
+                self.kind.value = "none"  # re-enters through the kind observer
+                return
+            if not change["new"] and self.kind.value == "none":
+                self.kind.value = "GPU"
+                return
+        elif owner is self.kind:
+            self.nogpu.value = change["new"] == "none" or (
+                change["new"] == "TPU" and self.nogpu.value)
+            self._choice["short"] = self._choice["count"] = None
+        else:
+            key = {id(self.accelerator): "short", id(self.count): "count",
+                   id(self.machine_type): "machine", id(self.region): "region"}[id(owner)]
+            self._choice[key] = change["new"]
+        self._sync_choices()
+        self.validate()
+
+    def _sync_choices(self) -> None:
+        """Recompute every dropdown's options from the catalog and the current picks."""
+        kind, c = self.kind.value, self._choice
+        self._syncing = True
+        try:
+            offered, hidden = _choices.accelerator_options(kind, c["region"])
+            if kind != "none" and (c["short"] is None or c["short"] == ""):
+                c["short"] = "P100" if kind == "GPU" and "P100" in offered else (
+                    offered[0] if offered else None)
+            counts = _choices.count_options(c["short"]) if kind != "none" else []
+            if kind != "none" and c["count"] is None and counts:
+                c["count"] = counts[0]
+            self._set(self.accelerator, _choices.keep_current(offered, c["short"],
+                                                              f"not in {c['region']}"),
+                      c["short"], visible=kind != "none")
+            self._set(self.count, _choices.keep_current(counts, c["count"],
+                                                        f"not offered for {c['short']}"),
+                      c["count"], visible=kind != "none")
+            machines = _choices.machine_options(kind, c["short"], c["count"], c["region"])
+            options = [("(default)", "")] + _choices.keep_current(machines, c["machine"])
+            self._set(self.machine_type, options, c["machine"])
+            regions = _choices.region_options(kind, c["short"])
+            self._set(self.region, _choices.keep_current(regions, c["region"],
+                                                         f"no {c['short'] or 'such'} here"),
+                      c["region"])
+            self.hidden_note.value = (
+                f"<small>{len(hidden)} {kind} type(s) not offered in {c['region']} are hidden "
+                f"({html.escape(', '.join(hidden[:6]))}{'…' if len(hidden) > 6 else ''}); "
+                "pick another region to see them</small>" if hidden else "")
+        finally:
+            self._syncing = False
+
+    @staticmethod
+    def _set(dropdown: w.Dropdown, options: list[tuple[str, Any]], value: Any,
+             visible: bool = True) -> None:
+        with dropdown.hold_sync():
+            if list(dropdown.options) != options:
+                dropdown.options = options
+            dropdown.value = value if any(v == value for _, v in options) else None
+        dropdown.layout.display = None if visible else "none"
+
+    # -- the request ----------------------------------------------------------------------
+
+    def request(self, **overrides: Any) -> CloudRequest:
+        """The :class:`~caliban_jupyter.service.CloudRequest` the form describes.
+
+        Raises
+        ------
+        CalibanError
+            When the experiment config is not valid JSON (with line and column).
+        """
+        from ..service import CloudRequest
+
+        kind, c, t = self.kind.value, self._choice, self.texts
+        spec = f"{c['count']}x{c['short']}" if kind != "none" and c["short"] else None
+        try:
+            script_args = tuple(shlex.split(self.script_args.value))
+        except ValueError as e:
+            from ..errors import UsageError
+
+            raise UsageError(f"script args: {e} (close the quote)") from None
+        request = CloudRequest(
+            module=None if self.program is not None else (self.target.value.strip() or None),
+            program=self.program, script_args=script_args, nogpu=self.nogpu.value,
+            gpu_spec=spec if kind == "GPU" else None,
+            tpu_spec=spec if kind == "TPU" else None,
+            machine_type=c["machine"] or None, force=self.force.value,
+            experiment_config=self.experiments.config(),
+            name=t["name"].value.strip() or None, xgroup=t["xgroup"].value.strip() or None,
+            labels=tuple(split_list(t["labels"].value)),
+            dirs=tuple(split_list(t["dirs"].value)),
+            extras=tuple(split_list(t["extras"].value)),
+            base_image=t["base_image"].value.strip() or None,
+            image_tag=t["image_tag"].value.strip() or None,
+            registry=t["registry"].value.strip() or None,
+            backend=self.backend.value or None,
+            project_id=t["project_id"].value.strip() or None,
+            region=c["region"] or None, cloud_key=t["cloud_key"].value.strip() or None,
+            cwd=self.cwd, session=_session(), **overrides)
+        return self.prepare(request) if self.prepare is not None else request
+
+    def validate(self) -> Plan | None:
+        """Plan the request; show the reason and disable Submit when it is invalid."""
+        from ..service import plan_from_request
+
+        try:
+            plan = plan_from_request(self.request())
+        except CalibanError as e:
+            self.plan = None
+            self.message.value = ("<div class='caliban-form-error' style='color:#b00020;"
+                                  f"white-space:pre-wrap'>✗ {html.escape(str(e))}</div>")
+            self.preview.value = ""
+            self.submit_button.disabled = self.dry_run_button.disabled = True
+            return None
+        self.plan = plan
+        n = len(plan.specs)
+        self.message.value = (
+            f"<div class='caliban-form-ok' style='color:#1e8e3e'>✓ {n} job{'s' * (n != 1)} "
+            f"on {html.escape(plan.backend)} ({html.escape(plan.machine.machine_type)}, "
+            f"{html.escape(plan.machine.accelerator_label)})</div>")
+        self.preview.value = preview_html(plan)
+        busy = self._thread is not None and self._thread.is_alive()
+        self.submit_button.disabled = self.dry_run_button.disabled = busy
+        return plan
+
+    @property
+    def error(self) -> str | None:
+        """The message shown while the form is invalid (None when it is valid)."""
+        if self.plan is not None:
+            return None
+        import re
+
+        return html.unescape(re.sub(r"<[^>]+>", "", self.message.value)).lstrip("✗ ") or None
+
+    # -- actions --------------------------------------------------------------------------
+
+    def dry_run(self) -> Any:
+        """Show what would be submitted (nothing is built or submitted)."""
+        plan = self.validate()
+        if plan is None:
+            return None
+        from ..sweep import DryRun
+
+        shown = DryRun(plan)
+        self.results.children = [w.HTML(shown._repr_html_())]
+        return shown
+
+    def submit(self) -> threading.Thread | None:
+        """Plan again (fresh timestamps) and submit in a background thread.
+
+        Returns the thread (``form.wait()`` joins it), or None when the form is invalid.
+        """
+        plan = self.validate()
+        if plan is None or (self._thread is not None and self._thread.is_alive()):
+            return None
+        self.failure = None
+        progress = SubmissionProgress()
+        self.results.children = [progress]
+        self.submit_button.disabled = self.dry_run_button.disabled = True
+        self._thread = threading.Thread(target=self._submit, args=(plan, progress),
+                                        daemon=True, name="caliban-submit")
+        self._thread.start()
+        return self._thread
+
+    def wait(self, timeout: float | None = None) -> JobTable | None:
+        """Wait for the submission thread; return the job table (None if it failed)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.table
+
+    def _submit(self, plan: Plan, progress: SubmissionProgress) -> None:
+        from ..service import execute
+
+        try:
+            self.records = execute(plan, progress)
+        except CalibanError as e:
+            self._fail(progress, str(e))
+            return
+        except BaseException as e:
+            # Not a user mistake: still say so in the form, then let it reach the log.
+            self._fail(progress, f"unexpected {type(e).__name__}: {e} (see the kernel log)")
+            raise
+        finally:
+            self.submit_button.disabled = self.dry_run_button.disabled = self.plan is None
+        from ..sweep import Sweep
+        from .table import JobTable
+
+        self.sweep = Sweep(plan.xgroup, self.records, plan.settings)
+        self.table = JobTable(self.sweep, records=self.records)
+        self.results.children = [progress, self.table]
+
+    def _fail(self, progress: SubmissionProgress, message: str) -> None:
+        self.failure = message
+        progress.fail(message)
+        self.message.value = ("<div class='caliban-form-error' style='color:#b00020;"
+                              f"white-space:pre-wrap'>✗ {html.escape(message)}</div>")
+
+
+def _session() -> dict[str, Any]:
+    from ..config import get_config
+
+    return get_config().session()
+
+
+def form(target: str | None = None, program: str | None = None,
+         initial: Mapping[str, Any] | None = None, **kwargs: Any) -> CalibanForm:
+    """Open a submission form for ``target`` (see :class:`CalibanForm`)."""
+    return CalibanForm(target=target, program=program, initial=initial, **kwargs)
