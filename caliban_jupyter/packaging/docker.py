@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import DockerError, PushError
+from ..errors import DockerError
 from ..events import ImageReady, Info, Progress, Warning_, ignore
 from .context import BuildRequest, ContextPlan, write_context
 from .streams import BuildStream, PushStream, push_advice
@@ -126,8 +126,6 @@ def push_image(client: docker.DockerClient, tag: str, progress: Progress = ignor
     try:
         for chunk in client.api.push(repository, tag=version, stream=True, decode=True):
             stream.feed(chunk)
-    except PushError:
-        raise
     except _connection_errors() as e:
         message = getattr(e, "explanation", None) or str(e)
         raise stream.error(str(message)) from None
