@@ -18,9 +18,9 @@ __all__ = ["CommLog", "recording_comms"]
 
 @dataclass
 class CommLog:
-    """Messages "sent" while recording: ``(msg_type, bytes)`` in order."""
+    """Messages "sent" while recording: ``(msg_type, bytes, comm_id)`` in order."""
 
-    messages: list[tuple[str, int]] = field(default_factory=list)
+    messages: list[tuple[str, int, str]] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -28,7 +28,11 @@ class CommLog:
 
     @property
     def bytes(self) -> int:
-        return sum(size for _, size in self.messages)
+        return sum(size for _, size, _ in self.messages)
+
+    def since(self, mark: tuple[int, int]) -> list[tuple[str, int, str]]:
+        """The messages sent after ``mark``."""
+        return self.messages[mark[0]:]
 
     def mark(self) -> tuple[int, int]:
         """``(count, bytes)`` so far, to diff around one operation."""
@@ -48,7 +52,7 @@ def recording_comms() -> Iterator[CommLog]:
                         buffers: Any = None, **keys: Any) -> None:
             body = {"data": data or {}, "metadata": metadata or {}, "comm_id": self.comm_id}
             size = len(json.dumps(body, default=str)) + sum(len(b) for b in buffers or ())
-            log.messages.append((msg_type, size))
+            log.messages.append((msg_type, size, self.comm_id))
 
     original = widget_comm.create_comm
     widget_comm.create_comm = lambda *a, **kw: RecordingComm(*a, **kw)

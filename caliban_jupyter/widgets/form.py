@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["CalibanForm", "form"]
 
 _STYLE = {"description_width": "110px"}
-_WIDE = w.Layout(width="460px")
+_WIDTH = "460px"
 #: Text flags: field name -> (description, placeholder).
 _TEXT_FLAGS = {
     "name": ("name", "caliban_{user}"),
@@ -56,11 +56,13 @@ _ALIASES = {"label": "labels", "dir": "dirs", "target": "module"}
 
 def _text(description: str, placeholder: str = "", value: str = "") -> w.Text:
     return w.Text(value=value, description=description, placeholder=placeholder,
-                  style=_STYLE, layout=_WIDE, continuous_update=False)
+                  style=_STYLE, layout=w.Layout(width=_WIDTH),
+                  continuous_update=False)
 
 
 def _dropdown(description: str) -> w.Dropdown:
-    return w.Dropdown(description=description, style=_STYLE, layout=_WIDE)
+    # Each control needs its own Layout: hiding one must not hide the others.
+    return w.Dropdown(description=description, style=_STYLE, layout=w.Layout(width=_WIDTH))
 
 
 class CalibanForm(w.VBox):
@@ -80,16 +82,20 @@ class CalibanForm(w.VBox):
         in ``program_parameters`` and ``requirements`` from the captured cell).
     cwd
         Directory the target and ``.calibanconfig.json`` are read from (default: now's).
+    table_options
+        Keyword arguments for the :class:`~caliban_jupyter.widgets.table.JobTable` shown
+        after submission (``interval``, ``page_size``, ``autostart``...).
     """
 
     def __init__(self, target: str | None = None, program: str | None = None,
                  initial: Mapping[str, Any] | None = None, *,
                  prepare: Callable[[CloudRequest], CloudRequest] | None = None,
-                 cwd: str | None = None):
+                 cwd: str | None = None, table_options: Mapping[str, Any] | None = None):
         init = {_ALIASES.get(k, k): v for k, v in (initial or {}).items()}
         self.program = program
         self.prepare = prepare
         self.cwd = cwd or os.getcwd()
+        self.table_options = dict(table_options or {})
         self.plan: Plan | None = None
         self.records: list[Any] = []
         self.sweep: Any = None
@@ -146,7 +152,7 @@ class CalibanForm(w.VBox):
         super().__init__(children=[
             w.HTML("<b>caliban cloud</b>"),
             w.HBox([w.VBox([what, hardware, more]), self.experiments],
-                   layout=w.Layout(flex_flow="row wrap", gap="12px")),
+                   layout=w.Layout(flex_flow="row wrap", grid_gap="12px")),
             self.message, self.preview,
             w.HBox([self.dry_run_button, self.submit_button]),
             self.results,
@@ -363,7 +369,7 @@ class CalibanForm(w.VBox):
         from .table import JobTable
 
         self.sweep = Sweep(plan.xgroup, self.records, plan.settings)
-        self.table = JobTable(self.sweep, records=self.records)
+        self.table = JobTable(self.sweep, records=self.records, **self.table_options)
         self.results.children = [progress, self.table]
 
     def _fail(self, progress: SubmissionProgress, message: str) -> None:

@@ -135,7 +135,7 @@ class JobTable(w.VBox):
         super().__init__(children=[
             self.title,
             w.HBox([self.summary, self.stop_all, self.resubmit_failed, self.refresh_button],
-                   layout=w.Layout(align_items="center", gap="8px")),
+                   layout=w.Layout(align_items="center")),
             self.status,
             w.HBox([self.header, spacer]),
             self.rows_box,
@@ -230,8 +230,12 @@ class JobTable(w.VBox):
             if self.done:
                 return
             delay = self.interval if changed else min(delay * self.backoff, self.max_interval)
-            self._wake.wait(delay)
-            self._wake.clear()
+            self._wait(delay)
+
+    def _wait(self, delay: float) -> None:
+        """Sleep until the next refresh, or until an action or Refresh wakes us."""
+        self._wake.wait(delay)
+        self._wake.clear()
 
     def _apply(self, records: list[JobRecord]) -> int:
         latest: dict[int, JobRecord] = {}
