@@ -13,14 +13,17 @@ from .service import Plan
 
 
 def planned_image(plan: Plan) -> str:
-    """The image the jobs will run: ``--image_tag``, or the content-addressed tag a build
-    would produce (computed from the context without Docker)."""
+    """The image the jobs will run: ``--image_tag``, or the repository a build would push to
+    with ``<content-hash>`` standing for the tag.
+
+    The tag is the hash of the build context; computing it needs the docker SDK's ignore
+    rules, which a dry run must not import (it stays a fast, Docker-free path).
+    """
     if plan.image:
         return plan.image
-    from .packaging.context import plan_context
-    from .service import build_request
+    from .service import image_repository
 
-    return plan_context(build_request(plan)).tag
+    return f"{image_repository(plan)}:<content-hash>"
 
 
 def dry_run_bodies(plan: Plan) -> list[dict[str, Any]]:

@@ -231,6 +231,12 @@ def build_request(plan: Plan):  # -> packaging.BuildRequest (imported lazily)
     )
 
 
+def image_repository(plan: Plan) -> str:
+    """``{registry}/{name}``, or just ``{name}`` for an image kept on the local engine."""
+    name = _image_name(plan)
+    return f"{plan.settings.registry.rstrip('/')}/{name}" if plan.settings.registry else name
+
+
 def _image_name(plan: Plan) -> str:
     base = plan.target.package_root if plan.target else "notebook"
     if base == ".":

@@ -6,9 +6,24 @@ Importing this package does not import the docker SDK; :func:`ensure_image` and
 
 from __future__ import annotations
 
-from .context import BuildRequest, ContextPlan, plan_context, write_context
-from .docker import ImageResult, docker_client, ensure_image
+from typing import Any
+
 from .dockerfile import DockerfileSpec, render_dockerfile
+
+_LAZY = {
+    "BuildRequest": ".context", "ContextPlan": ".context", "plan_context": ".context",
+    "write_context": ".context", "ImageResult": ".docker", "docker_client": ".docker",
+    "ensure_image": ".docker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # context.py pulls in the docker SDK's ignore matcher: load it only when used.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(name)
 
 __all__ = [
     "BuildRequest",

@@ -160,13 +160,21 @@ def test_helpfull(project):
     assert ".calibanconfig.json keys" in r.stdout and "--tpu_spec" in r.stdout
 
 
-def test_image_planned_from_context_hash(project):
+def test_image_without_tag_is_the_repository_a_build_would_use(project):
     r = caliban(project, "cloud", "--dry_run", "--format", "json", "--backend", "local",
-                "--nogpu", "trainer.train")
+                "--nogpu", "--registry", "127.0.0.1:5000/team", "trainer.train")
     assert r.returncode == 0, r.stderr
     uri = json.loads(r.stdout)[0]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
-    (project / "trainer" / "train.py").write_text("print('changed')\n")
-    r2 = caliban(project, "cloud", "--dry_run", "--format", "json", "--backend", "local",
-                 "--nogpu", "trainer.train")
-    uri2 = json.loads(r2.stdout)[0]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
-    assert uri != uri2 and uri.split(":")[0] == uri2.split(":")[0]
+    assert uri == "127.0.0.1:5000/team/caliban-trainer:<content-hash>"
+
+
+def test_dry_run_imports_neither_docker_nor_google(project):
+    code = ("import sys; from caliban_jupyter.cli import main; "
+            "rc = main(['cloud', '--dry_run', '--backend', 'local', 'trainer.train']); "
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'proto') or "
+            "m.startswith(('google.cloud.aiplatform', 'google.api_core', 'google.auth')));"
+            "print(heavy); sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
