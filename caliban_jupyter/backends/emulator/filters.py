@@ -121,8 +121,10 @@ class _Parser:
         if tok and tok.kind == "lp":
             self.take()
             inner = self.or_expr()
-            if self.take().kind != "rp":
+            closing = self.peek()
+            if closing is None or closing.kind != "rp":
                 raise _bad("missing ')'")
+            self.take()
             return inner
         return self.comparison()
 
