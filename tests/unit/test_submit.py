@@ -106,7 +106,9 @@ def specs(n: int, xgroup: str = "g1") -> list[JobSpec]:
             for i in range(1, n + 1)]
 
 
-NO_SLEEP = dict(sleep=lambda s: None, rng=random.Random(0))
+def fast(max_attempts: int = 8) -> RetryPolicy:
+    """Backoff that does not sleep (the delays are still computed)."""
+    return RetryPolicy(max_attempts=max_attempts, sleep=lambda s: None, rng=random.Random(0))
 
 
 @pytest.fixture
@@ -131,7 +133,7 @@ def test_exactly_once_under_random_faults(history: History) -> None:
 
     backend = FakeBackend(faults)
     records = submit_sweep(specs(200), backend, history, xgroup="g1",
-                           retry=RetryPolicy(max_attempts=12, **NO_SLEEP))
+                           retry=fast(12))
     sids = Counter(j["labels"][SID_LABEL] for j in backend.jobs.values())
     assert len(backend.jobs) == 200 and set(sids.values()) == {1}
     assert {r.submission_id for r in records} == set(sids)
@@ -145,7 +147,7 @@ def test_dropped_create_is_found_not_repeated(history: History) -> None:
     answers = iter(["drop"])
     backend = FakeBackend(lambda kind: next(answers, None) if kind == "create" else None)
     [record] = submit_sweep(specs(1), backend, history, xgroup="g1",
-                            retry=RetryPolicy(**NO_SLEEP))
+                            retry=fast())
     assert backend.calls["create"] == 1 and len(backend.jobs) == 1
     assert record.resource_name in backend.jobs
 
@@ -153,7 +155,7 @@ def test_dropped_create_is_found_not_repeated(history: History) -> None:
 def test_429_is_retried_without_lookup(history: History) -> None:
     answers = iter(["429", "429"])
     backend = FakeBackend(lambda kind: next(answers, None) if kind == "create" else None)
-    submit_sweep(specs(1), backend, history, xgroup="g1", retry=RetryPolicy(**NO_SLEEP),
+    submit_sweep(specs(1), backend, history, xgroup="g1", retry=fast(),
                  verify=False)
     assert backend.calls == Counter(create=3)
 
@@ -163,7 +165,7 @@ def test_permanent_error_records_not_submitted_and_says_resubmit(history: Histor
     events: list[Any] = []
     with pytest.raises(SweepSubmissionError) as info:
         submit_sweep(specs(3), backend, history, xgroup="g1", progress=events.append,
-                     retry=RetryPolicy(**NO_SLEEP))
+                     retry=fast())
     message = str(info.value)
     assert "3 of 3 jobs" in message and "caliban resubmit --xgroup g1" in message
     assert "n1-bogus is not supported" in message
@@ -178,7 +180,7 @@ def test_giving_up_after_transient_errors(history: History) -> None:
     backend = FakeBackend(lambda kind: "429" if kind == "create" else None)
     with pytest.raises(SweepSubmissionError) as info:
         submit_sweep(specs(2), backend, history, xgroup="g1",
-                     retry=RetryPolicy(max_attempts=3, **NO_SLEEP))
+                     retry=fast(3))
     assert backend.calls["create"] == 6
     assert all("gave up after 3 attempts" in (r.error or "") for r in info.value.records)
 
@@ -216,7 +218,7 @@ def test_verify_adopts_a_job_created_behind_a_failure(history: History) -> None:
 
     backend.list_group = list_group  # type: ignore[method-assign]
     [record] = submit_sweep(specs(1), backend, history, xgroup="g1",
-                            retry=RetryPolicy(max_attempts=1, **NO_SLEEP))
+                            retry=fast(1))
     assert record.state == "QUEUED" and len(backend.jobs) == 1
     assert history.jobs("g1")[0].resource_name == record.resource_name
 
@@ -225,12 +227,16 @@ def test_verify_cancels_a_duplicate(history: History) -> None:
     # A create still in flight when we looked: the look-up says "absent", we create again.
     answers = iter(["drop"])
     backend = FakeBackend(lambda kind: next(answers, None) if kind == "create" else None)
-    lookups = iter([None])
     original = backend.find_by_submission_id
-    backend.find_by_submission_id = (  # type: ignore[method-assign]
-        lambda sid: next(lookups, "x") and original(sid))
+    lookups: list[str] = []
+
+    def find(sid: str) -> dict[str, Any] | None:
+        lookups.append(sid)
+        return None if len(lookups) == 1 else original(sid)  # the first look is too early
+
+    backend.find_by_submission_id = find  # type: ignore[method-assign]
     [record] = submit_sweep(specs(1), backend, history, xgroup="g1",
-                            retry=RetryPolicy(**NO_SLEEP))
+                            retry=fast())
     states = sorted(j["state"] for j in backend.jobs.values())
     assert states == ["JOB_STATE_CANCELLED", "JOB_STATE_QUEUED"]
     assert backend.jobs[str(record.resource_name)]["state"] == "JOB_STATE_QUEUED"
@@ -353,8 +359,12 @@ def test_stop_cancels_only_running_jobs_and_asks(history: History) -> None:
     assert len(tracking.stop("g1", backend=backend, history=history, dry_run=True)) == 2
     assert backend.calls["cancel"] == 0
     asked: list[int] = []
-    assert tracking.stop("g1", backend=backend, history=history,
-                         confirm=lambda jobs: bool(asked.append(len(jobs)))) == []
+
+    def refuse(jobs: list[Any]) -> bool:
+        asked.append(len(jobs))
+        return False
+
+    assert tracking.stop("g1", backend=backend, history=history, confirm=refuse) == []
     assert asked == [2] and backend.calls["cancel"] == 0
     stopped = tracking.stop("g1", backend=backend, history=history, confirm=lambda j: True)
     assert len(stopped) == 2 and backend.calls["cancel"] == 2
