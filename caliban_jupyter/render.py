@@ -64,6 +64,8 @@ class TqdmProgress:
         from tqdm import tqdm
 
         self._tqdm = tqdm
+        # Rates are meaningless for build steps (cached steps take microseconds).
+        self._fmt = "{desc}: {n_fmt}/{total_fmt} |{bar:20}| {postfix}"
         self._build = None
         self._push = None
         self._submit = None
@@ -72,7 +74,8 @@ class TqdmProgress:
         t = self._tqdm
         if isinstance(event, ev.BuildStep):
             if self._build is None:
-                self._build = t(total=event.total, desc="build", unit="step", file=sys.stderr)
+                self._build = t(total=event.total, desc="build", unit="step", file=sys.stderr,
+                                bar_format=self._fmt, mininterval=0.2)
             self._build.n = event.index
             self._build.set_postfix_str(("cached " if event.cached else "") +
                                         event.instruction[:40])
@@ -88,7 +91,7 @@ class TqdmProgress:
             if self._submit is None:
                 self._close_build()
                 self._submit = t(total=event.total, desc="submit", unit="job",
-                                 file=sys.stderr)
+                                 file=sys.stderr, mininterval=0.2)
             self._submit.update(1)
             if isinstance(event, ev.JobFailedToSubmit):
                 t.write(event.message, file=sys.stderr)
