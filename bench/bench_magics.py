@@ -22,7 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 
-SHELL = "from IPython.core.interactiveshell import InteractiveShell; ip = InteractiveShell.instance()"
+SHELL = ("from IPython.core.interactiveshell import InteractiveShell; "
+         "ip = InteractiveShell.instance()")
 LOAD_EXT = """
 import time, sys
 t0 = time.perf_counter()
@@ -30,7 +31,8 @@ t0 = time.perf_counter()
 t1 = time.perf_counter()
 {load}
 t2 = time.perf_counter()
-heavy = [m for m in sys.modules if m.startswith(("docker", "google.cloud.aiplatform", "google.auth", "ipywidgets"))]
+heavy = [m for m in sys.modules
+         if m.startswith(("docker", "google.cloud.aiplatform", "google.auth", "ipywidgets"))]
 print(t1 - t0, t2 - t1, len(heavy))
 """
 

@@ -271,7 +271,7 @@ def _group_sweep(xgroup: str, records: Sequence[Any], settings: Any, history: An
                  backend=lambda: backend_for_group(group, settings))
 
 
-def status(xgroup: str | None = None, *, max_jobs: int | None = None,
+def status(xgroup: str | None = None, *, max_jobs: int | None = None, max_groups: int = 5,
            **where: Any) -> Sweep | Sweeps:
     """The jobs of ``xgroup`` refreshed from the backend (a :class:`Sweep`), or with no
     group, of the latest experiment groups recorded on this machine (a list of them).
@@ -281,9 +281,10 @@ def status(xgroup: str | None = None, *, max_jobs: int | None = None,
     from .history import History
     from .tracking import status as _status
 
-    settings = _where(where, "caliban_jupyter.status()", ("xgroup", "max_jobs"))
+    settings = _where(where, "caliban_jupyter.status()", ("xgroup", "max_jobs", "max_groups"))
     history = History()
-    records = _status(xgroup, settings=settings, history=history, max_jobs=max_jobs)
+    records = _status(xgroup, settings=settings, history=history, max_jobs=max_jobs,
+                      max_groups=max_groups)
     groups: dict[str, list[Any]] = {}
     for r in records:
         groups.setdefault(r.xgroup, []).append(r)
@@ -312,16 +313,18 @@ def stop(xgroup: str | None = None, *, dry_run: bool = False, **where: Any) -> S
 
 
 def resubmit(xgroup: str, *, all_jobs: bool = False, dry_run: bool = False,
-             **where: Any) -> Sweep:
+             rate_per_minute: float | None = None, **where: Any) -> Sweep:
     """Submit again the FAILED, CANCELLED and NOT_SUBMITTED jobs of ``xgroup`` (every job
     with ``all_jobs``) with the image they ran; returns the group's :class:`Sweep`."""
     from .history import History
     from .tracking import resubmit as _resubmit
 
-    settings = _where(where, "caliban_jupyter.resubmit()", ("xgroup", "all_jobs", "dry_run"))
+    settings = _where(where, "caliban_jupyter.resubmit()",
+                      ("xgroup", "all_jobs", "dry_run", "rate_per_minute"))
     history = History()
     new = _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
-                    dry_run=dry_run, progress=_print_progress)
+                    dry_run=dry_run, rate_per_minute=rate_per_minute,
+                    progress=_print_progress)
     return _group_sweep(xgroup, new if dry_run else history.jobs(xgroup), settings, history)
 
 

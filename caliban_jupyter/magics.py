@@ -43,77 +43,38 @@ def _with_help(doc: str, parser: MagicParser) -> str:
     return f"{doc.rstrip()}\n\n{parser.format_help()}"
 
 
-# -- parsers for the tracking magics (the CLI's flags) -------------------------------------
-
-def _where(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("where")
-    g.add_argument("--backend", choices=["vertex", "local"])
-    g.add_argument("--project_id")
-    g.add_argument("--region")
-    g.add_argument("--cloud_key", metavar="KEY_JSON")
-
-
-def _status_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--xgroup", help="experiment group (default: the latest groups)")
-    p.add_argument("--max_jobs", type=int, help="jobs shown per group")
-    _where(p)
-
-
-def _stop_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--xgroup", help="experiment group (default: the latest)")
-    p.add_argument("--dry_run", action="store_true", help="list what would stop; stop nothing")
-    _where(p)
-
-
-def _resubmit_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--xgroup", required=True, help="experiment group to complete")
-    p.add_argument("--all_jobs", action="store_true",
-                   help="resubmit every job, not only FAILED/CANCELLED/NOT_SUBMITTED")
-    p.add_argument("--dry_run", action="store_true", help="list what would be resubmitted")
-    _where(p)
-
-
-def _logs_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("job", metavar="JOB", help="display name, resource name or job id")
-    p.add_argument("--xgroup", help="experiment group of JOB")
-    p.add_argument("--tail", type=int, help="only the last N lines")
-    _where(p)
-
+# -- parsers: the CLI commands' own add_arguments -------------------------------------------
 
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nogpu", action="store_true", help="settings for CPU-only jobs")
 
 
-def _tracking_parser(name: str, fallback: Callable[[argparse.ArgumentParser], None]
-                     ) -> MagicParser:
-    """The CLI command's parser when its module exists, else the same flags from here."""
+def _tracking_parser(name: str) -> MagicParser:
+    """The parser of `caliban NAME`, from its command module's ``add_arguments``."""
     import importlib
 
-    try:
-        module = importlib.import_module(f"caliban_jupyter.commands.{name}")
-        add = module.add_arguments
-    except (ModuleNotFoundError, AttributeError):
-        add = fallback
-    return command_parser(f"%caliban_{name}", add)
+    module = importlib.import_module(f"caliban_jupyter.commands.{name}")
+    return command_parser(f"%caliban_{name}", module.add_arguments)
 
 
 _PARSERS: dict[str, Callable[[], MagicParser]] = {
     "cloud": cloud_parser,
-    "status": lambda: _tracking_parser("status", _status_args),
-    "stop": lambda: _tracking_parser("stop", _stop_args),
-    "resubmit": lambda: _tracking_parser("resubmit", _resubmit_args),
-    "logs": lambda: _tracking_parser("logs", _logs_args),
+    "status": lambda: _tracking_parser("status"),
+    "stop": lambda: _tracking_parser("stop"),
+    "resubmit": lambda: _tracking_parser("resubmit"),
+    "logs": lambda: _tracking_parser("logs"),
     "config": lambda: command_parser("%caliban_config", _config_args),
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parser(name: str) -> MagicParser:
     return _PARSERS[name]()
 
 
 def _where_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in ("backend", "project_id", "region", "cloud_key")
+    return {k: getattr(args, k) for k in ("backend", "project_id", "region", "cloud_key",
+                                          "endpoint")
             if getattr(args, k, None) is not None}
 
 
@@ -151,18 +112,27 @@ class CalibanMagics(Magics):
         from . import api
 
         args = parse_line(parser("status"), line)
-        return api.status(getattr(args, "xgroup", None),
-                          max_jobs=getattr(args, "max_jobs", None), **_where_kwargs(args))
+        result = api.status(args.xgroup, max_jobs=args.max_jobs, max_groups=args.max_groups,
+                            **_where_kwargs(args))
+        if args.format == "json":
+            import json
+
+            sweeps = [result] if isinstance(result, api.Sweep) else result
+            print(json.dumps([r.to_json() for s in sweeps for r in s.records], indent=2))
+            return None
+        return result
 
     @line_magic
     @_as_usage_errors
     def caliban_stop(self, line: str) -> Any:
-        """Cancel the running jobs of an experiment group (default: the latest)."""
+        """Cancel the running jobs of an experiment group (default: the latest).
+
+        Running the magic is the confirmation: ``--yes`` is accepted and not needed.
+        """
         from . import api
 
         args = parse_line(parser("stop"), line)
-        return api.stop(getattr(args, "xgroup", None),
-                        dry_run=bool(getattr(args, "dry_run", False)), **_where_kwargs(args))
+        return api.stop(args.xgroup, dry_run=args.dry_run, **_where_kwargs(args))
 
     @line_magic
     @_as_usage_errors
@@ -171,9 +141,8 @@ class CalibanMagics(Magics):
         from . import api
 
         args = parse_line(parser("resubmit"), line)
-        return api.resubmit(args.xgroup, all_jobs=bool(getattr(args, "all_jobs", False)),
-                            dry_run=bool(getattr(args, "dry_run", False)),
-                            **_where_kwargs(args))
+        return api.resubmit(args.xgroup, all_jobs=args.all_jobs, dry_run=args.dry_run,
+                            rate_per_minute=args.rate_per_minute, **_where_kwargs(args))
 
     @line_magic
     @_as_usage_errors
@@ -182,8 +151,8 @@ class CalibanMagics(Magics):
         from . import api
 
         args = parse_line(parser("logs"), line)
-        print(api.logs(args.job, xgroup=getattr(args, "xgroup", None),
-                       tail=getattr(args, "tail", None), **_where_kwargs(args)), end="")
+        print(api.logs(args.job, xgroup=args.xgroup, tail=args.tail, **_where_kwargs(args)),
+              end="")
 
     @line_magic
     @_as_usage_errors

@@ -41,6 +41,8 @@ CELLS = {
     "config": "%caliban_config --nogpu",
     "status": "%caliban_status --xgroup kt-ok",
     "logs": "%caliban_logs {s.jobs[1].display_name} --xgroup kt-ok",
+    "stop": "%caliban_stop --xgroup kt-ok",
+    "resubmit": "%caliban_resubmit --xgroup kt-ok --all_jobs --dry_run",
     "dry": "caliban_jupyter.cloud('print(area(3))', nogpu=True, dry_run=True, xgroup='kt-dry')",
     "api_error": "from caliban_jupyter.errors import CalibanError\n"
                  "try:\n    caliban_jupyter.cloud('trainer.train', gpus=2)\n"
@@ -131,3 +133,12 @@ def test_api_dry_run_and_errors(executed):
     assert "APIERR" in text(executed, "api_error")
     assert "unknown option 'gpus'" in text(executed, "api_error")
     assert "gpu_spec" in text(executed, "api_error")  # lists the valid options
+
+
+def test_stop_and_resubmit_magics(executed):
+    assert "no running jobs in group 'kt-ok'" in text(executed, "stop")
+    assert not errors(executed, "stop")
+    # --dry_run lists the retries (one per job) and submits nothing.
+    assert len(re.findall(r"^k3_\S+-retry1\s+NOT_SUBMITTED", text(executed, "resubmit"),
+                          re.M)) == 2, text(executed, "resubmit")
+    assert "2 SUCCEEDED" in text(executed, "status")
