@@ -204,6 +204,30 @@ class Sweep:
         return (f"<div class='caliban-sweep'><div>{caption}</div><table><thead><tr>{head}"
                 f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        """In a live kernel: the live job table widget (text and HTML stay the fallbacks)."""
+        table = self.table()
+        if table is None:
+            return None
+        bundle = table._repr_mimebundle_(include=include, exclude=exclude) or {}
+        # Keep this Sweep's own text/plain (and _repr_html_) for static views.
+        return {k: v for k, v in bundle.items() if k != "text/plain"}
+
+    def table(self, **options: Any) -> Any:
+        """The live :class:`~caliban_jupyter.widgets.table.JobTable` of this sweep (one per
+        sweep), or None outside a kernel or without ipywidgets."""
+        if getattr(self, "_table", None) is None:
+            from IPython import get_ipython
+
+            if getattr(get_ipython(), "kernel", None) is None and not options:
+                return None
+            try:
+                from .widgets.table import JobTable
+            except ImportError:
+                return None
+            self._table = JobTable(self, records=self.records, **options)
+        return self._table
+
 
 class DryRun:
     """What a dry run would submit: displays the planned jobs; builds and submits nothing."""
