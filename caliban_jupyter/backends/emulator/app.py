@@ -110,6 +110,7 @@ class Emulator:
             if self._thread is not None:
                 self.server.shutdown()
             self.server.server_close()
+            self.server.close_connections()
             self.server = None
         if self.runner is not None:
             self.runner.shutdown()

@@ -12,6 +12,7 @@ fails its job with a message saying so.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,6 +149,11 @@ class Runner:
         def body() -> None:
             try:
                 target(*args)
+            except sqlite3.ProgrammingError:
+                # The emulator stopped (and closed its store) under a job in progress:
+                # the next emulator resumes it from the state on disk.
+                if not self._stopping.is_set():
+                    raise
             finally:
                 self._wake.set()
 
