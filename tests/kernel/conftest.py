@@ -18,6 +18,7 @@ NOTEBOOKS = REPO / "notebooks"
 @pytest.fixture(scope="session")
 def kernel_env(tmp_path_factory):
     """Environment of the kernels: local base image, a private CALIBAN_HOME, no Google."""
+    own_home = not os.environ.get("CALIBAN_HOME")
     home = os.environ.get("CALIBAN_HOME") or str(tmp_path_factory.mktemp("caliban-home"))
     env = {
         "CALIBAN_HOME": home,
@@ -32,6 +33,11 @@ def kernel_env(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
                     "--name", "python3"], check=True, capture_output=True)
     yield env
+    if own_home:
+        # The kernels started an emulator for this private home: do not leave it running.
+        from caliban_jupyter.backends.emulator.control import stop
+
+        stop(Path(home))
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
