@@ -135,6 +135,15 @@ def test_list_filters(client) -> None:
     assert {a.display_name, b.display_name} <= names("")
 
 
+def test_read_mask_keeps_only_the_asked_fields(client) -> None:
+    create(client, "masked", labels={"k": "v"})
+    (job,) = client.list_custom_jobs(
+        request={"parent": PARENT, "read_mask": {"paths": ["display_name", "labels"]}},
+        timeout=TIMEOUT)
+    assert job.display_name == "masked" and dict(job.labels) == {"k": "v"}
+    assert not job.name and not job.job_spec.worker_pool_specs
+
+
 def test_filtered_paging(client) -> None:
     for i in range(5):
         create(client, f"keep-{i}", labels={"keep": "yes"})

@@ -67,8 +67,13 @@ class JobService:
         return job
 
     def list(self, project: str, location: str, filter_text: str | None,
-             page_size: int | None, page_token: str | None) -> dict[str, Any]:
-        """One page of jobs, newest first, and the token of the next page if any."""
+             page_size: int | None, page_token: str | None,
+             read_mask: str | None = None) -> dict[str, Any]:
+        """One page of jobs, newest first, and the token of the next page if any.
+
+        ``read_mask`` (``"displayName,labels,state"``, snake_case accepted) keeps only
+        those top-level fields of each job.
+        """
         check_parent(project, location)
         predicate = compile_filter(filter_text)
         size = page_size or DEFAULT_PAGE_SIZE
@@ -91,7 +96,11 @@ class JobService:
             if more or len(batch) < size * 2 + 50:
                 break
             before = batch[-1].id
-        out: dict[str, Any] = {"customJobs": [job.to_resource() for job in page]}
+        jobs = [job.to_resource() for job in page]
+        if read_mask:
+            keep = {_camel_path(p) for p in read_mask.split(",") if p.strip()}
+            jobs = [{k: v for k, v in job.items() if k in keep} for job in jobs]
+        out: dict[str, Any] = {"customJobs": jobs}
         if more:
             out["nextPageToken"] = _encode_token(page[-1].id, fingerprint)
         return out
@@ -134,6 +143,12 @@ class JobService:
         if operation is None:
             raise ApiError("NOT_FOUND", f"Operation {name} does not exist.")
         return operation
+
+
+def _camel_path(path: str) -> str:
+    head = path.strip().split(".")[0]
+    first, *rest = head.split("_")
+    return first + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
 def _encode_token(last_id: int, fingerprint: str) -> str:

@@ -199,6 +199,7 @@ class Handler(BaseHTTPRequestHandler):
             project, location, self._param("filter"),
             self._int_param("pageSize") or self._int_param("page_size"),
             self._param("pageToken") or self._param("page_token"),
+            self._param("readMask") or self._param("read_mask"),
         )
         if self.int_enums:
             page["customJobs"] = [encode_enums_as_ints(j) for j in page["customJobs"]]
