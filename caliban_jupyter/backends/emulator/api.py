@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .filters import compile_filter
-from .resources import check_parent, normalize_request, project_number, rfc3339
+from .resources import camel_case, check_parent, normalize_request, project_number, rfc3339
 from .rpc import TERMINAL_STATES, ApiError, invalid_argument
 from .runner import Runner
 from .store import Job, JobStore
@@ -98,7 +98,7 @@ class JobService:
             before = batch[-1].id
         jobs = [job.to_resource() for job in page]
         if read_mask:
-            keep = {_camel_path(p) for p in read_mask.split(",") if p.strip()}
+            keep = {camel_case(p.strip().split(".")[0]) for p in read_mask.split(",") if p.strip()}
             jobs = [{k: v for k, v in job.items() if k in keep} for job in jobs]
         out: dict[str, Any] = {"customJobs": jobs}
         if more:
@@ -143,12 +143,6 @@ class JobService:
         if operation is None:
             raise ApiError("NOT_FOUND", f"Operation {name} does not exist.")
         return operation
-
-
-def _camel_path(path: str) -> str:
-    head = path.strip().split(".")[0]
-    first, *rest = head.split("_")
-    return first + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
 def _encode_token(last_id: int, fingerprint: str) -> str:

@@ -72,7 +72,8 @@ def parse_rfc3339(text: str) -> float:
     return dt.timestamp()
 
 
-def _camel(key: str) -> str:
+def camel_case(key: str) -> str:
+    """``display_name`` → ``displayName`` (a camelCase name is returned as is)."""
     head, *rest = key.split("_")
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
@@ -89,7 +90,7 @@ def normalize_request(value: Any, key: str = "") -> Any:
             return dict(value)
         out = {}
         for k, v in value.items():
-            ck = _camel(k)
+            ck = camel_case(k)
             out[ck] = normalize_request(v, ck)
         if "acceleratorType" in out:
             acc = out["acceleratorType"]
