@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import UsageError
+from .records import INDEX_LABEL, SID_LABEL
 from .events import Progress, ignore
 from .settings import Settings, resolve_settings
 from .spec.jobs import JobSpec, MachineSpec
@@ -200,7 +201,11 @@ def plan_from_request(request: CloudRequest, *, stdin: IO[str] | None = None,
             tpu_enabled=bool(machine.accelerator_type
                              and machine.accelerator_type.startswith("TPU")),
             xgroup=xgroup, args=args, user_labels=user_labels,
+            # The submission id is drawn at submit time; reserve its slot now so a job
+            # with too many labels fails here, before anything is built.
+            extra={INDEX_LABEL: str(i), SID_LABEL: "reserved"},
         )
+        labels.pop(SID_LABEL)
         specs.append(JobSpec(
             display_name=f"{name}_{stamp}_{i}", index=i, region=settings.region,
             image_uri=image or "", args=tuple(args), labels=labels, machine=machine,

@@ -39,8 +39,17 @@ def get_backend(settings: Settings, progress: Progress = ignore) -> Backend:
         if not endpoint:
             from .emulator.control import ensure_emulator
 
-            endpoint = ensure_emulator(progress=progress)
-        progress(Info(f"using the local Vertex emulator at {endpoint}"))
+            told: list[object] = []
+
+            def relay(event):  # ensure_emulator says so itself when it starts one
+                told.append(event)
+                progress(event)
+
+            endpoint = ensure_emulator(progress=relay)
+            if not told:
+                progress(Info(f"using the local Vertex emulator at {endpoint}"))
+        else:
+            progress(Info(f"using the Vertex endpoint {endpoint}"))
         return VertexBackend(
             project=settings.project_id or LOCAL_PROJECT,
             region=settings.region,

@@ -53,15 +53,17 @@ def render_table(records: Sequence[JobRecord]) -> str:
     """Text table: one block per group, one row per job."""
     lines: list[str] = []
     group = None
+    # Display names differ only in their suffix: never cut them.
+    name_w = max([len(r.display_name) for r in records] + [4])
     for r in records:
         if r.xgroup != group:
             group = r.xgroup
             if lines:
                 lines.append("")
             lines.append(f"xgroup {group} ({r.backend}, project {r.project}, {r.region}):")
-            lines.append(f"  {'NAME':<28} {'STATE':<14} {'CREATED':<19} {'ARGS':<36} URL")
+            lines.append(f"  {'NAME':<{name_w}} {'STATE':<14} {'CREATED':<19} {'ARGS':<36} URL")
         state = r.state if r.is_submitted else f"{r.state}: {_short(r.error or '', 60)}"
-        lines.append(f"  {_short(r.display_name, 28):<28} {state:<14} "
+        lines.append(f"  {r.display_name:<{name_w}} {state:<14} "
                      f"{_short_time(r.created):<19} {_short(' '.join(r.args) or '-', 36):<36} "
                      f"{r.url or '-'}")
     return "\n".join(lines)

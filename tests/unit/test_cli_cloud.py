@@ -59,7 +59,8 @@ def test_dry_run_json_is_the_exact_custom_job_bodies(project):
                           "args": ["--epochs", "3", "--lr", "0.1", "--deep"]},
     }]}
     assert first["labels"] == {"job_name": "run", "gpu_enabled": "true",
-                               "tpu_enabled": "false", "xgroup": "g1", "epochs": "3",
+                               "tpu_enabled": "false", "xgroup": "g1", "caliban_index": "1",
+                               "epochs": "3",
                                "lr": "0_1", "deep": ""}
 
 
@@ -178,3 +179,10 @@ def test_dry_run_imports_neither_docker_nor_google(project):
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_too_many_labels_fail_before_anything_is_built(project):
+    labels = [a for i in range(61) for a in ("-l", f"k{i}=v")]
+    r = caliban(project, "cloud", "--backend", "local", *labels, "trainer.train")
+    assert r.returncode == 2
+    assert "at most 64" in r.stderr and "Traceback" not in r.stderr
