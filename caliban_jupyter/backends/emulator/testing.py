@@ -75,3 +75,32 @@ def wait_for(check: Callable[[], T | None], *, timeout: float = 120.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def remove_containers(state_dir: Any) -> int:
+    """Force-remove every container of the emulator that used ``state_dir``.
+
+    Stopping an emulator leaves its running jobs' containers for the next one to pick up;
+    a test that throws its state dir away should call this after stopping it.
+    Returns how many containers were removed.
+    """
+    import sqlite3
+    from pathlib import Path
+
+    from . import containers
+
+    db = Path(state_dir) / "emulator.db"
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key='instance'").fetchone()
+    if row is None:
+        return 0
+    client = containers.connect()
+    try:
+        found = containers.find(client, row[0])
+        for container in found:
+            containers.remove(container)
+        return len(found)
+    finally:
+        client.close()
