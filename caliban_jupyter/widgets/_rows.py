@@ -143,8 +143,8 @@ def _accelerator(machine: Mapping[str, object]) -> str:
 
 def grid_template(columns: Sequence[str]) -> str:
     """CSS grid columns shared by the header and every row, so separate row widgets align."""
-    fixed = "3em minmax(12em,2fr) 9.5em 6.5em 7em 9em 13em"
-    varying = " ".join("minmax(5em,1fr)" for _ in columns)
+    fixed = "2.5em minmax(16em,2fr) 9.5em 6em 6.5em 9em 10em"
+    varying = " ".join("minmax(8em,1fr)" for _ in columns)
     return f"{fixed} {varying} 4em".replace("  ", " ")
 
 

@@ -45,7 +45,7 @@ class _Row:
                              style=shared["button_style"])
         self.resubmit = w.Button(icon="redo", tooltip="resubmit this job",
                                  layout=shared["button"], style=shared["button_style"])
-        self.logs = w.Button(icon="file-lines", tooltip="show the end of this job's log",
+        self.logs = w.Button(icon="list", tooltip="show the end of this job's log",
                              layout=shared["button"], style=shared["button_style"])
         self.stop.on_click(lambda _: table._act("stop", self))
         self.resubmit.on_click(lambda _: table._act("resubmit", self))
