@@ -24,7 +24,7 @@ from .records import INDEX_LABEL, SID_LABEL
 from .events import Progress, ignore
 from .settings import Settings, resolve_settings
 from .spec.jobs import JobSpec, MachineSpec
-from .spec.target import Target, classify_target
+from .spec.target import PROGRAM_FILE, Target, classify_target
 
 _XGROUP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -110,6 +110,7 @@ class Plan:
     experiments: tuple[Mapping[str, Any], ...]
     specs: tuple[JobSpec, ...]
     image: str | None  # the image to run when known without building (--image_tag)
+    program: str | None = None  # generated program source (captured cell or notebook)
 
     @property
     def backend(self) -> str:
@@ -211,9 +212,46 @@ def plan_from_request(request: CloudRequest, *, stdin: IO[str] | None = None,
             image_uri=image or "", args=tuple(args), labels=labels, machine=machine,
             experiment=experiment,
         ))
+    program = request.program
+    if program is None and target is not None and target.kind == "notebook" and not image:
+        program = notebook_program(Path(cwd, target.path), experiments)
     return Plan(request=request, settings=settings, target=target, machine=machine,
                 xgroup=xgroup, name=name, experiments=tuple(experiments), specs=tuple(specs),
-                image=image)
+                image=image, program=program)
+
+
+def notebook_program(path: Path, experiments: Sequence[Mapping[str, Any]]) -> str:
+    """A whole notebook as one job's program: its code cells in order, magics and shell
+    lines dropped.
+
+    Identifier experiment keys are set from the job's command line right after the cell
+    tagged ``parameters`` (papermill's convention), or before the first cell when none is
+    tagged, so the experiment overrides the notebook's defaults.
+    """
+    import nbformat
+
+    from .errors import CaptureError, TargetError
+    from .packaging.capture import capture
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, ValueError, nbformat.reader.NotJSONError) as e:
+        raise TargetError(f"{path.name} is not a readable Jupyter notebook ({e}); "
+                          "open and save it in Jupyter, or name a module or script") from None
+    code = [c for c in nb.cells if c.get("cell_type") == "code"]
+    tagged = [i for i, c in enumerate(code) if "parameters" in c.get("metadata", {}).get(
+        "tags", ())]
+    cut = tagged[0] + 1 if tagged else 0
+    head = [c.source for c in code[:cut]]
+    # Cell magics (%%bash ...) cannot be joined into one body; like the capture of history
+    # cells, they are left out.
+    body = "\n\n".join(c.source for c in code[cut:] if not c.source.lstrip().startswith("%%"))
+    parameters = tuple(dict.fromkeys(k for e in experiments for k in e if k.isidentifier()))
+    try:
+        return capture(body, head, mode="all", parameters=parameters).source
+    except SyntaxError as e:
+        raise CaptureError(f"{path.name}: a code cell is not valid Python (line {e.lineno}: "
+                           f"{e.msg}); fix it and save the notebook") from None
 
 
 def build_request(plan: Plan):  # -> packaging.BuildRequest (imported lazily)
@@ -223,9 +261,9 @@ def build_request(plan: Plan):  # -> packaging.BuildRequest (imported lazily)
     req = plan.request
     generated: dict[str, bytes] = {}
     entrypoint = None
-    if req.program is not None:
-        generated["caliban_main.py"] = req.program.encode()
-        entrypoint = ("python3", "caliban_main.py")
+    if plan.program is not None:
+        generated[PROGRAM_FILE] = plan.program.encode()
+        entrypoint = ("python3", PROGRAM_FILE)
     return BuildRequest(
         cwd=str(Path(req.cwd).resolve()), target=plan.target, dirs=tuple(req.dirs),
         extras=tuple(req.extras), gpu=plan.settings.gpu,

@@ -12,6 +12,8 @@ from ..errors import TargetError
 
 Kind = Literal["module", "script", "bash", "notebook"]
 
+PROGRAM_FILE = "caliban_main.py"  # generated program (notebook cells, captured code)
+
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -40,7 +42,9 @@ class Target:
         if self.kind == "script":
             return ["python3", self.path]
         if self.kind == "notebook":
-            return ["python3", "-m", "caliban_jupyter.run_notebook", self.path]
+            # The service exports the notebook's code cells as this script (see
+            # service.notebook_program); the .ipynb itself travels with the code.
+            return ["python3", PROGRAM_FILE]
         return ["bash", self.path]
 
     def to_json(self) -> dict[str, str]:
