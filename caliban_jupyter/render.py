@@ -66,9 +66,9 @@ class TqdmProgress:
         self._tqdm = tqdm
         # Rates are meaningless for build steps (cached steps take microseconds).
         self._fmt = "{desc}: {n_fmt}/{total_fmt} |{bar:20}| {postfix}"
-        self._build = None
-        self._push = None
-        self._submit = None
+        self._build: Any = None
+        self._push: Any = None
+        self._submit: Any = None
 
     def __call__(self, event: ev.Event) -> None:
         t = self._tqdm

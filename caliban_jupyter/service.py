@@ -17,11 +17,11 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 from .errors import UsageError
-from .records import INDEX_LABEL, SID_LABEL
 from .events import Progress, ignore
+from .records import INDEX_LABEL, SID_LABEL
 from .settings import Settings, resolve_settings
 from .spec.jobs import JobSpec, MachineSpec
 from .spec.target import PROGRAM_FILE, Target, classify_target
@@ -130,12 +130,15 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now()
 
 
-def plan_from_request(request: CloudRequest, *, stdin: IO[str] | None = None,
+def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
                       now: _dt.datetime | None = None) -> Plan:
     """Validate the request and decide every job. Pure apart from reading config files."""
     from .spec.accelerators import resolve_machine
-    from .spec.experiments import (experiment_to_args, expand_experiment_config,
-                                   load_experiment_config)
+    from .spec.experiments import (
+        expand_experiment_config,
+        experiment_to_args,
+        load_experiment_config,
+    )
     from .spec.labels import build_labels, parse_label_flags
 
     cwd = request.cwd
