@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Caliban", "Sweep", "cloud", "config", "load_ipython_extension", "logs",
+__all__ = ["Caliban", "Sweep", "cloud", "config", "form", "load_ipython_extension", "logs",
            "resubmit", "status", "stop"]
 
 # public name -> module defining it (imported on first attribute access)
 _LAZY = {
     "cloud": "api", "status": "api", "stop": "api", "resubmit": "api", "logs": "api",
-    "config": "api", "Sweep": "sweep", "Caliban": "config",
+    "config": "api", "form": "api", "Sweep": "sweep", "Caliban": "config",
 }
 
 if TYPE_CHECKING:
-    from .api import cloud, config, logs, resubmit, status, stop
+    from .api import cloud, config, form, logs, resubmit, status, stop
     from .config import Caliban
     from .sweep import Sweep
 

@@ -46,6 +46,8 @@ def cloud_parser(prog: str = "%%caliban_cloud") -> MagicParser:
     p.usage = "%(prog)s [flags] [-- SCRIPT_ARGS...]"
     p.epilog = (p.epilog or "").replace("MODULE is", "In the Python API, MODULE is", 1)
     p.add_argument("--capture", choices=["deps", "all"], default=None, help=CAPTURE_HELP)
+    p.add_argument("--form", action="store_true",
+                   help="open a submission form for this cell, prefilled from the line")
     return p
 
 

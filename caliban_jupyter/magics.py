@@ -64,7 +64,16 @@ _PARSERS: dict[str, Callable[[], MagicParser]] = {
     "resubmit": lambda: _tracking_parser("resubmit"),
     "logs": lambda: _tracking_parser("logs"),
     "config": lambda: command_parser("%caliban_config", _config_args),
+    "form": lambda: _form_parser(),
 }
+
+
+def _form_parser() -> MagicParser:
+    p = cloud_parser("%caliban_form")
+    p.usage = "%(prog)s [flags] TARGET [-- SCRIPT_ARGS...]"
+    p.add_argument("target", nargs="?", help="module, script or notebook (empty: choose in "
+                   "the form)")
+    return p
 
 
 @functools.cache
@@ -102,8 +111,25 @@ class CalibanMagics(Magics):
         if not cell.strip():
             raise CalibanError("%%caliban_cloud: the cell is empty; write the job's code in "
                                "the cell body, below the magic's line")
+        user_ns = self.shell.user_ns if self.shell else None
+        if args.form:
+            return api.program_form(cell, api.kernel_history(), args,
+                                    api.changed_options(parser("cloud"), args), user_ns)
         return api.run_cloud(args, code=cell, history=api.kernel_history(),
                              user_ns=self.shell.user_ns if self.shell else None)
+
+    @line_magic
+    @_as_usage_errors
+    def caliban_form(self, line: str) -> Any:
+        """Open a submission form for a module, script or notebook (``%caliban_form
+        trainer.train``); flags after the target prefill it."""
+        from . import api
+
+        args = parse_line(parser("form"), line)
+        options = api.changed_options(parser("form"), args)
+        script_args = options.pop("script_args", [])
+        options.pop("target", None)
+        return api.form(args.target, *script_args, **options)
 
     @line_magic
     @_as_usage_errors
