@@ -12,7 +12,7 @@ where it was submitted (its backend, project and region) unless flags say otherw
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -221,9 +221,11 @@ def _retry_name(base: str, attempt: int) -> str:
 def resubmit(xgroup: str, *, settings: Settings | None = None,
              backend: Backend | None = None, history: History | None = None,
              all_jobs: bool = False, dry_run: bool = False, progress: Progress = ignore,
-             max_workers: int = 8, rate_per_minute: float | None = None) -> list[JobRecord]:
+             max_workers: int = 8, rate_per_minute: float | None = None,
+             indices: Collection[int] | None = None) -> list[JobRecord]:
     """Submit again the jobs of ``xgroup`` that FAILED, were CANCELLED or NOT_SUBMITTED
-    (every job with ``all_jobs``), with the image they ran: no rebuild.
+    (every job with ``all_jobs``; exactly the jobs of ``indices`` when given, whatever
+    their state), with the image they ran: no rebuild.
 
     Only the latest attempt of each index counts, so running it twice does not resubmit
     what the first run already did. New jobs get new display names and submission ids
@@ -241,7 +243,8 @@ def resubmit(xgroup: str, *, settings: Settings | None = None,
     for record in records:
         attempts.setdefault(record.index, []).append(record)
     chosen = [r for r in latest_attempts(records)
-              if all_jobs or r.state in RESUBMITTABLE_STATES]
+              if (r.index in indices if indices is not None
+                  else all_jobs or r.state in RESUBMITTABLE_STATES)]
     if not chosen:
         progress(Info(f"nothing to resubmit in group {name!r}: no FAILED, CANCELLED or "
                       "NOT_SUBMITTED jobs (pass --all_jobs to resubmit every job)"))

@@ -104,25 +104,10 @@ class TrackingSource:
             raise BackendError(f"could not stop {len(errors)} job(s): {errors[0]}")
 
     def resubmit(self, records: list[JobRecord]) -> list[JobRecord]:
-        from dataclasses import replace
+        from ..tracking import resubmit
 
-        from ..backends.submit import submit_sweep
-        from ..records import spec_from_record
-
-        history = self.history
-        attempts: dict[int, int] = {}
-        first_names: dict[int, str] = {}
-        for r in history.jobs(self.xgroup):
-            attempts[r.index] = attempts.get(r.index, 0) + 1
-            first_names.setdefault(r.index, r.display_name)
-        configs = {e["index"]: e["config"] for e in history.experiments(self.xgroup)}
-        specs = []
-        for record in records:
-            base = first_names.get(record.index, record.display_name)
-            suffix = f"-retry{attempts.get(record.index, 1)}"
-            spec = spec_from_record(record, display_name=base[: 128 - len(suffix)] + suffix)
-            specs.append(replace(spec, experiment=configs.get(record.index, {})))
-        return submit_sweep(specs, self.backend, history, xgroup=self.xgroup)
+        return resubmit(self.xgroup, backend=self.backend, history=self.history,
+                        indices={r.index for r in records})
 
     def logs(self, record: JobRecord, tail: int) -> str:
         from ..errors import NotFoundError

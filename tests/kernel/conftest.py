@@ -77,3 +77,18 @@ def notebook_of(*sources: str) -> nbformat.NotebookNode:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     return nb
+
+
+#: A job program for widget tests: sleeps --sleep seconds, prints its --x.
+TRAIN = """\
+import sys, time
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+time.sleep(float(args.get("--sleep", "0")))
+print("TRAINED", args.get("--x"))
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path, kernel_env):
+    (tmp_path / "train.py").write_text(TRAIN)
+    return tmp_path

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .test_widgets_kernel import TRAIN, kernel
+from .test_widgets_kernel import kernel
 
 pytestmark = [pytest.mark.kernel]
-
-
-@pytest.fixture
-def workdir(tmp_path, kernel_env):
-    (tmp_path / "train.py").write_text(TRAIN)
-    return tmp_path
 
 
 def test_form_magics_open_prefilled_forms_and_capture_the_cell(workdir):

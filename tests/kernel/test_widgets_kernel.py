@@ -19,12 +19,6 @@ from .conftest import notebook_of, outputs_text
 
 pytestmark = [pytest.mark.kernel]
 
-TRAIN = """\
-import sys, time
-args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
-time.sleep(float(args.get("--sleep", "0")))
-print("TRAINED", args.get("--x"))
-"""
 
 
 class Kernel:
@@ -66,10 +60,6 @@ def kernel(cwd):
         yield Kernel(client, nb)
 
 
-@pytest.fixture
-def workdir(tmp_path, kernel_env):
-    (tmp_path / "train.py").write_text(TRAIN)
-    return tmp_path
 
 
 def test_choices_follow_the_catalog_and_invalid_disables_submit(workdir):
