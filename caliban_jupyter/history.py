@@ -11,6 +11,7 @@ avoids the lock-upgrade deadlock that makes SQLite fail instead of wait).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -96,6 +97,16 @@ class GroupRecord:
                 "project": self.project, "region": self.region}
 
 
+@contextmanager
+def _open_lock(db: Path) -> Iterator[None]:
+    with open(db.with_name(db.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class History:
     """The SQLite history. Safe to share between threads; any number of processes.
 
@@ -114,12 +125,17 @@ class History:
             self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
                                          isolation_level=None, check_same_thread=False)
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            with self._write() as c:
-                for statement in filter(str.strip, SCHEMA.split(";")):
-                    c.execute(statement)
-                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # Switching a new file to WAL needs an exclusive lock, and two connections doing
+            # it while one also creates the schema can deadlock (SQLite then answers
+            # "database is locked" only after the busy timeout). Opening is serialized
+            # across threads and processes by a lock file instead.
+            with _open_lock(self.path):
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                with self._write() as c:
+                    for statement in filter(str.strip, SCHEMA.split(";")):
+                        c.execute(statement)
+                    c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
             raise CalibanError(f"cannot open the job history {self.path}: {e}; move it aside "
                                "to start a fresh one (CALIBAN_HOME selects another)") from None

@@ -36,10 +36,13 @@ def test_emulator_killed_and_restarted_mid_sweep_loses_nothing(tmp_path: Path) -
     result: dict[str, object] = {}
 
     def submit() -> None:
-        with History(history_path) as history:
-            result["records"] = submit_sweep(
-                sweep(N, "restart"), backend, history, xgroup="restart", max_workers=4,
-                retry=RetryPolicy(max_attempts=40, initial=0.05, maximum=0.5))
+        try:
+            with History(history_path) as history:
+                result["records"] = submit_sweep(
+                    sweep(N, "restart"), backend, history, xgroup="restart", max_workers=4,
+                    retry=RetryPolicy(max_attempts=40, initial=0.05, maximum=0.5))
+        except Exception as e:  # surfaced by the assertions below, not swallowed
+            result["error"] = e
 
     worker = threading.Thread(target=submit)
     worker.start()
@@ -47,6 +50,7 @@ def test_emulator_killed_and_restarted_mid_sweep_loses_nothing(tmp_path: Path) -
         deadline = time.monotonic() + 120
         with History(history_path) as reader:
             while (done := sum(r.is_submitted for r in reader.jobs("restart"))) < N // 3:
+                assert worker.is_alive(), f"the sweep ended early: {result.get('error')!r}"
                 assert time.monotonic() < deadline, "the sweep did not start"
                 time.sleep(0.05)
         os.kill(int(first["pid"]), signal.SIGKILL)
@@ -67,6 +71,7 @@ def test_emulator_killed_and_restarted_mid_sweep_loses_nothing(tmp_path: Path) -
         jobs = all_jobs(endpoint, "restart")
     finally:
         control.stop(home)
+    assert "error" not in result, result.get("error")
     records = result["records"]
     sids = Counter(str(j["labels"][SID_LABEL]) for j in jobs)  # type: ignore[index]
     assert len(jobs) == N, "a job is missing or duplicated"

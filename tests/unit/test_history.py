@@ -131,3 +131,31 @@ def test_four_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         assert len(jobs) == 600
         assert {j.state for j in jobs} == {"QUEUED"}
         assert len({j.submission_id for j in jobs}) == 600
+
+
+def test_many_threads_opening_a_new_history_at_once(tmp_path):
+    """Opening switches a new file to WAL and creates the schema: done by several
+    connections at once, it must not deadlock into "database is locked"."""
+    import threading
+
+    from caliban_jupyter.history import History
+
+    for round_ in range(15):
+        path = tmp_path / f"h{round_}.sqlite"
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(6)
+
+        def open_and_read(path=path, errors=errors, barrier=barrier):
+            barrier.wait()
+            try:
+                with History(path) as h:
+                    h.jobs("nothing")
+            except Exception as e:  # collected and asserted below
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_and_read) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
