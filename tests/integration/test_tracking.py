@@ -185,3 +185,7 @@ def test_real_jobs_logs_and_resubmit_of_failures(tmp_path: Path, base_image: str
             assert again.image_uri == base_image
     finally:
         control.stop(home)
+        # The resubmitted job may still be running: leave no container behind.
+        from caliban_jupyter.backends.emulator.testing import remove_containers
+
+        remove_containers(control.default_state_dir(home))
