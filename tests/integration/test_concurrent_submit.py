@@ -3,6 +3,7 @@ every job is in the shared history (SQLite, WAL) and on the emulator, exactly on
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ def test_four_processes_submitting_at_once(tmp_path: Path) -> None:
     project = tmp_path / "proj"
     (project / "trainer").mkdir(parents=True)
     (project / "trainer" / "train.py").write_text("print('never run')\n")
-    (project / "exp.json").write_text('{"seed": %s}' % list(range(PER_PROCESS)))
+    (project / "exp.json").write_text(json.dumps({"seed": list(range(PER_PROCESS))}))
     # Jobs are recorded, not run: this is about submission and history.
     record = control.start(home, ["--port", "0", "--no-run"])
     env = dict(os.environ, CALIBAN_HOME=str(home), NO_GCE_CHECK="true",
@@ -35,7 +36,7 @@ def test_four_processes_submitting_at_once(tmp_path: Path) -> None:
             cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for i in range(4)]
         outcomes = [p.communicate(timeout=300) for p in procs]
-        for p, (out, err) in zip(procs, outcomes):
+        for p, (_, err) in zip(procs, outcomes, strict=True):
             assert p.returncode == 0, err
             assert "started the local Vertex emulator" not in err  # reused the running one
         with History(home / "history.sqlite") as history:
