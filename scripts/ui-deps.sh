@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# What the browser test (tests/ui) needs, idempotently: Debian's chromium and the `ui`
-# extra (JupyterLab, Playwright) in .venv. Playwright drives /usr/bin/chromium through
-# executable_path; `playwright install` (a browser download) is never run.
+# What the browser tests (tests/ui) need, idempotently: Debian's chromium and the `ui`
+# extra (JupyterLab, Notebook 7, Playwright) in .venv. Playwright drives /usr/bin/chromium
+# through executable_path; `playwright install` (a browser download) is never run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[ui-deps] %s\n' "$*" >&2; }
@@ -17,7 +17,7 @@ fi
 
 stamp=.venv/.caliban-ui-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  log "installing the ui extra (jupyterlab, playwright) into .venv"
+  log "installing the ui extra (jupyterlab, notebook, playwright) into .venv"
   .venv/bin/pip install -q -e ".[dev,ui]"
   touch "$stamp"
 fi
