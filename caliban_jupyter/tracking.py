@@ -231,11 +231,12 @@ def resubmit(xgroup: str, *, settings: Settings | None = None,
     what the first run already did. New jobs get new display names and submission ids
     and stay in the same group. Returns the new records (not submitted with ``dry_run``).
     """
-    from .backends.submit import submit_sweep
+    from .backends.submit import check_rate, submit_sweep
 
-    hist = _history(history)
     if not xgroup:
         raise UsageError("pass --xgroup: the experiment group whose jobs to resubmit")
+    check_rate(rate_per_minute)
+    hist = _history(history)
     name, be = _resolve(xgroup, settings, backend, hist, progress)
     # The refresh also adopts NOT_SUBMITTED jobs that were in fact created.
     records = refresh_group(name, be, hist, progress=progress)

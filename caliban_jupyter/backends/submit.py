@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BackendError, LabelError, SubmissionError
+from ..errors import BackendError, LabelError, SubmissionError, UsageError
 from ..events import JobFailedToSubmit, JobSubmitted, Progress, Warning_, ignore
 from ..history import History
 from ..records import (
@@ -82,10 +82,18 @@ class TokenBucket:
         return wait
 
 
+def check_rate(rate_per_minute: float | None) -> None:
+    """Refuse a rate that could never let a job through (before anything is recorded)."""
+    if rate_per_minute is not None and not rate_per_minute > 0:
+        raise UsageError(f"--rate_per_minute {rate_per_minute}: give a positive number of "
+                         "job creations a minute, or leave it out for no limit")
+
+
 class RegionLimiter:
     """One :class:`TokenBucket` per region (Vertex quotas are per region); no-op if None."""
 
     def __init__(self, rate_per_minute: float | None, **bucket_options: Any):
+        check_rate(rate_per_minute)
         self.rate_per_minute = rate_per_minute
         self._options = bucket_options
         self._buckets: dict[str, TokenBucket] = {}
@@ -147,6 +155,15 @@ def _submit_one(body: dict[str, Any], sid: str, region: str, backend: Backend,
         if found is not None:
             return _Outcome(found)
     return _Outcome(None, f"gave up after {policy.max_attempts} attempts: {last}")
+
+
+def _record_outcome(record: JobRecord, outcome: _Outcome, backend: Backend) -> JobRecord:
+    """``record`` updated with the outcome of its create."""
+    if outcome.job is None:
+        return record.evolve(error=outcome.reason)
+    url = backend.job_url(str(outcome.job.get("name", "")))
+    return record_from_custom_job(outcome.job, backend=backend.name, project=backend.project,
+                                  url=url, previous=record)
 
 
 def prepare_specs(specs: Sequence[JobSpec], xgroup: str) -> list[tuple[JobSpec, str]]:
@@ -217,33 +234,44 @@ def submit_sweep(
     history.put_jobs(records)
 
     def finish(pos: int, outcome: _Outcome) -> None:
-        record = records[pos]
+        # Recorded before it is reported: a progress callback interrupted (Ctrl-C) must not
+        # leave a created job recorded as NOT_SUBMITTED.
+        record = records[pos] = _record_outcome(records[pos], outcome, backend)
+        history.put_job(record)
         if outcome.job is not None:
-            url = backend.job_url(str(outcome.job.get("name", "")))
-            record = record_from_custom_job(outcome.job, backend=backend.name,
-                                            project=backend.project, url=url,
-                                            previous=record)
             progress(JobSubmitted(pos + 1, total, record.display_name,
-                                  record.resource_name or "", url))
+                                  record.resource_name or "", record.url or ""))
         else:
-            record = record.evolve(error=outcome.reason)
             progress(JobFailedToSubmit(pos + 1, total, record.display_name,
                                        outcome.reason or "unknown"))
-        records[pos] = record
-        history.put_job(record)
 
     executor = ThreadPoolExecutor(max_workers=max(1, max_workers),
                                   thread_name_prefix="caliban-submit")
+    futures: dict[Future[_Outcome], int] = {}
+    finished: set[Future[_Outcome]] = set()
     try:
-        futures: dict[Future[_Outcome], int] = {
-            executor.submit(_submit_one, spec.to_custom_job(), sid, spec.region, backend,
-                            limiter, policy): pos
-            for pos, (spec, sid) in enumerate(prepared)
-        }
+        for pos, (spec, sid) in enumerate(prepared):
+            futures[executor.submit(_submit_one, spec.to_custom_job(), sid, spec.region,
+                                    backend, limiter, policy)] = pos
         # Events and history writes happen here, on the caller's thread, so progress
         # callbacks (widgets, tqdm) never run concurrently.
         for future in as_completed(futures):
+            finished.add(future)
             finish(futures[future], future.result())
+    except KeyboardInterrupt:
+        # Creates already sent finish (their jobs exist), the others never start: record
+        # what was created, so the history matches the cloud and resubmit completes it.
+        executor.shutdown(wait=True, cancel_futures=True)
+        for future, pos in futures.items():
+            if future not in finished and future.done() and not future.cancelled() \
+                    and future.exception() is None:
+                records[pos] = _record_outcome(records[pos], future.result(), backend)
+        history.put_jobs(records)
+        done = sum(r.is_submitted for r in records)
+        progress(Warning_(f"interrupted: {done} of {total} jobs of group {xgroup!r} were "
+                          f"submitted; run `caliban resubmit --xgroup {xgroup}` to submit "
+                          "the others"))
+        raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 

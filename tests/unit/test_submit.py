@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -27,7 +28,7 @@ from caliban_jupyter.backends.submit import (
     TokenBucket,
     submit_sweep,
 )
-from caliban_jupyter.errors import LabelError, NotFoundError
+from caliban_jupyter.errors import LabelError, NotFoundError, UsageError
 from caliban_jupyter.history import History
 from caliban_jupyter.records import INDEX_LABEL, SID_LABEL
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
@@ -197,6 +198,45 @@ def test_every_job_is_recorded_before_it_is_created(history: History) -> None:
     backend.on_create = check
     submit_sweep(specs(5), backend, history, xgroup="g1", max_workers=1)
     assert seen == ["NOT_SUBMITTED"] * 5
+
+
+def test_interrupted_sweep_records_every_job_it_created(history: History) -> None:
+    """Ctrl-C during a sweep: creates in flight finish and are recorded as submitted, the
+    rest stay NOT_SUBMITTED, and resubmit completes the group with no duplicate."""
+    backend = FakeBackend()
+    backend.on_create = lambda body: time.sleep(0.05)
+    events: list[Any] = []
+
+    def progress(event: Any) -> None:
+        events.append(event)
+        if type(event).__name__ == "JobSubmitted":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        submit_sweep(specs(12), backend, history, xgroup="g1", progress=progress,
+                     max_workers=3)
+    created = set(backend.jobs)
+    recorded = {r.resource_name for r in history.jobs("g1") if r.is_submitted}
+    assert 0 < len(created) < 12 and recorded == created
+    warning = events[-1].message
+    assert f"{len(created)} of 12 jobs" in warning and "caliban resubmit --xgroup g1" in warning
+    tracking.resubmit("g1", backend=backend, history=history)
+    latest = tracking.latest_attempts(history.jobs("g1"))
+    assert len(backend.jobs) == 12 and all(r.is_submitted for r in latest)
+
+
+@pytest.mark.parametrize("rate", [0, -1.0, float("nan")])
+def test_resubmit_with_a_rate_that_lets_nothing_through_changes_nothing(
+        history: History, rate: float) -> None:
+    backend = FakeBackend(lambda kind: "400" if kind == "create" else None)
+    with pytest.raises(SweepSubmissionError):
+        submit_sweep(specs(2), backend, history, xgroup="g1")
+    before = history.jobs("g1")
+    with pytest.raises(UsageError, match="positive number"):
+        tracking.resubmit("g1", backend=backend, history=history, rate_per_minute=rate)
+    with pytest.raises(UsageError, match="positive number"):
+        submit_sweep(specs(1, "g2"), backend, history, xgroup="g2", rate_per_minute=rate)
+    assert history.jobs("g1") == before and history.group("g2") is None
 
 
 def test_verify_adopts_a_job_created_behind_a_failure(history: History) -> None:
