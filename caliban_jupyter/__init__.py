@@ -14,15 +14,16 @@ __version__ = "0.1.0"
 __all__ = ["Caliban", "Sweep", "cloud", "config", "form", "load_ipython_extension", "logs",
            "resubmit", "status", "stop"]
 
-# public name -> module defining it (imported on first attribute access)
+# public name -> module defining it (imported on first attribute access). No submodule may
+# share a public name: importing it would replace the function on the package.
 _LAZY = {
     "cloud": "api", "status": "api", "stop": "api", "resubmit": "api", "logs": "api",
-    "config": "api", "form": "api", "Sweep": "sweep", "Caliban": "config",
+    "config": "api", "form": "api", "Sweep": "sweep", "Caliban": "session",
 }
 
 if TYPE_CHECKING:
     from .api import cloud, config, form, logs, resubmit, status, stop
-    from .config import Caliban
+    from .session import Caliban
     from .sweep import Sweep
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ._magic_args import cloud_parser, namespace_from_options
-from .config import get_config
 from .errors import CaptureError, UsageError
 from .events import Progress
+from .session import get_config
 from .sweep import DryRun, Sweep
 
 __all__ = ["cloud", "config", "logs", "resubmit", "status", "stop"]
@@ -230,7 +230,7 @@ def _requirements(imports: Sequence[str], cwd: str) -> tuple[str, ...]:
 
 def kernel_history() -> list[str]:
     """The raw source of the cells this kernel has run, excluding the running one."""
-    from .config import _current_shell
+    from .session import _current_shell
 
     shell = _current_shell()
     if shell is None:

@@ -201,7 +201,7 @@ for _name in ("cloud", "status", "stop", "resubmit", "logs", "config"):
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext caliban_jupyter``: register the magics and the ``Caliban`` config."""
-    from .config import register
+    from .session import register
 
     register(ipython)
     ipython.register_magics(CalibanMagics)

@@ -380,7 +380,7 @@ class CalibanForm(w.VBox):
 
 
 def _session() -> dict[str, Any]:
-    from ..config import get_config
+    from ..session import get_config
 
     return get_config().session()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from caliban_jupyter._magic_args import cloud_parser, namespace_from_options, parse_line
-from caliban_jupyter.config import Caliban
 from caliban_jupyter.errors import UsageError
 from caliban_jupyter.records import JobRecord
+from caliban_jupyter.session import Caliban
 from caliban_jupyter.settings import resolve_settings
 from caliban_jupyter.sweep import Sweep
 
@@ -106,10 +106,23 @@ def test_load_ext_registers_magics_and_config():
         for name in ("status", "stop", "resubmit", "logs", "config"):
             assert ip.find_line_magic(f"caliban_{name}") is not None
         ip.run_line_magic("config", 'Caliban.region = "europe-west4"')
-        from caliban_jupyter.config import get_config
+        from caliban_jupyter.session import get_config
 
         assert get_config().session() == {"region": "europe-west4"}
         with pytest.raises(Exception, match="unrecognized"):
             ip.run_line_magic("caliban_status", "--nope")
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_config_function_is_not_shadowed_by_a_submodule() -> None:
+    """After %load_ext (which imports the magics and the session settings),
+    ``caliban_jupyter.config()`` is still the API function, not a module."""
+    import subprocess
+    import sys
+
+    code = ("import caliban_jupyter.magics, caliban_jupyter.api, caliban_jupyter\n"
+            "print(caliban_jupyter.config(backend='local').settings.backend)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "local"
