@@ -87,9 +87,19 @@ class Settings:
 def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
     """Read ``.calibanconfig.json`` in ``cwd`` ({} when absent), rejecting unknown keys."""
     path = Path(cwd) / CONFIG_FILE
-    if not path.is_file():
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; caliban reads its settings from a JSON "
+                          "file of that name: remove or rename the directory")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return {}
-    text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); save it "
+                          "as UTF-8 JSON") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}; make it readable, or remove "
+                          "it") from None
     try:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as e:

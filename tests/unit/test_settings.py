@@ -94,3 +94,18 @@ def test_backend_from_env_and_config(tmp_path):
     assert resolve_settings({}, cwd=tmp_path, env={}).backend == "local"
     with pytest.raises(ConfigError, match="unknown backend 'gcp'"):
         resolve_settings({"backend": "gcp"}, cwd=tmp_path, env={})
+
+
+def test_unreadable_config_file_is_a_config_error(tmp_path):
+    config = tmp_path / ".calibanconfig.json"
+    config.write_bytes(b'{"region": "\xff"}')
+    with pytest.raises(ConfigError, match="not UTF-8 text.*save it as UTF-8"):
+        resolve_settings({}, cwd=tmp_path, env={})
+    config.unlink()
+    config.symlink_to(config)  # a link loop: unreadable even for root
+    with pytest.raises(ConfigError, match="cannot read .*calibanconfig.json"):
+        resolve_settings({}, cwd=tmp_path, env={})
+    config.unlink()
+    config.mkdir()
+    with pytest.raises(ConfigError, match="is a directory"):
+        resolve_settings({}, cwd=tmp_path, env={})
