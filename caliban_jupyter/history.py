@@ -155,28 +155,40 @@ class History:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _unusable(self, error: sqlite3.DatabaseError) -> CalibanError:
+        return CalibanError(f"cannot use the job history {self.path}: {error}; if it is "
+                            "damaged, move it aside to start a fresh one (CALIBAN_HOME "
+                            "selects another)")
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
             cursor = self._conn.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield cursor
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            else:
-                cursor.execute("COMMIT")
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cursor
+                except BaseException:
+                    if self._conn.in_transaction:
+                        cursor.execute("ROLLBACK")
+                    raise
+                else:
+                    cursor.execute("COMMIT")
+            except sqlite3.DatabaseError as e:
+                raise self._unusable(e) from None
             finally:
                 cursor.close()
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            cursor = self._conn.execute(sql, tuple(params))
             try:
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
+                cursor = self._conn.execute(sql, tuple(params))
+                try:
+                    return list(cursor.fetchall())
+                finally:
+                    cursor.close()
+            except sqlite3.DatabaseError as e:
+                raise self._unusable(e) from None
 
     # -- groups and experiments -------------------------------------------------------
 

@@ -298,14 +298,23 @@ def execute(plan: Plan, progress: Progress = ignore):
     """
     from .backends import get_backend
     from .backends.submit import submit_sweep
+    from .errors import BackendError
     from .history import History
 
+    # The history and the job service are checked before the build: an unreachable
+    # endpoint or missing credentials fail in seconds, with nothing built or recorded,
+    # instead of after a build with every job recorded NOT_SUBMITTED.
+    history = History.open()
+    backend = get_backend(plan.settings, progress)
+    try:
+        next(iter(backend.list_group(plan.xgroup)), None)
+    except BackendError as e:
+        raise BackendError(f"{e}. Nothing was built or submitted: check the job service "
+                           f"({plan.backend} backend) and submit again") from None
     image = plan.image
     if image is None:
         from .packaging.docker import ensure_image
 
         image = ensure_image(build_request(plan), progress).tag
     specs = [replace(s, image_uri=image) for s in plan.specs]
-    backend = get_backend(plan.settings, progress)
-    history = History.open()
     return submit_sweep(specs, backend, history, xgroup=plan.xgroup, progress=progress)

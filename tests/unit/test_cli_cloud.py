@@ -186,3 +186,31 @@ def test_too_many_labels_fail_before_anything_is_built(project):
     r = caliban(project, "cloud", "--backend", "local", *labels, "trainer.train")
     assert r.returncode == 2
     assert "at most 64" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unreachable_job_service_fails_before_anything_is_built(project, tmp_path_factory):
+    """An endpoint that refuses connections is reported before the build (the Docker engine
+    here is unreachable too, and never asked), with nothing recorded."""
+    home = tmp_path_factory.mktemp("home")
+    r = caliban(project, "cloud", "--backend", "local", "--nogpu", "--xgroup", "g1",
+                "trainer.train", env={"CALIBAN_HOME": str(home),
+                                      "CALIBAN_ENDPOINT": "http://127.0.0.1:1",
+                                      "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert re.search(r"caliban cloud: error: .*127\.0\.0\.1:1.*Nothing was built or "
+                     r"submitted", r.stderr), r.stderr
+    from caliban_jupyter.history import History
+
+    with History(home / "history.sqlite") as history:
+        assert history.group("g1") is None
+
+
+def test_damaged_history_fails_before_anything_is_built(project, tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    (home / "history.sqlite").write_bytes(b"not a database" * 400)
+    r = caliban(project, "cloud", "--backend", "local", "--nogpu", "trainer.train",
+                env={"CALIBAN_HOME": str(home), "CALIBAN_ENDPOINT": "http://127.0.0.1:1",
+                     "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "caliban cloud: error: cannot open the job history" in r.stderr, r.stderr

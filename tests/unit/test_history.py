@@ -108,6 +108,25 @@ def test_opening_a_broken_file_says_what_to_do(tmp_path: Path) -> None:
         History(path)
 
 
+def test_a_history_damaged_after_its_header_says_what_to_do(tmp_path: Path) -> None:
+    """Pages damaged past the header open fine but fail when read or written: that too is
+    one CalibanError, not a sqlite3 traceback."""
+    from caliban_jupyter.errors import CalibanError
+
+    path = tmp_path / "h.sqlite"
+    with History(path) as history:
+        history.add_group("g", backend="local", project="p", region="us-central1")
+        history.put_jobs([record(i) for i in range(1, 50)])
+    with open(path, "r+b") as f:
+        f.seek(4096)
+        f.write(b"\xff" * (path.stat().st_size - 4096))
+    history = History(path)
+    for use in (lambda: history.latest_groups(), lambda: history.jobs("g"),
+                lambda: history.put_job(record(99))):
+        with pytest.raises(CalibanError, match="move it aside"):
+            use()
+
+
 def _writer(args: Any) -> int:
     path, worker = args
     h = History(path)
