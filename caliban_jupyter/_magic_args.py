@@ -128,7 +128,8 @@ def namespace_from_options(parser: argparse.ArgumentParser, options: Mapping[str
                 value, (str, int, float)):
             raise UsageError(f"{what}: option {key!r} takes a string, not "
                              f"{type(value).__name__}")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and dest != "experiment_config":
             value = str(value)
         setattr(ns, dest, value)
     return ns

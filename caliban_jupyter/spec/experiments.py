@@ -87,9 +87,13 @@ def load_experiment_config(
     if isinstance(source, str) and source.lower() == "stdin":
         name = "stdin"
         text = (stdin if stdin is not None else sys.stdin).read()
-    else:
+    elif isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
         text = _read_file(name)
+    else:
+        raise ExperimentConfigError(
+            f"an experiment config is a dict, a list of dicts, or the path of a JSON file, "
+            f"not a {type(source).__name__}: write e.g. {{\"lr\": [0.1, 0.01]}}")
     return validate_experiment_config(parse_commented_json(text, name))
 
 

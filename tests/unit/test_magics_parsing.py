@@ -126,3 +126,15 @@ def test_config_function_is_not_shadowed_by_a_submodule() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "local"
+
+
+@pytest.mark.parametrize("value", [{1, 2}, 5, ({"lr": 1},), b"exp.json"])
+def test_api_experiment_config_of_a_wrong_type_is_one_error(tmp_path, monkeypatch, value):
+    import caliban_jupyter
+    from caliban_jupyter.errors import ExperimentConfigError
+
+    (tmp_path / "train.py").write_text("print(1)\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ExperimentConfigError, match="a dict, a list of dicts, or the path"):
+        caliban_jupyter.cloud("train.py", backend="local", dry_run=True,
+                              experiment_config=value)
