@@ -134,6 +134,12 @@ def _resolve(xgroup: str | None, settings: Settings | None, backend: Backend | N
 
 # -- status -------------------------------------------------------------------------------
 
+def _check_count(flag: str, value: Any, least: int = 1) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < least):
+        raise UsageError(f"{flag} takes a whole number of at least {least}, not {value!r}")
+
+
 def status(xgroup: str | None = None, *, settings: Settings | None = None,
            backend: Backend | None = None, history: History | None = None,
            max_jobs: int | None = None, max_groups: int = 5, refresh: bool = True,
@@ -143,6 +149,8 @@ def status(xgroup: str | None = None, *, settings: Settings | None = None,
     ``max_jobs`` limits the jobs shown per group. When a refresh fails, the recorded
     states are returned with a warning (they stay refreshable).
     """
+    _check_count("--max_jobs", max_jobs)
+    _check_count("--max_groups", max_groups)
     hist = _history(history)
     if xgroup:
         groups = [hist.group(xgroup) or GroupRecord(xgroup, "", "", "", "")]
@@ -277,6 +285,10 @@ def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
 
     On Vertex the logs live in Cloud Logging; the error raised gives their URL.
     """
+    if not isinstance(job, str) or not job.strip():
+        raise UsageError(f"name the job whose logs to show (a display name, resource name "
+                         f"or job id from `caliban status`), not {job!r}")
+    _check_count("--tail", tail, least=0)
     hist = _history(history)
     matches = hist.find_jobs(job, xgroup=xgroup)
     if not matches and xgroup:

@@ -442,3 +442,23 @@ def test_logs_by_display_name(history: History) -> None:
         f"log of {record.resource_name}\n"
     with pytest.raises(NotFoundError, match="caliban status"):
         tracking.logs("job_9", backend=backend, history=history)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda h: tracking.status("g1", backend=FakeBackend(), history=h, max_jobs=-1),
+     "--max_jobs takes a whole number of at least 1, not -1"),
+    (lambda h: tracking.status(backend=FakeBackend(), history=h, max_groups=0),
+     "--max_groups takes a whole number of at least 1, not 0"),
+    (lambda h: tracking.status(backend=FakeBackend(), history=h, max_jobs="3"),
+     "--max_jobs takes a whole number"),
+    (lambda h: tracking.logs(None, backend=FakeBackend(), history=h), "name the job"),
+    (lambda h: tracking.logs(5, backend=FakeBackend(), history=h), "name the job"),
+    (lambda h: tracking.logs("job_1", backend=FakeBackend(), history=h, tail=-5),
+     "--tail takes a whole number of at least 0"),
+])
+def test_tracking_arguments_are_checked(history: History, call: Any, match: str) -> None:
+    """Values a front end passes through unchecked are one UsageError, never a slice of
+    the wrong jobs or a TypeError."""
+    submit_sweep(specs(2), FakeBackend(), history, xgroup="g1")
+    with pytest.raises(UsageError, match=match):
+        call(history)
