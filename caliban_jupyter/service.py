@@ -155,6 +155,10 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         if not request.module:
             raise UsageError("no MODULE given. Usage: caliban cloud [flags] MODULE [-- ARGS]")
         target = classify_target(request.module, cwd)
+    if not request.image_tag:
+        from .packaging.context import check_dirs
+
+        check_dirs(cwd, request.dirs)
 
     flags = {
         "project_id": request.project_id, "region": request.region,

@@ -104,7 +104,8 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_cloud_arguments(p)
     p.add_argument("module", metavar="MODULE", help="module, script, file or notebook to run")
-    p.add_argument("_extra", nargs="*", help=argparse.SUPPRESS)
+    # A default keeps argparse from listing it among the required arguments.
+    p.add_argument("_extra", nargs="*", default=[], help=argparse.SUPPRESS)
     p.set_defaults(_takes_script_args=True)
 
 

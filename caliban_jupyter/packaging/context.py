@@ -148,6 +148,17 @@ def _rel_within(cwd: str, path: str, what: str) -> str:
     return PurePosixPath(rel).as_posix() if rel != "." else "."
 
 
+def check_dirs(cwd: str, dirs: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``--dir`` paths relative to ``cwd``; each must be a directory under it."""
+    cwd = os.path.realpath(cwd)
+    out = tuple(_rel_within(cwd, d, "--dir") for d in dirs)
+    for given, rel in zip(dirs, out, strict=True):
+        if not os.path.isdir(os.path.join(cwd, rel)):
+            raise UsageError(f"--dir {given!r} is not a directory under {cwd}; "
+                             "pass an existing directory relative to the working directory")
+    return out
+
+
 def _check_generated_name(name: str) -> str:
     p = PurePosixPath(name)
     if not name or p.is_absolute() or ".." in p.parts or p.as_posix() in ("", "."):
@@ -214,11 +225,7 @@ def _select(req: BuildRequest) -> tuple[list[Entry], DockerfileSpec, tuple[str, 
     if not os.path.isdir(cwd):
         raise UsageError(f"working directory {req.cwd!r} does not exist or is not a directory")
     matcher = Matcher(read_dockerignore(cwd))
-    dirs = tuple(_rel_within(cwd, d, "--dir") for d in req.dirs)
-    for given, rel in zip(req.dirs, dirs, strict=True):
-        if not os.path.isdir(os.path.join(cwd, rel)):
-            raise UsageError(f"--dir {given!r} is not a directory under {cwd}; "
-                             "pass an existing directory relative to the working directory")
+    dirs = check_dirs(cwd, req.dirs)
     code_root: str | None = None
     if req.target is not None:
         code_root = req.target.package_root

@@ -214,3 +214,18 @@ def test_damaged_history_fails_before_anything_is_built(project, tmp_path_factor
                      "DOCKER_HOST": "unix:///nonexistent.sock"})
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "caliban cloud: error: cannot open the job history" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("given", ["nosuch", "trainer/train.py", "../"])
+def test_bad_dir_is_refused_by_the_dry_run_too(project, given):
+    r = caliban(project, "cloud", "--dry_run", "--backend", "local", "-d", given,
+                "trainer.train")
+    assert_one_line_error(r, r"caliban cloud: error: --dir '\.\./' is outside|"
+                             rf"caliban cloud: error: --dir '{re.escape(given)}' is not a "
+                             "directory")
+
+
+def test_missing_module_names_module_only(project):
+    r = caliban(project, "cloud")
+    assert_one_line_error(r, r"required: MODULE$")
+    assert "_extra" not in r.stderr
