@@ -134,7 +134,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..backends.emulator import control
+    from ..errors import UsageError
 
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: give a port from 1 to 65535 (0 picks a free "
+                         "one)")
     if args.action == "run":
         return _serve(args)
     if args.action == "start":

@@ -71,6 +71,23 @@ def test_a_second_emulator_on_the_same_state_dir_is_refused(home: Path) -> None:
         clash.stderr
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--port", "99999"], "--port 99999: give a port from 1 to 65535"),
+    (["--port", "0", "--state-dir", "STATE_FILE"], "cannot use .* as the emulator's state "
+     "dir \\(File exists\\); pass a writable directory"),
+])
+def test_bad_port_or_state_dir_is_one_error(home: Path, tmp_path: Path, args: list[str],
+                                            message: str) -> None:
+    import re
+
+    state_file = tmp_path / "state-file"
+    state_file.write_text("")
+    args = [str(state_file) if a == "STATE_FILE" else a for a in args]
+    r = caliban("emulator", "--no-run", *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert re.search(f"caliban emulator: error: {message}", r.stderr), r.stderr
+
+
 @pytest.mark.docker
 def test_ensure_emulator_starts_once_then_reuses(home: Path) -> None:
     script = textwrap.dedent("""

@@ -77,12 +77,18 @@ class Emulator:
         Raises
         ------
         UsageError
-            Another emulator uses the state dir, or the port is taken.
+            The state dir is not a usable directory or another emulator uses it, or the
+            port is taken.
         DockerError
             Jobs should run (the default) but the Docker engine is unreachable.
         """
         state_dir = Path(self.config.state_dir).expanduser()
-        state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot use {state_dir} as the emulator's state dir "
+                             f"({e.strerror}); pass a writable directory as --state-dir"
+                             ) from None
         self._lock_state_dir(state_dir)
         try:
             self.store = JobStore(state_dir)
