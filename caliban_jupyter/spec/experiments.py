@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 import sys
@@ -30,6 +31,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from ..errors import ExperimentConfigError
+from .commented_json import parse_commented_json as parse_commented_json
+from .commented_json import strip_json_comments as strip_json_comments
 
 Scalar = str | int | float | bool
 Experiment = dict[str, Scalar]
@@ -46,7 +49,6 @@ __all__ = [
 
 # A JSON string (kept as is) or a `#` / `//` comment running to the end of the line.
 # Matching strings first is what keeps "http://x" and "#tag" inside strings intact.
-_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|(?:#|//)[^\n]*')
 # A plain flag name: no whitespace, commas or brackets (caliban's rule).
 _NAME = r"[^\s,\[\]]+"
 _SIMPLE_KEY = re.compile(rf"\A{_NAME}\Z")
@@ -122,47 +124,6 @@ def _read_file(path: str) -> str:
         ) from None
 
 
-def strip_json_comments(text: str) -> str:
-    """Blank out ``#`` and ``//`` line comments outside JSON strings.
-
-    Comments become spaces rather than disappearing, so the line and column of any JSON
-    error still point at the user's text.
-    """
-
-    def blank(m: re.Match[str]) -> str:
-        s = m.group(0)
-        return s if s[0] == '"' else " " * len(s)
-
-    return _STRING_OR_COMMENT.sub(blank, text)
-
-
-def parse_commented_json(text: str, name: str = "<string>") -> Any:
-    """Parse JSON that may hold line comments; errors name ``name``, line and column."""
-    try:
-        return json.loads(strip_json_comments(text), object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as e:
-        raise ExperimentConfigError(
-            f"{name}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}. "
-            "Fix the JSON there (only # and // line comments are allowed besides JSON)"
-        ) from None
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json.loads silently keeps the last of repeated keys, which would drop a sweep axis.
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ExperimentConfigError(
-                f"key {k!r} appears twice in one object of the experiment config: "
-                "merge the values into one list, or use a list of objects for separate sweeps"
-            )
-        out[k] = v
-    return out
-
-
-# ------------------------------------------------------------------------- validation
-
-
 def validate_experiment_config(config: Any) -> ExperimentConfig:
     """Check a parsed config without expanding it; return it unchanged.
 
@@ -207,6 +168,8 @@ def _json_type(v: Any) -> str:
         return "null"
     if isinstance(v, bool):
         return "a boolean"
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"the non-finite number {v}"
     if isinstance(v, (int, float)):
         return "a number"
     if isinstance(v, str):
@@ -219,7 +182,8 @@ def _json_type(v: Any) -> str:
 
 
 def _is_scalar(v: Any) -> bool:
-    return isinstance(v, _SCALARS)
+    # NaN and infinities are floats, but no JSON value and no usable flag value.
+    return isinstance(v, _SCALARS) and not (isinstance(v, float) and not math.isfinite(v))
 
 
 # An axis is (flag names, alternatives); each alternative is a tuple of one value per name.

@@ -278,3 +278,12 @@ def test_expansion_to_args_end_to_end():
         ["--a", "2", "--c", "u"],
         ["--a", "2", "--c", "v"],
     ]
+
+
+def test_nan_and_infinity_are_rejected_with_the_reason():
+    from caliban_jupyter.spec.experiments import parse_commented_json
+
+    with pytest.raises(ExperimentConfigError, match=r"x.json: NaN is not a valid experiment"):
+        parse_commented_json('{"a": [1, NaN]}', "x.json")
+    with pytest.raises(ExperimentConfigError, match=r"non-finite number inf"):
+        expand_experiment_config({"a": [1, float("inf")]})
