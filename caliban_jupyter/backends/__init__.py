@@ -49,7 +49,7 @@ def get_backend(settings: Settings, progress: Progress = ignore) -> Backend:
             if not told:
                 progress(Info(f"using the local Vertex emulator at {endpoint}"))
         else:
-            progress(Info(f"using the Vertex endpoint {endpoint}"))
+            progress(Info(f"using the local Vertex emulator at {endpoint}"))
         return VertexBackend(
             project=settings.project_id or LOCAL_PROJECT,
             region=settings.region,

@@ -91,6 +91,9 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
                    help="vertex (Google) or local (the Vertex emulator on this machine)")
     w.add_argument("--project_id", help="Google Cloud project (Vertex backend)")
     w.add_argument("--region", help="Vertex AI region (default us-central1)")
+    w.add_argument("--endpoint", metavar="URL",
+                   help="job service endpoint (default {region}-aiplatform.googleapis.com; "
+                        "with --backend local, an emulator already running there)")
     w.add_argument("--cloud_key", metavar="KEY_JSON",
                    help="service-account key for API calls from this machine; never enters "
                         "the image")

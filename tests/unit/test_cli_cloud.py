@@ -229,3 +229,11 @@ def test_missing_module_names_module_only(project):
     r = caliban(project, "cloud")
     assert_one_line_error(r, r"required: MODULE$")
     assert "_extra" not in r.stderr
+
+
+def test_endpoint_flag_is_a_setting(project):
+    r = caliban(project, "cloud", "--backend", "local", "--nogpu", "--endpoint",
+                "http://127.0.0.1:1", "--xgroup", "ep", "trainer.train")
+    # Checked before anything is built: nothing listens there.
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "127.0.0.1:1" in r.stderr
