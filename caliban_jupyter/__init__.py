@@ -18,11 +18,12 @@ __all__ = ["Caliban", "Sweep", "cloud", "config", "form", "load_ipython_extensio
 # share a public name: importing it would replace the function on the package.
 _LAZY = {
     "cloud": "api", "status": "api", "stop": "api", "resubmit": "api", "logs": "api",
-    "config": "api", "form": "api", "Sweep": "sweep", "Caliban": "session",
+    "config": "api", "form": "_forms", "Sweep": "sweep", "Caliban": "session",
 }
 
 if TYPE_CHECKING:
-    from .api import cloud, config, form, logs, resubmit, status, stop
+    from ._forms import form
+    from .api import cloud, config, logs, resubmit, status, stop
     from .session import Caliban
     from .sweep import Sweep
 

@@ -113,8 +113,10 @@ class CalibanMagics(Magics):
                                "the cell body, below the magic's line")
         user_ns = self.shell.user_ns if self.shell else None
         if args.form:
-            return api.program_form(cell, api.kernel_history(), args,
-                                    api.changed_options(parser("cloud"), args), user_ns)
+            from . import _forms
+
+            return _forms.program_form(cell, api.kernel_history(), args,
+                                    _forms.changed_options(parser("cloud"), args), user_ns)
         return api.run_cloud(args, code=cell, history=api.kernel_history(),
                              user_ns=self.shell.user_ns if self.shell else None)
 
@@ -123,13 +125,13 @@ class CalibanMagics(Magics):
     def caliban_form(self, line: str) -> Any:
         """Open a submission form for a module, script or notebook (``%caliban_form
         trainer.train``); flags after the target prefill it."""
-        from . import api
+        from . import _forms
 
         args = parse_line(parser("form"), line)
-        options = api.changed_options(parser("form"), args)
+        options = _forms.changed_options(parser("form"), args)
         script_args = options.pop("script_args", [])
         options.pop("target", None)
-        return api.form(args.target, *script_args, **options)
+        return _forms.form(args.target, *script_args, **options)
 
     @line_magic
     @_as_usage_errors
