@@ -43,7 +43,7 @@ class _Row:
         self.cells = w.HTML(layout=shared["cells"], style=shared["html"])
         self.stop = w.Button(icon="stop", tooltip="stop this job", layout=shared["button"],
                              style=shared["button_style"])
-        self.resubmit = w.Button(icon="redo", tooltip="resubmit this job",
+        self.resubmit = w.Button(icon="repeat", tooltip="resubmit this job",
                                  layout=shared["button"], style=shared["button_style"])
         self.logs = w.Button(icon="list", tooltip="show the end of this job's log",
                              layout=shared["button"], style=shared["button_style"])
@@ -125,7 +125,7 @@ class JobTable(w.VBox):
         self.rows_box = w.VBox()
         self.stop_all = w.Button(description="Stop all", icon="stop",
                                  tooltip="stop every job that has not finished")
-        self.resubmit_failed = w.Button(description="Resubmit failed", icon="redo",
+        self.resubmit_failed = w.Button(description="Resubmit failed", icon="repeat",
                                         tooltip="resubmit FAILED, CANCELLED and "
                                                 "NOT_SUBMITTED jobs")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
