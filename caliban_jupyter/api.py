@@ -272,19 +272,22 @@ def _group_sweep(xgroup: str, records: Sequence[Any], settings: Any, history: An
 
 
 def status(xgroup: str | None = None, *, max_jobs: int | None = None, max_groups: int = 5,
-           **where: Any) -> Sweep | Sweeps:
+           all_attempts: bool = False, **where: Any) -> Sweep | Sweeps:
     """The jobs of ``xgroup`` refreshed from the backend (a :class:`Sweep`), or with no
     group, of the latest experiment groups recorded on this machine (a list of them).
+    Each sweep shows each job once; with ``all_attempts`` its ``attempts`` also hold the
+    earlier attempts of resubmitted jobs.
 
     ``where`` takes ``backend``, ``project_id``, ``region``, ``cloud_key``, ``endpoint``.
     """
     from .history import History
     from .tracking import status as _status
 
-    settings = _where(where, "caliban_jupyter.status()", ("xgroup", "max_jobs", "max_groups"))
+    settings = _where(where, "caliban_jupyter.status()",
+                      ("xgroup", "max_jobs", "max_groups", "all_attempts"))
     history = History()
     records = _status(xgroup, settings=settings, history=history, max_jobs=max_jobs,
-                      max_groups=max_groups)
+                      max_groups=max_groups, all_attempts=all_attempts)
     groups: dict[str, list[Any]] = {}
     for r in records:
         groups.setdefault(r.xgroup, []).append(r)

@@ -141,12 +141,14 @@ class CalibanMagics(Magics):
 
         args = parse_line(parser("status"), line)
         result = api.status(args.xgroup, max_jobs=args.max_jobs, max_groups=args.max_groups,
-                            **_where_kwargs(args))
-        if args.format == "json":
-            import json
+                            all_attempts=args.all_attempts, **_where_kwargs(args))
+        if args.format == "json" or args.all_attempts:
+            from .commands.status import render_json, render_table
 
             sweeps = [result] if isinstance(result, api.Sweep) else result
-            print(json.dumps([r.to_json() for s in sweeps for r in s.records], indent=2))
+            records = [r for s in sweeps for r in (s.attempts if args.all_attempts
+                                                   else s.records)]
+            print(render_json(records) if args.format == "json" else render_table(records))
             return None
         return result
 

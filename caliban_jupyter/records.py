@@ -9,7 +9,8 @@ before submission (:func:`record_for_spec`) or from a CustomJob JSON returned by
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -31,6 +32,9 @@ KNOWN_STATES = TERMINAL_STATES | {
 }
 #: States `caliban resubmit` re-runs by default.
 RESUBMITTABLE_STATES = frozenset({"FAILED", "CANCELLED", NOT_SUBMITTED})
+#: The order states are summarized in: what needs attention first.
+SUMMARY_ORDER = ("RUNNING", "PENDING", "QUEUED", "SUCCEEDED", "FAILED", "CANCELLING",
+                 "CANCELLED", NOT_SUBMITTED)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,33 @@ class JobRecord:
 
     def evolve(self, **changes: Any) -> JobRecord:
         return replace(self, **changes)
+
+
+def latest_attempts(records: Iterable[JobRecord]) -> list[JobRecord]:
+    """Each job once: the last record of each index, in index order.
+
+    ``records`` come oldest attempt first per index (the order of
+    :meth:`~caliban_jupyter.history.History.jobs`), so a resubmission replaces the attempt
+    it retries. Every count of a group's jobs goes through this function: counting every
+    attempt makes a 400-job group with 379 retries look like 779 jobs.
+    """
+    latest: dict[int, JobRecord] = {}
+    for record in records:
+        latest[record.index] = record
+    return [latest[i] for i in sorted(latest)]
+
+
+def state_counts(records: Iterable[JobRecord]) -> dict[str, int]:
+    """How many jobs are in each state, each job counted once (its latest attempt), in
+    :data:`SUMMARY_ORDER` (states it does not list come last, sorted)."""
+    counts = Counter(r.state for r in latest_attempts(records))
+    ordered = [s for s in SUMMARY_ORDER if s in counts] + sorted(set(counts) - set(SUMMARY_ORDER))
+    return {s: counts[s] for s in ordered}
+
+
+def state_summary(records: Iterable[JobRecord]) -> str:
+    """``1 RUNNING, 3 SUCCEEDED`` (each job once, attention first), or ``no jobs``."""
+    return ", ".join(f"{n} {s}" for s, n in state_counts(records).items()) or "no jobs"
 
 
 def strip_state(state: str | int | None) -> str:

@@ -78,13 +78,21 @@ class Sweep:
         self.xgroup = xgroup
         self.settings = settings
         self._backend = backend
-        self._records: list[JobRecord] = sorted(records, key=lambda r: r.index)
+        self._attempts = list(records)
+        self._records: list[JobRecord] = _jobs(records)
         self._listeners: list[Callable[[Sweep], None]] = []
 
     # ------------------------------------------------------------------ data
     @property
     def records(self) -> list[JobRecord]:
+        """Each job once, by its latest attempt (a resubmission replaces what it retried)."""
         return list(self._records)
+
+    @property
+    def attempts(self) -> list[JobRecord]:
+        """Every record given or refreshed, earlier attempts of resubmitted jobs included
+        (oldest first per index)."""
+        return list(self._attempts)
 
     @property
     def jobs(self) -> list[Job]:
@@ -101,11 +109,10 @@ class Sweep:
 
     @property
     def states(self) -> dict[str, int]:
-        """How many jobs are in each state."""
-        out: dict[str, int] = {}
-        for r in self._records:
-            out[r.state] = out.get(r.state, 0) + 1
-        return out
+        """How many jobs are in each state (each job once, by its latest attempt)."""
+        from .records import state_counts
+
+        return state_counts(self._records)
 
     @property
     def done(self) -> bool:
@@ -144,7 +151,7 @@ class Sweep:
 
         records = refresh_group(self.xgroup, self.backend, History())
         if records:
-            self._records = sorted(records, key=lambda r: r.index)
+            self._attempts, self._records = list(records), _jobs(records)
         for callback in self._listeners:
             callback(self)
         return self
@@ -164,7 +171,7 @@ class Sweep:
                 return self
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"experiment group {self.xgroup}: not finished after "
-                                   f"{timeout} s ({_summary(self.states)})")
+                                   f"{timeout} s ({_summary(self._records)})")
             sleep = poll if deadline is None else min(poll, max(0.0, deadline - time.monotonic()))
             time.sleep(sleep)
 
@@ -180,7 +187,7 @@ class Sweep:
     def __repr__(self) -> str:
         rows = self.rows()
         head = f"Sweep {self.xgroup}: {len(rows)} job{'s' if len(rows) != 1 else ''} " \
-               f"({_summary(self.states)}) on {self.settings.backend}"
+               f"({_summary(self._records)}) on {self.settings.backend}"
         if not rows:
             return head
         widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
@@ -200,7 +207,7 @@ class Sweep:
             body.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>"
                                          for c in cells) + "</tr>")
         caption = (f"experiment group <b>{e(self.xgroup)}</b> on {e(self.settings.backend)}: "
-                   f"{e(_summary(self.states))}")
+                   f"{e(_summary(self._records))}")
         return (f"<div class='caliban-sweep'><div>{caption}</div><table><thead><tr>{head}"
                 f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
@@ -266,5 +273,13 @@ class DryRun:
         return f"<pre class='caliban-dry-run'>{html.escape(repr(self))}</pre>"
 
 
-def _summary(states: dict[str, int]) -> str:
-    return ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no jobs"
+def _jobs(records: Sequence[JobRecord]) -> list[JobRecord]:
+    from .records import latest_attempts
+
+    return latest_attempts(records)
+
+
+def _summary(records: Sequence[JobRecord]) -> str:
+    from .records import state_summary
+
+    return state_summary(records)

@@ -12,7 +12,7 @@ where it was submitted (its backend, project and region) unless flags say otherw
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -25,6 +25,7 @@ from .records import (
     RESUBMITTABLE_STATES,
     SID_LABEL,
     JobRecord,
+    latest_attempts,
     record_for_spec,
     record_from_custom_job,
     spec_from_record,
@@ -72,16 +73,12 @@ def refresh_group(xgroup: str, backend: Backend, history: History, *,
             progress(JobStateChanged(record.display_name, name, record.state))
         if record != previous:
             changed.append(record)
+    # Attempts first seen in the same listing (a group rebuilt from its labels) are
+    # recorded in creation order: the history orders a job's attempts by when they were
+    # recorded, and the last one is the job's state (records.latest_attempts).
+    changed.sort(key=lambda r: (r.created or "", r.display_name))
     history.put_jobs(changed)
     return history.jobs(xgroup)
-
-
-def latest_attempts(records: Sequence[JobRecord]) -> list[JobRecord]:
-    """The newest record of each index (records come oldest attempt first per index)."""
-    latest: dict[int, JobRecord] = {}
-    for record in records:
-        latest[record.index] = record
-    return [latest[i] for i in sorted(latest)]
 
 
 # -- choosing the backend -----------------------------------------------------------------
@@ -143,11 +140,12 @@ def _check_count(flag: str, value: Any, least: int = 1) -> None:
 def status(xgroup: str | None = None, *, settings: Settings | None = None,
            backend: Backend | None = None, history: History | None = None,
            max_jobs: int | None = None, max_groups: int = 5, refresh: bool = True,
-           progress: Progress = ignore) -> list[JobRecord]:
+           all_attempts: bool = False, progress: Progress = ignore) -> list[JobRecord]:
     """The jobs of ``xgroup`` (refreshed), or of the latest ``max_groups`` groups.
 
-    ``max_jobs`` limits the jobs shown per group. When a refresh fails, the recorded
-    states are returned with a warning (they stay refreshable).
+    Each job once, by its latest attempt (``all_attempts``: every attempt, oldest first
+    per index). ``max_jobs`` limits the jobs shown per group. When a refresh fails, the
+    recorded states are returned with a warning (they stay refreshable).
     """
     _check_count("--max_jobs", max_jobs)
     _check_count("--max_groups", max_groups)
@@ -170,6 +168,8 @@ def status(xgroup: str | None = None, *, settings: Settings | None = None,
                     raise
                 progress(Warning_(f"could not refresh group {group.xgroup!r} ({e}); showing "
                                   "the states last recorded"))
+        if not all_attempts:
+            records = latest_attempts(records)
         out.extend(records[:max_jobs] if max_jobs is not None else records)
     return out
 

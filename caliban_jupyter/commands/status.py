@@ -81,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show at most N jobs per group")
     parser.add_argument("--max_groups", type=int, default=5, metavar="N",
                         help="without --xgroup, how many recent groups (default 5)")
+    parser.add_argument("--all_attempts", action="store_true",
+                        help="list every attempt of resubmitted jobs (default: each job "
+                        "once, by its latest attempt)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text table (default) or JSON records")
     add_backend_arguments(parser)
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     records = tracking.status(args.xgroup, settings=settings_from_args(args),
                               max_jobs=args.max_jobs, max_groups=args.max_groups,
-                              progress=print_event)
+                              all_attempts=args.all_attempts, progress=print_event)
     if args.format == "json":
         print(render_json(records))
     elif records:

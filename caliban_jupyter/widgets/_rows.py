@@ -9,10 +9,9 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..records import TERMINAL_STATES, JobRecord
+from ..records import TERMINAL_STATES, JobRecord, latest_attempts, state_summary
 
 __all__ = [
     "STATE_COLORS",
@@ -41,9 +40,6 @@ STATE_COLORS: Mapping[str, str] = {
 }
 _FIXED = ("#", "name", "state", "created", "duration", "machine", "accelerator")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
-#: Summary order: what needs attention first.
-_ORDER = ("RUNNING", "PENDING", "QUEUED", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED",
-          "NOT_SUBMITTED")
 
 
 def parse_args(args: Sequence[str]) -> dict[str, str]:
@@ -201,12 +197,11 @@ def row_html(record: JobRecord, columns: Sequence[str]) -> str:
 
 
 def summary_text(records: Sequence[JobRecord]) -> str:
-    """``4 jobs: 1 RUNNING, 3 SUCCEEDED`` (states in a fixed, attention-first order)."""
-    counts = Counter(r.state for r in records)
-    ordered = [s for s in _ORDER if s in counts] + sorted(set(counts) - set(_ORDER))
-    parts = ", ".join(f"{counts[s]} {s}" for s in ordered)
-    n = len(records)
-    text = f"{n} job{'s' if n != 1 else ''}" + (f": {parts}" if parts else "")
-    if records and all(r.state in TERMINAL_STATES for r in records):
+    """``4 jobs: 1 RUNNING, 3 SUCCEEDED`` (states in a fixed, attention-first order; each
+    job counted once, by its latest attempt)."""
+    jobs = latest_attempts(records)
+    n = len(jobs)
+    text = f"{n} job{'s' if n != 1 else ''}" + (f": {state_summary(jobs)}" if jobs else "")
+    if jobs and all(r.state in TERMINAL_STATES for r in jobs):
         text += " (all finished)"
     return text

@@ -57,8 +57,8 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def states(capsys: pytest.CaptureFixture[str], xgroup: str) -> list[str]:
-    code, out, _ = cli(capsys, "status", "--xgroup", xgroup, "--format", "json")
+def states(capsys: pytest.CaptureFixture[str], xgroup: str, *flags: str) -> list[str]:
+    code, out, _ = cli(capsys, "status", "--xgroup", xgroup, "--format", "json", *flags)
     assert code == 0
     return [r["state"] for r in json.loads(out)]
 
@@ -99,7 +99,9 @@ def test_status_stop_resubmit_logs(queued_emulator: str,
     assert len(states(capsys, "flow")) == 3
     code, out, err = cli(capsys, "resubmit", "--xgroup", "flow")
     assert code == 0 and "submitted 3 job(s)" in out, err
-    assert states(capsys, "flow") == ["CANCELLED", "QUEUED"] * 3
+    # Each job once, by its latest attempt; --all_attempts lists the cancelled ones too.
+    assert states(capsys, "flow") == ["QUEUED"] * 3
+    assert states(capsys, "flow", "--all_attempts") == ["CANCELLED", "QUEUED"] * 3
     code, _, err = cli(capsys, "resubmit", "--xgroup", "flow")
     assert code == 0 and "nothing to resubmit" in err
 
