@@ -19,9 +19,24 @@ import ipywidgets as w
 if TYPE_CHECKING:
     from ..service import Plan
 
-__all__ = ["ExperimentEditor", "initial_accelerator", "preview_html", "split_list",
-           "text_value"]
+__all__ = ["ExperimentEditor", "dropdown", "initial_accelerator", "preview_html",
+           "program_html", "split_list", "text", "text_value", "TEXT_FLAGS"]
 
+STYLE = {"description_width": "110px"}
+_WIDTH = "460px"
+#: Text flags: field name -> (description, placeholder).
+TEXT_FLAGS = {
+    "name": ("name", "caliban_{user}"),
+    "xgroup": ("xgroup", "{user}-xgroup-{timestamp}"),
+    "labels": ("labels", "key=value, key2=value2"),
+    "dirs": ("dirs", "data, configs"),
+    "extras": ("extras", "gpu, tf"),
+    "base_image": ("base image", "from settings"),
+    "image_tag": ("image tag", "run an existing image: no build"),
+    "registry": ("registry", "us-central1-docker.pkg.dev/PROJECT/REPO"),
+    "project_id": ("project id", "from settings"),
+    "cloud_key": ("cloud key", "service-account key JSON path"),
+}
 _SPEC = re.compile(r"^\s*(\d+)\s*[xX]\s*([A-Za-z0-9_\-]+)\s*$")
 _PREVIEW_ROWS = 5
 _PLACEHOLDER = """{
@@ -29,6 +44,16 @@ _PLACEHOLDER = """{
   "learning_rate": [0.01, 0.001],
   "layers": [2, 3]
 }"""
+
+
+def text(description: str, placeholder: str = "", value: str = "") -> w.Text:
+    return w.Text(value=value, description=description, placeholder=placeholder,
+                  style=STYLE, layout=w.Layout(width=_WIDTH), continuous_update=False)
+
+
+def dropdown(description: str) -> w.Dropdown:
+    # Each control needs its own Layout: hiding one must not hide the others.
+    return w.Dropdown(description=description, style=STYLE, layout=w.Layout(width=_WIDTH))
 
 
 def split_list(text: str) -> list[str]:
@@ -129,3 +154,20 @@ def preview_html(plan: Plan) -> str:
             f"<code>{e(plan.xgroup)}</code><table style='font-size:12px'><thead><tr>"
             "<th>#</th><th style='text-align:left'>args</th><th style='text-align:left'>"
             f"labels</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{more}</div>")
+
+
+def program_html(plan: Plan) -> str:
+    """What each job runs: the generated program (a captured cell, a notebook) exactly as
+    the image gets it, or the command of a module or script target."""
+    from ..spec.target import PROGRAM_FILE
+
+    e = html.escape
+    if plan.program is None:
+        command = plan.target.command() if plan.target else []
+        what = f"an existing image ({plan.image})" if plan.image else "your code, as is"
+        return (f"<div>each job runs <code>{e(shlex.join(command))}</code> with its args "
+                f"({e(what)}): no generated program</div>")
+    lines = plan.program.count("\n") + 1
+    return (f"<div>each job runs <code>python3 {PROGRAM_FILE}</code> with its args; "
+            f"{PROGRAM_FILE} ({lines} lines):</div><pre style='max-height:24em;"
+            f"overflow:auto;margin:2px 0'>{e(plan.program)}</pre>")

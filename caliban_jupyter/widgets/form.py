@@ -22,10 +22,15 @@ import ipywidgets as w
 from ..errors import CalibanError
 from . import _choices
 from ._form_parts import (
+    STYLE,
+    TEXT_FLAGS,
     ExperimentEditor,
+    dropdown,
     initial_accelerator,
     preview_html,
+    program_html,
     split_list,
+    text,
     text_value,
 )
 from .progress import SubmissionProgress
@@ -36,33 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CalibanForm", "form"]
 
-_STYLE = {"description_width": "110px"}
-_WIDTH = "460px"
-#: Text flags: field name -> (description, placeholder).
-_TEXT_FLAGS = {
-    "name": ("name", "caliban_{user}"),
-    "xgroup": ("xgroup", "{user}-xgroup-{timestamp}"),
-    "labels": ("labels", "key=value, key2=value2"),
-    "dirs": ("dirs", "data, configs"),
-    "extras": ("extras", "gpu, tf"),
-    "base_image": ("base image", "from settings"),
-    "image_tag": ("image tag", "run an existing image: no build"),
-    "registry": ("registry", "us-central1-docker.pkg.dev/PROJECT/REPO"),
-    "project_id": ("project id", "from settings"),
-    "cloud_key": ("cloud key", "service-account key JSON path"),
-}
 _ALIASES = {"label": "labels", "dir": "dirs", "target": "module"}
-
-
-def _text(description: str, placeholder: str = "", value: str = "") -> w.Text:
-    return w.Text(value=value, description=description, placeholder=placeholder,
-                  style=_STYLE, layout=w.Layout(width=_WIDTH),
-                  continuous_update=False)
-
-
-def _dropdown(description: str) -> w.Dropdown:
-    # Each control needs its own Layout: hiding one must not hide the others.
-    return w.Dropdown(description=description, style=_STYLE, layout=w.Layout(width=_WIDTH))
 
 
 class CalibanForm(w.VBox):
@@ -102,29 +81,34 @@ class CalibanForm(w.VBox):
         self.table: JobTable | None = None
         self.failure: str | None = None
         self._thread: threading.Thread | None = None
+        # One submission per click, and per form until it is edited: the lock is held from
+        # the click until the submission ends, `_submitted` from its success to the next
+        # edit (a second click of a double click must not submit the sweep again).
+        self._submitting = threading.Lock()
+        self._submitted = False
         self._syncing = False
 
         module = target or init.get("module") or ""
-        self.target = _text("module", "trainer.train or train.py", str(module))
+        self.target = text("module", "trainer.train or train.py", str(module))
         if program is not None:
             self.target.value, self.target.disabled = "(this cell)", True
-        self.script_args = _text("script args", "--epochs 3",
+        self.script_args = text("script args", "--epochs 3",
                                  text_value(init.get("script_args"), shell=True))
-        texts = {k: _text(d, p, text_value(init.get(k))) for k, (d, p) in _TEXT_FLAGS.items()}
+        texts = {k: text(d, p, text_value(init.get(k))) for k, (d, p) in TEXT_FLAGS.items()}
         self.texts = texts
         kind, short, count = initial_accelerator(init)
         self.kind = w.ToggleButtons(options=_choices.KINDS, value=kind, description="accelerator",
-                                    style={**_STYLE, "button_width": "70px"})
-        self.accelerator = _dropdown("type")
-        self.count = _dropdown("count")
-        self.machine_type = _dropdown("machine type")
-        self.region = _dropdown("region")
+                                    style={**STYLE, "button_width": "70px"})
+        self.accelerator = dropdown("type")
+        self.count = dropdown("count")
+        self.machine_type = dropdown("machine type")
+        self.region = dropdown("region")
         self.hidden_note = w.HTML()
         self.nogpu = w.Checkbox(value=bool(init.get("nogpu")) or kind == "none",
                                 description="nogpu (CPU image, no default GPU)", indent=False)
         self.force = w.Checkbox(value=bool(init.get("force")), indent=False,
                                 description="force (skip catalog checks)")
-        self.backend = _dropdown("backend")
+        self.backend = dropdown("backend")
         self.backend.options = [("(from settings)", ""), ("vertex", "vertex"),
                                 ("local emulator", "local")]
         self.backend.value = str(init.get("backend") or "")
@@ -133,6 +117,10 @@ class CalibanForm(w.VBox):
         self.message.add_class("caliban-form-message")
         self.preview = w.HTML()
         self.preview.add_class("caliban-form-preview")
+        self.program_view = w.HTML()
+        self.program_view.add_class("caliban-form-program")
+        self.program_box = w.Accordion(children=[self.program_view], titles=("program",),
+                                       selected_index=None)
         self.dry_run_button = w.Button(description="Dry run", icon="eye")
         self.submit_button = w.Button(description="Submit", icon="paper-plane",
                                       button_style="primary")
@@ -153,7 +141,7 @@ class CalibanForm(w.VBox):
             w.HTML("<b>caliban cloud</b>"),
             w.HBox([w.VBox([what, hardware, more]), self.experiments],
                    layout=w.Layout(flex_flow="row wrap", grid_gap="12px")),
-            self.message, self.preview,
+            self.message, self.preview, self.program_box,
             w.HBox([self.dry_run_button, self.submit_button]),
             self.results,
         ])
@@ -164,7 +152,7 @@ class CalibanForm(w.VBox):
             control.observe(self._on_hardware, names="value")
         for control in (self.target, self.script_args, self.force, self.backend,
                         self.experiments.text, *texts.values()):
-            control.observe(lambda _: self.validate(), names="value")
+            control.observe(lambda _: self._edited(), names="value")
         self.dry_run_button.on_click(lambda _: self.dry_run())
         self.submit_button.on_click(lambda _: self.submit())
         self.validate()
@@ -199,7 +187,7 @@ class CalibanForm(w.VBox):
                    id(self.machine_type): "machine", id(self.region): "region"}[id(owner)]
             self._choice[key] = change["new"]
         self._sync_choices()
-        self.validate()
+        self._edited()
 
     def _sync_choices(self) -> None:
         """Recompute every dropdown's options from the catalog and the current picks."""
@@ -292,8 +280,8 @@ class CalibanForm(w.VBox):
             self.plan = None
             self.message.value = ("<div class='caliban-form-error' style='color:#b00020;"
                                   f"white-space:pre-wrap'>✗ {html.escape(str(e))}</div>")
-            self.preview.value = ""
-            self.submit_button.disabled = self.dry_run_button.disabled = True
+            self.preview.value = self.program_view.value = ""
+            self._show_buttons()
             return None
         self.plan = plan
         n = len(plan.specs)
@@ -302,9 +290,22 @@ class CalibanForm(w.VBox):
             f"on {html.escape(plan.backend)} ({html.escape(plan.machine.machine_type)}, "
             f"{html.escape(plan.machine.accelerator_label)})</div>")
         self.preview.value = preview_html(plan)
-        busy = self._thread is not None and self._thread.is_alive()
-        self.submit_button.disabled = self.dry_run_button.disabled = busy
+        self.program_view.value = program_html(plan)
+        self._show_buttons()
         return plan
+
+    def _edited(self) -> None:
+        """A control changed: the form describes a new submission."""
+        self._submitted = False
+        self.validate()
+
+    def _show_buttons(self) -> None:
+        busy = self._submitting.locked()
+        self.dry_run_button.disabled = self.plan is None or busy
+        self.submit_button.disabled = self.plan is None or busy or self._submitted
+        self.submit_button.description = "Submitted" if self._submitted else "Submit"
+        self.submit_button.tooltip = ("submitted: edit the form to submit again"
+                                      if self._submitted else "")
 
     @property
     def error(self) -> str | None:
@@ -331,15 +332,20 @@ class CalibanForm(w.VBox):
     def submit(self) -> threading.Thread | None:
         """Plan again (fresh timestamps) and submit in a background thread.
 
-        Returns the thread (``form.wait()`` joins it), or None when the form is invalid.
+        Returns the thread (``form.wait()`` joins it), or None when the form is invalid, a
+        submission is running, or this form was submitted and not edited since.
         """
+        if self._submitted or not self._submitting.acquire(blocking=False):
+            return None
+        self._show_buttons()  # disabled at once, before the (possibly slow) capture
         plan = self.validate()
-        if plan is None or (self._thread is not None and self._thread.is_alive()):
+        if plan is None:
+            self._submitting.release()
+            self._show_buttons()
             return None
         self.failure = None
         progress = SubmissionProgress()
         self.results.children = [progress]
-        self.submit_button.disabled = self.dry_run_button.disabled = True
         self._thread = threading.Thread(target=self._submit, args=(plan, progress),
                                         daemon=True, name="caliban-submit")
         self._thread.start()
@@ -363,8 +369,11 @@ class CalibanForm(w.VBox):
             # Not a user mistake: still say so in the form, then let it reach the log.
             self._fail(progress, f"unexpected {type(e).__name__}: {e} (see the kernel log)")
             raise
+        else:
+            self._submitted = True
         finally:
-            self.submit_button.disabled = self.dry_run_button.disabled = self.plan is None
+            self._submitting.release()  # after an error, Submit is enabled again
+            self._show_buttons()
         from ..sweep import Sweep
         from .table import JobTable
 

@@ -13,6 +13,7 @@ Design, for groups of thousands of jobs:
 from __future__ import annotations
 
 import html
+import operator
 import threading
 import uuid
 from collections.abc import Callable
@@ -21,8 +22,8 @@ from typing import Any
 import ipywidgets as w
 from ipywidgets.widgets.widget_string import HTMLStyle
 
-from ..errors import CalibanError
-from ..records import RESUBMITTABLE_STATES, JobRecord
+from ..errors import CalibanError, UsageError
+from ..records import RESUBMITTABLE_STATES, JobRecord, latest_attempts, state_counts
 from . import _rows
 from ._source import GroupSource, source_for
 
@@ -34,9 +35,9 @@ _BUTTON = {"width": "30px", "height": "24px", "padding": "0"}
 class _Row:
     """The widgets of one job: its cells and its three actions."""
 
-    def __init__(self, table: JobTable, index: int):
-        self.index = index
-        self.record: JobRecord | None = None
+    def __init__(self, table: JobTable, record: JobRecord):
+        self.index = record.index
+        self.record = record
         # Layouts and styles are widgets too (a comm each): rows share the table's, which
         # makes a row 5 comms instead of 14. They are never changed per row.
         shared = table._shared
@@ -53,6 +54,7 @@ class _Row:
         self.box = w.HBox([self.cells, self.stop, self.resubmit, self.logs],
                           layout=shared["row"])
         self.box.add_class("caliban-row")
+        self.update(record, table._columns, force=True)
 
     def update(self, record: JobRecord, columns: list[str], force: bool = False) -> bool:
         """Show ``record``; returns True when anything was sent to the browser."""
@@ -168,11 +170,8 @@ class JobTable(w.VBox):
             return [self._records[i] for i in sorted(self._records)]
 
     def states(self) -> dict[str, int]:
-        """How many jobs are in each state."""
-        out: dict[str, int] = {}
-        for r in self.records:
-            out[r.state] = out.get(r.state, 0) + 1
-        return out
+        """How many jobs are in each state (each job once, by its latest attempt)."""
+        return state_counts(self.records)
 
     @property
     def done(self) -> bool:
@@ -181,9 +180,34 @@ class JobTable(w.VBox):
         return bool(records) and all(r.is_terminal or not r.is_submitted for r in records)
 
     def row(self, index: int) -> _Row:
-        """The row widgets of job ``index`` (1-based), created if its page was not shown."""
+        """The row widgets of job ``index`` (1-based), created if its page was not shown.
+
+        Raises
+        ------
+        UsageError
+            When ``index`` is not the index of a job of the table.
+        """
         with self._lock:
-            return self._row(index)
+            return self._row(self._check_index(index))
+
+    def _check_index(self, index: Any) -> int:
+        """``index`` as an int if it names a job of the table, else one clear error (never
+        a row without a record: the actions would take it for the whole group)."""
+        with self._lock:
+            known = sorted(self._records)
+        try:
+            number = None if isinstance(index, bool) else operator.index(index)
+        except TypeError:
+            number = None
+        if number is None:
+            raise UsageError(f"job index {index!r}: pass a job's number (an int from the "
+                             "table's # column)")
+        if number not in known:
+            where = f"{known[0]} to {known[-1]}" if known else "none yet: refresh first"
+            raise UsageError(f"no job {number} in experiment group {self.xgroup} (its jobs "
+                             f"are numbered {where}); call stop() or resubmit() without an "
+                             "index to act on the whole group")
+        return number
 
     # -- refreshing ---------------------------------------------------------------------
 
@@ -197,9 +221,9 @@ class JobTable(w.VBox):
     def start(self) -> None:
         """Refresh in a background thread until every job is terminal or :meth:`close`."""
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._closing.clear()
+            if self._closing.is_set() or (self._thread is not None
+                                          and self._thread.is_alive()):
+                return  # closed for good, or already refreshing
             self._thread = threading.Thread(target=self._loop, daemon=True,
                                             name=f"caliban-table-{self.xgroup}")
             self._thread.start()
@@ -252,10 +276,9 @@ class JobTable(w.VBox):
         self._wake.clear()
 
     def _apply(self, records: list[JobRecord]) -> int:
-        latest: dict[int, JobRecord] = {}
-        for record in records:  # oldest attempt first per index: keep the last
-            latest[record.index] = record
-        self._records.update(latest)
+        if self._closing.is_set():
+            return 0  # closed while a listing or an action was under way: no widgets left
+        self._records.update((r.index, r) for r in latest_attempts(records))
         columns = _rows.varying_keys(self._records.values())
         force = columns != self._columns
         if force:
@@ -282,10 +305,11 @@ class JobTable(w.VBox):
         return indices[start:start + self.page_size]
 
     def _row(self, index: int) -> _Row:
+        """The row of a recorded job (callers pass indices of ``self._records`` only)."""
         row = self._rows.get(index)
         if row is None:
-            row = self._rows[index] = _Row(self, index)
-        if index in self._records:
+            row = self._rows[index] = _Row(self, self._records[index])
+        else:
             row.update(self._records[index], self._columns)
         return row
 
@@ -313,16 +337,18 @@ class JobTable(w.VBox):
     # -- actions ------------------------------------------------------------------------
 
     def stop(self, index: int | None = None) -> None:
-        """Cancel job ``index`` (1-based), or every unfinished job; waits for the call."""
-        self._run("stop", self._row(index) if index is not None else None)
+        """Cancel job ``index`` (1-based), or with no index every unfinished job; waits for
+        the call. An index naming no job raises :class:`UsageError`."""
+        self._run("stop", None if index is None else self.row(index))
 
     def resubmit(self, index: int | None = None) -> None:
-        """Resubmit job ``index``, or every FAILED/CANCELLED/NOT_SUBMITTED job."""
-        self._run("resubmit", self._row(index) if index is not None else None)
+        """Resubmit job ``index``, or with no index every FAILED/CANCELLED/NOT_SUBMITTED
+        job. An index that names no job raises :class:`UsageError`."""
+        self._run("resubmit", None if index is None else self.row(index))
 
     def show_logs(self, index: int) -> str:
         """Show (and return) the end of job ``index``'s log below the table."""
-        self._run("logs", self._row(index))
+        self._run("logs", self.row(index))
         return self._log_text
 
     def _act(self, what: str, row: _Row | None) -> None:
@@ -331,19 +357,18 @@ class JobTable(w.VBox):
                          name=f"caliban-table-{what}").start()
 
     def _run(self, what: str, row: _Row | None) -> None:
-        targets = [row.record] if row is not None and row.record else None
-        action: Callable[[], str]
-        if what == "stop":
-            chosen = targets or [r for r in self.records if r.is_submitted and not r.is_terminal]
-            action = lambda: self._stop(chosen)  # noqa: E731
-        elif what == "resubmit":
-            chosen = targets or [r for r in self.records if r.state in RESUBMITTABLE_STATES]
-            action = lambda: self._resubmit(chosen)  # noqa: E731
+        # The whole group when `row` is None, and only then: a row always holds its job's
+        # record (see _row), so a bad index can never widen into "every job".
+        if row is not None:
+            chosen = [row.record]
+        elif what == "stop":
+            chosen = [r for r in self.records if r.is_submitted and not r.is_terminal]
         else:
-            assert targets is not None
-            action = lambda: self._logs(targets[0])  # noqa: E731
+            chosen = [r for r in self.records if r.state in RESUBMITTABLE_STATES]
+        actions: dict[str, Callable[[list[JobRecord]], str]] = {
+            "stop": self._stop, "resubmit": self._resubmit, "logs": lambda c: self._logs(c[0])}
         try:
-            self._say(action())
+            self._say(actions[what](chosen))
         except CalibanError as e:
             self._say(str(e), error=True)
         if what != "logs":

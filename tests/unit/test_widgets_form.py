@@ -155,8 +155,66 @@ def test_submit_runs_in_the_background_then_shows_the_table(project, monkeypatch
     assert f.results.children[-1] is table
     progress = f.results.children[0]
     assert progress.submit.value == 2 and progress.build.bar_style == "success"
-    assert not f.submit_button.disabled
+    # Submitted: the button stays off until the form is edited (a second click of a
+    # double click, arriving after a quick submission, must not submit it again).
+    assert f.submit_button.disabled and f.submit_button.description == "Submitted"
+    f.texts["xgroup"].value = "grp2"
+    assert not f.submit_button.disabled and f.submit_button.description == "Submit"
     table.close()
+
+
+def test_clicking_submit_twice_submits_once(project, monkeypatch):
+    gate = threading.Event()
+    calls = _fake_execute(monkeypatch, gate=gate)
+    f = make(project, xgroup="twice")
+    f.submit_button.click()
+    f.submit_button.click()  # while the first submission runs
+    assert f.submit_button.disabled and f.dry_run_button.disabled
+    gate.set()
+    table = f.wait(10)
+    assert table is not None and f.failure is None
+    f.submit_button.click()  # after it ended: the same form is not submitted again
+    assert f._thread is not None
+    f.wait(10)
+    assert len(calls) == 1
+    assert f.submit_button.disabled
+    table.close()
+
+
+def test_submit_is_enabled_again_after_an_error(project, monkeypatch):
+    calls = _fake_execute(monkeypatch, fail=BuildError("step 1/2 failed"))
+    f = make(project)
+    f.submit_button.click()
+    assert f.wait(10) is None and f.failure == "step 1/2 failed"
+    assert not f.submit_button.disabled and f.submit_button.description == "Submit"
+    f.submit_button.click()  # a retry after an error is a new submission
+    f.wait(10)
+    assert len(calls) == 2
+
+
+def test_program_preview_shows_the_captured_program(project):
+    from caliban_jupyter._forms import program_form
+    from caliban_jupyter._magic_args import cloud_parser
+
+    history = ["import math\nscale = 3", "unused = 1"]
+    args = cloud_parser("t").parse_args([])
+    f = program_form("print(math.pi * scale)", history, args, {"backend": "local"},
+                     cwd=str(project))
+    assert f.plan is not None and f.plan.program
+    shown = f.program_view.value
+    import html
+
+    # Exactly what the image gets (the plan's program), escaped, in the accordion.
+    assert html.escape(f.plan.program) in shown and "caliban_main.py" in shown
+    assert "scale = 3" in f.plan.program and "unused" not in f.plan.program
+    assert f.program_box.children == (f.program_view,)
+    assert f.program_box.get_title(0) == "program"
+
+
+def test_program_preview_of_a_module_names_its_command(project):
+    f = make(project)
+    assert "python3 train.py" in f.program_view.value
+    assert "no generated program" in f.program_view.value
 
 
 def test_a_failed_submission_shows_one_message(project, monkeypatch):

@@ -8,6 +8,7 @@ import time
 import pytest
 from _widget_fakes import FakeSource, record
 
+from caliban_jupyter.errors import UsageError
 from caliban_jupyter.widgets._measure import recording_comms
 from caliban_jupyter.widgets.table import JobTable
 
@@ -134,6 +135,40 @@ def test_row_and_group_actions():
     table.stop()
     assert sorted(source.stopped) == ["job_1", "job_2", "job_2-retry1", "job_3-retry1"]
     table.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 5, 99, "2", 1.0, True, [1]])
+def test_an_index_naming_no_job_is_refused_and_nothing_is_done(bad):
+    source = FakeSource([record(1), record(2), record(3, "FAILED"), record(4, "CANCELLED")])
+    table = JobTable(source, autostart=False)
+    table.refresh()
+    for action in (table.stop, table.resubmit, table.show_logs, table.row):
+        with pytest.raises(UsageError, match=r"job|index") as info:
+            action(bad)
+        assert "Traceback" not in str(info.value)
+    assert source.stopped == [] and source.resubmitted == []
+    assert table.states() == {"RUNNING": 2, "FAILED": 1, "CANCELLED": 1}
+    assert sorted(table._rows) == [1, 2, 3, 4]  # no row was made for the bad index
+    table.close()
+
+
+def test_an_out_of_range_index_says_which_indices_exist():
+    source = FakeSource([record(1), record(2)])
+    table = JobTable(source, autostart=False)
+    table.refresh()
+    with pytest.raises(UsageError, match="numbered 1 to 2.*without an index"):
+        table.stop(0)
+    table.stop(numpy_like_int(2))  # integer types other than int are indices too
+    assert source.stopped == ["job_2"]
+    table.close()
+
+
+class numpy_like_int:  # noqa: N801 - stands for numpy.int64 without importing numpy
+    def __init__(self, value: int):
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
 
 
 def test_row_buttons_act_in_a_thread():
