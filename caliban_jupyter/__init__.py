@@ -1,8 +1,8 @@
 """caliban-jupyter: notebook code to labeled, containerized job sweeps on Vertex AI.
 
 Importing this package is cheap: no Docker, no Google SDK, no network. The public API
-(``cloud``, ``status``, ``stop``, ``resubmit``, ``logs``, ``config``, ``Sweep``) loads on
-first use.
+(``cloud``, ``status``, ``stop``, ``resubmit``, ``logs``, ``follow_logs``, ``config``,
+``Sweep``) loads on first use.
 """
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Caliban", "Sweep", "cloud", "config", "form", "load_ipython_extension", "logs",
-           "resubmit", "status", "stop"]
+__all__ = ["Caliban", "Sweep", "cloud", "config", "follow_logs", "form",
+           "load_ipython_extension", "logs", "resubmit", "status", "stop"]
 
 # public name -> module defining it (imported on first attribute access). No submodule may
 # share a public name: importing it would replace the function on the package.
 _LAZY = {
     "cloud": "api", "status": "api", "stop": "api", "resubmit": "api", "logs": "api",
-    "config": "api", "form": "_forms", "Sweep": "sweep", "Caliban": "session",
+    "follow_logs": "api", "config": "api", "form": "_forms", "Sweep": "sweep", "Caliban": "session",
 }
 
 if TYPE_CHECKING:
     from ._forms import form
-    from .api import cloud, config, logs, resubmit, status, stop
+    from .api import cloud, config, follow_logs, logs, resubmit, status, stop
     from .session import Caliban
     from .sweep import Sweep
 

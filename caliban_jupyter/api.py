@@ -11,17 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._magic_args import cloud_parser, namespace_from_options
 from .errors import CaptureError, UsageError
 from .events import Progress
-from .session import get_config
+from .session import get_config, submitting
 from .sweep import DryRun, Sweep
 
-__all__ = ["cloud", "config", "logs", "resubmit", "status", "stop"]
+__all__ = ["cloud", "config", "follow_logs", "logs", "resubmit", "status", "stop"]
 
 # A module (trainer.train) or a path (train.py, ../x/run.sh); anything else is code.
 _TARGET_RE = re.compile(r"[\w.\-/\\~]+")
@@ -103,11 +103,13 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
 
         shown = CellProgress()
         try:
-            records = execute(plan, shown)
+            with submitting(plan.xgroup):
+                records = execute(plan, shown)
         finally:
             shown.close()
     else:
-        records = execute(plan, progress)
+        with submitting(plan.xgroup):
+            records = execute(plan, progress)
     return Sweep(plan.xgroup, records, plan.settings)
 
 
@@ -296,19 +298,38 @@ def status(xgroup: str | None = None, *, max_jobs: int | None = None, max_groups
     return Sweeps(_group_sweep(x, rs, settings, history) for x, rs in groups.items())
 
 
-def stop(xgroup: str | None = None, *, dry_run: bool = False, **where: Any) -> Sweep:
-    """Cancel the running jobs of ``xgroup`` (default: the latest group); returns its
-    :class:`Sweep` (with ``dry_run``, stops nothing and lists the jobs that would stop)."""
+def stop(xgroup: str | None = None, job: str | None = None, *, dry_run: bool = False,
+         yes: bool = False, **where: Any) -> Sweep:
+    """Cancel the running jobs of ``xgroup``, or the one job ``job`` names; returns the
+    group's :class:`Sweep` (with ``dry_run``, stops nothing and lists what would stop).
+
+    With neither, the newest group this kernel session submitted jobs to. When it submitted
+    none, the newest group recorded on this machine may be another kernel's or shell's:
+    its jobs are listed and ``input()`` asks first (unless ``yes``); where nobody can
+    answer, a :class:`UsageError` says to name the group or pass ``yes``.
+    """
     from .history import History
+    from .tracking import find_job
     from .tracking import stop as _stop
 
-    settings = _where(where, "caliban_jupyter.stop()", ("xgroup", "dry_run"))
+    settings = _where(where, "caliban_jupyter.stop()", ("xgroup", "job", "dry_run", "yes"))
     history = History()
+    if job is not None:
+        from .job_verbs import stop_job
+
+        record, _, _ = find_job(job, xgroup=xgroup, settings=settings, history=history)
+        stopped = stop_job(job, xgroup=xgroup, settings=settings, history=history,
+                           dry_run=dry_run, progress=_print_progress)
+        group = record.xgroup if record is not None else ""
+        return _group_sweep(group, stopped if dry_run or not group else history.jobs(group),
+                            settings, history)
+    confirm = None
     if not xgroup:
-        latest = history.latest_groups(1)
-        xgroup = latest[0].xgroup if latest else None
+        from .session import default_stop_group
+
+        xgroup, confirm = default_stop_group(history, yes=yes, say=_print_progress)
     stopped = _stop(xgroup, settings=settings, history=history, dry_run=dry_run,
-                    progress=_print_progress)
+                    confirm=confirm, progress=_print_progress)
     if dry_run:
         return _group_sweep(xgroup or "", stopped, settings, history)
     return _group_sweep(xgroup or "", history.jobs(xgroup) if xgroup else stopped, settings,
@@ -325,9 +346,14 @@ def resubmit(xgroup: str, *, all_jobs: bool = False, dry_run: bool = False,
     settings = _where(where, "caliban_jupyter.resubmit()",
                       ("xgroup", "all_jobs", "dry_run", "rate_per_minute"))
     history = History()
-    new = _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
-                    dry_run=dry_run, rate_per_minute=rate_per_minute,
-                    progress=_print_progress)
+    if dry_run:
+        new = _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
+                        dry_run=True, rate_per_minute=rate_per_minute,
+                        progress=_print_progress)
+    else:
+        with submitting(xgroup):
+            new = _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
+                            rate_per_minute=rate_per_minute, progress=_print_progress)
     return _group_sweep(xgroup, new if dry_run else history.jobs(xgroup), settings, history)
 
 
@@ -338,6 +364,17 @@ def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
 
     settings = _where(where, "caliban_jupyter.logs()", ("job", "xgroup", "tail"))
     return _logs(job, xgroup=xgroup, tail=tail, settings=settings)
+
+
+def follow_logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
+                **where: Any) -> Iterator[str]:
+    """The output of ``job`` as it grows, until the job ends (no deadline; interrupting
+    stops following, the job keeps running)."""
+    from .job_verbs import follow_logs as _follow
+
+    settings = _where(where, "caliban_jupyter.follow_logs()", ("job", "xgroup", "tail"))
+    return _follow(job, xgroup=xgroup, tail=tail, settings=settings,
+                   progress=_print_progress)
 
 
 def _print_progress(event: Any) -> None:

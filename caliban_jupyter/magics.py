@@ -155,14 +155,18 @@ class CalibanMagics(Magics):
     @line_magic
     @_as_usage_errors
     def caliban_stop(self, line: str) -> Any:
-        """Cancel the running jobs of an experiment group (default: the latest).
+        """Cancel one job (``%caliban_stop JOB``) or the running jobs of a group.
 
-        Running the magic is the confirmation: ``--yes`` is accepted and not needed.
+        With no JOB and no ``--xgroup``: the newest group this kernel submitted jobs to.
+        When this kernel submitted none, the newest group on this machine may be another
+        kernel's or shell's: its jobs are listed and you are asked first (``--yes`` skips
+        the question; a front end with no input box refuses and says what to pass).
         """
         from . import api
 
         args = parse_line(parser("stop"), line)
-        return api.stop(args.xgroup, dry_run=args.dry_run, **_where_kwargs(args))
+        return api.stop(args.xgroup, args.job, dry_run=args.dry_run, yes=args.yes,
+                        **_where_kwargs(args))
 
     @line_magic
     @_as_usage_errors
@@ -177,12 +181,23 @@ class CalibanMagics(Magics):
     @line_magic
     @_as_usage_errors
     def caliban_logs(self, line: str) -> None:
-        """Print a job's output (local emulator)."""
+        """Print a job's output (local emulator); ``--follow`` until the job ends."""
         from . import api
 
         args = parse_line(parser("logs"), line)
-        print(api.logs(args.job, xgroup=args.xgroup, tail=args.tail, **_where_kwargs(args)),
-              end="")
+        if not args.follow:
+            print(api.logs(args.job, xgroup=args.xgroup, tail=args.tail,
+                           **_where_kwargs(args)), end="")
+            return
+        chunks = api.follow_logs(args.job, xgroup=args.xgroup, tail=args.tail,
+                                 **_where_kwargs(args))
+        try:
+            for chunk in chunks:
+                print(chunk, end="", flush=True)
+        except KeyboardInterrupt:  # Interrupt the kernel: stop following, no traceback
+            chunks.close()
+            print(f"\nstopped following {args.job}; the job keeps running "
+                  f"(%caliban_stop {args.job} stops it)")
 
     @line_magic
     @_as_usage_errors

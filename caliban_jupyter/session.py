@@ -8,10 +8,17 @@ settings (precedence: flag > session > environment > .calibanconfig.json > defau
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from traitlets import Enum, Unicode
 from traitlets.config import Configurable
+
+if TYPE_CHECKING:
+    from .events import Event
+    from .history import History
+    from .records import JobRecord
 
 #: The traits that are settings (resolve_settings keys), in the order %caliban_config shows.
 SETTING_TRAITS = ("project_id", "region", "backend", "base_image", "registry", "cloud_key",
@@ -46,6 +53,19 @@ class Caliban(Configurable):
                    help="Default --capture mode of %%caliban_cloud: 'deps' keeps only the "
                         "earlier cells the job needs, 'all' keeps every earlier cell."
                    ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Not a setting: the experiment groups this kernel session submitted jobs to,
+        # oldest first. `%caliban_stop` with no group stops only the newest of these: the
+        # history is shared with every other kernel and shell on this machine.
+        self.submitted_groups: list[str] = []
+
+    def note_submitted(self, xgroup: str) -> None:
+        """Remember that this session submitted jobs to ``xgroup`` (now its newest)."""
+        if xgroup in self.submitted_groups:
+            self.submitted_groups.remove(xgroup)
+        self.submitted_groups.append(xgroup)
 
     def session(self) -> dict[str, Any]:
         """The settings set in this session (unset ones omitted), for ``resolve_settings``."""
@@ -92,3 +112,55 @@ def _current_shell() -> Any:
     from IPython import get_ipython
 
     return get_ipython()
+
+
+@contextmanager
+def submitting(xgroup: str) -> Iterator[None]:
+    """Around a submission from this session: once jobs may exist in ``xgroup`` (it
+    succeeded, or some jobs of the sweep were submitted), the session remembers the group
+    as its own (see :meth:`Caliban.note_submitted`)."""
+    from .errors import SubmissionError
+
+    try:
+        yield
+    except SubmissionError:
+        get_config().note_submitted(xgroup)
+        raise
+    get_config().note_submitted(xgroup)
+
+
+def default_stop_group(history: History, *, yes: bool = False,
+                       say: Callable[[Event], None] | None = None,
+                       ) -> tuple[str | None, Callable[[Sequence[JobRecord]], bool] | None]:
+    """The group a stop with no group acts on, and the confirmation it needs (or None).
+
+    The newest group this session submitted jobs to needs none. Without one, the newest
+    group in the history, which every kernel and shell on this machine shares, may be
+    someone else's: its jobs are listed and ``input()`` asks, as ``caliban stop`` does on
+    a terminal (``yes`` skips the question). Where nobody can answer (a front end with no
+    input box), the confirmation raises a UsageError naming ``--xgroup`` and ``--yes``.
+    """
+    from .events import Info
+
+    say = say or (lambda event: print(event.message))
+    mine = get_config().submitted_groups
+    if mine:
+        say(Info(f"experiment group {mine[-1]}: the newest this kernel submitted jobs to"))
+        return mine[-1], None
+    latest = history.latest_groups(1)
+    if not latest or yes:
+        return (latest[0].xgroup if latest else None), None
+    from .commands.stop import make_confirm
+
+    xgroup = latest[0].xgroup
+    # input() looked up when asking: the kernel installs its own for each execution.
+    ask = make_confirm(False, ask=lambda question: input(question), least=1, refusal=(
+        f"name the group to stop it (%caliban_stop --xgroup {xgroup}, or "
+        f"caliban_jupyter.stop({xgroup!r})), or pass --yes (yes=True)"))
+
+    def confirm(jobs: Sequence[JobRecord]) -> bool:
+        say(Info(f"This kernel submitted no jobs; the newest experiment group on this "
+                 f"machine, {xgroup}, may be another kernel's or shell's."))
+        return ask(jobs)
+
+    return xgroup, confirm

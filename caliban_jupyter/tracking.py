@@ -32,7 +32,8 @@ from .records import (
 )
 from .settings import Settings
 
-__all__ = ["refresh_group", "status", "stop", "resubmit", "logs", "latest_attempts"]
+__all__ = ["refresh_group", "status", "stop", "resubmit", "logs", "find_job",
+           "latest_attempts"]
 
 
 def refresh_group(xgroup: str, backend: Backend, history: History, *,
@@ -182,8 +183,9 @@ def stop(xgroup: str | None = None, *, settings: Settings | None = None,
          progress: Progress = ignore) -> list[JobRecord]:
     """Cancel the running (non-terminal) jobs of ``xgroup`` (default: the latest group).
 
-    ``confirm`` is asked before stopping more than one job; a False answer stops nothing.
-    Returns the jobs stopped (or, with ``dry_run``, the ones that would be).
+    ``confirm`` gets the jobs about to stop (it decides whether to ask: the CLI's asks for
+    more than one); a False answer stops nothing. Returns the jobs stopped (or, with
+    ``dry_run``, the ones that would be).
     """
     hist = _history(history)
     name, be = _resolve(xgroup, settings, backend, hist, progress)
@@ -195,7 +197,7 @@ def stop(xgroup: str | None = None, *, settings: Settings | None = None,
         return []
     if dry_run:
         return targets
-    if len(targets) > 1 and confirm is not None and not confirm(targets):
+    if confirm is not None and not confirm(targets):
         progress(Info("nothing stopped"))
         return []
     errors: list[str] = []
@@ -278,17 +280,19 @@ def resubmit(xgroup: str, *, settings: Settings | None = None,
 
 # -- logs ---------------------------------------------------------------------------------
 
-def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
-         settings: Settings | None = None, backend: Backend | None = None,
-         history: History | None = None, progress: Progress = ignore) -> str:
-    """The output of ``job`` (a display name, resource name or job id) on the emulator.
+def find_job(job: str, *, xgroup: str | None = None, settings: Settings | None = None,
+             backend: Backend | None = None, history: History | None = None,
+             progress: Progress = ignore) -> tuple[JobRecord | None, Backend, str]:
+    """The submitted job ``job`` names (a display name, resource name or job id), the
+    backend it lives on and its resource name.
 
-    On Vertex the logs live in Cloud Logging; the error raised gives their URL.
+    The record is None for a resource name the history does not know (the backend is then
+    asked directly). Raises :class:`NotFoundError` when nothing matches, and
+    :class:`UsageError` when the name is ambiguous across groups.
     """
     if not isinstance(job, str) or not job.strip():
-        raise UsageError(f"name the job whose logs to show (a display name, resource name "
-                         f"or job id from `caliban status`), not {job!r}")
-    _check_count("--tail", tail, least=0)
+        raise UsageError(f"name the job (a display name, resource name or job id from "
+                         f"`caliban status`), not {job!r}")
     hist = _history(history)
     matches = hist.find_jobs(job, xgroup=xgroup)
     if not matches and xgroup:
@@ -297,8 +301,7 @@ def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
         matches = hist.find_jobs(job, xgroup=xgroup)
     matches = [m for m in matches if m.resource_name]
     if "/customJobs/" in job and not matches:
-        be = backend or backend_for_group(None, settings, progress)
-        return be.logs(job, tail=tail)
+        return None, backend or backend_for_group(None, settings, progress), job
     if not matches:
         where = f"group {xgroup!r}" if xgroup else str(hist.path)
         raise NotFoundError(f"no submitted job named {job!r} in {where}; pass a display name "
@@ -310,4 +313,17 @@ def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
                          "pass --xgroup to choose one")
     record = matches[0]
     be = backend or backend_for_group(hist.group(record.xgroup), settings, progress)
-    return be.logs(str(record.resource_name), tail=tail)
+    return record, be, str(record.resource_name)
+
+
+def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
+         settings: Settings | None = None, backend: Backend | None = None,
+         history: History | None = None, progress: Progress = ignore) -> str:
+    """The output of ``job`` (a display name, resource name or job id) on the emulator.
+
+    On Vertex the logs live in Cloud Logging; the error raised gives their URL.
+    """
+    _check_count("--tail", tail, least=0)
+    _, be, name = find_job(job, xgroup=xgroup, settings=settings, backend=backend,
+                           history=history, progress=progress)
+    return be.logs(name, tail=tail)

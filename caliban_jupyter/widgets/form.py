@@ -359,9 +359,11 @@ class CalibanForm(w.VBox):
 
     def _submit(self, plan: Plan, progress: SubmissionProgress) -> None:
         from ..service import execute
+        from ..session import submitting
 
         try:
-            self.records = execute(plan, progress)
+            with submitting(plan.xgroup):
+                self.records = execute(plan, progress)
         except CalibanError as e:
             self._fail(progress, str(e))
             return
