@@ -191,3 +191,111 @@ def test_real_jobs_logs_and_resubmit_of_failures(tmp_path: Path, base_image: str
         from caliban_jupyter.backends.emulator.testing import remove_containers
 
         remove_containers(control.default_state_dir(home))
+
+
+def _poll(what: str, fetch: Any, done: Any, attempts: int = 600, every: float = 0.2) -> Any:
+    """Bounded polling (no wall-clock assertion): ``fetch()`` until ``done(value)``."""
+    import time
+
+    value = None
+    for _ in range(attempts):
+        value = fetch()
+        if done(value):
+            return value
+        time.sleep(every)
+    raise AssertionError(f"{what}: still {value!r}")
+
+
+def test_stop_one_job_by_name(queued_emulator: str,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    with History() as history:
+        submit_sweep(specs("one", [["--a", "1"], ["--a", "2"], ["--a", "3"]]),
+                     local_backend(queued_emulator), history, xgroup="one")
+    code, out, _ = cli(capsys, "stop", "one_2", "--dry_run")
+    assert code == 0 and "would stop 1 job(s)" in out and "one_2" in out
+    assert states(capsys, "one") == ["QUEUED"] * 3
+    code, out, err = cli(capsys, "stop", "one_2")  # one job: no question, no --yes
+    assert code == 0 and "stopping 1 job(s): one_2" in out, err
+    assert _poll("job 2 cancelled", lambda: states(capsys, "one"),
+                 lambda s: s == ["QUEUED", "CANCELLED", "QUEUED"]) == \
+        ["QUEUED", "CANCELLED", "QUEUED"]
+    code, _, err = cli(capsys, "stop", "one_2")
+    assert code == 0 and "one_2 is already CANCELLED: nothing to stop" in err
+    code, _, err = cli(capsys, "stop", "one_2", "--xgroup", "flow", "--backend", "local")
+    assert code == 1 and "no jobs labeled xgroup=flow" in err
+    code, _, err = cli(capsys, "stop", "nope")
+    assert code == 1 and "no submitted job named 'nope'" in err
+    assert states(capsys, "one") == ["QUEUED", "CANCELLED", "QUEUED"]
+
+
+@pytest.fixture
+def running_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An emulator running jobs in Docker; CALIBAN_HOME and CALIBAN_ENDPOINT point at it."""
+    home = tmp_path / "emu"
+    endpoint = start(home)
+    monkeypatch.setenv("CALIBAN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CALIBAN_ENDPOINT", endpoint)
+    try:
+        yield endpoint
+    finally:
+        control.stop(home)
+        from caliban_jupyter.backends.emulator.testing import remove_containers
+
+        remove_containers(control.default_state_dir(home))
+
+
+@pytest.mark.docker
+def test_logs_follow_until_the_job_ends(running_emulator: str, base_image: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    program = ("import time\nfor i in range(3):\n    print('step', i, flush=True)\n"
+               "    time.sleep(1)\nprint('done')")
+    with History() as history:
+        submit_sweep(specs("follow", [["python3", "-c", program]], image=base_image),
+                     local_backend(running_emulator), history, xgroup="follow")
+    # Started while the job is queued or running: it returns by itself once it ended.
+    code, out, err = cli(capsys, "logs", "follow_1", "--follow")
+    assert code == 0, err
+    assert out == "step 0\nstep 1\nstep 2\ndone\n"
+    assert states(capsys, "follow") == ["SUCCEEDED"]
+    code, out, _ = cli(capsys, "logs", "follow_1", "--follow", "--tail", "1")
+    assert code == 0 and out == "done\n"
+
+
+@pytest.mark.docker
+def test_ctrl_c_stops_following_and_stop_job_cancels_a_running_job(
+        running_emulator: str, base_image: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    program = "import time\nprint('tick', flush=True)\ntime.sleep(600)"
+    with History() as history:
+        submit_sweep(specs("long", [["python3", "-c", program]] * 2, image=base_image),
+                     local_backend(running_emulator), history, xgroup="long")
+    child = subprocess.Popen([sys.executable, "-m", "caliban_jupyter.cli", "logs",
+                              "long_1", "--follow"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in child.stdout],  # type: ignore
+                     daemon=True).start()
+    try:
+        assert lines.get(timeout=300) == "tick\n"  # following a running job
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert "stopped following long_1; the job keeps running" in err
+    assert "Traceback" not in err
+    waiting = {"QUEUED", "PENDING", "RUNNING"}
+    first, second = states(capsys, "long")
+    assert first == "RUNNING" and second in waiting  # the job keeps running
+
+    code, out, err = cli(capsys, "stop", "long_1")
+    assert code == 0 and "stopping 1 job(s): long_1" in out, err
+    assert _poll("long_1 cancelled", lambda: states(capsys, "long"),
+                 lambda s: s[0] == "CANCELLED")[1] in waiting  # the other job is left alone
+    code, out, err = cli(capsys, "stop", "--xgroup", "long", "--yes")
+    assert code == 0 and "stopping 1 job(s): long_2" in out, err
