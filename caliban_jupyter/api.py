@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -367,7 +367,7 @@ def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
 
 
 def follow_logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
-                **where: Any) -> Iterator[str]:
+                **where: Any) -> Generator[str, None, None]:
     """The output of ``job`` as it grows, until the job ends (no deadline; interrupting
     stops following, the job keeps running)."""
     from .job_verbs import follow_logs as _follow

@@ -8,7 +8,7 @@ by its submission-id label (never a get per job), and is written to the history.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 
 from .backends.base import Backend
 from .events import Info, Progress, ignore
@@ -64,7 +64,7 @@ def follow_logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
                 settings: Settings | None = None, backend: Backend | None = None,
                 history: History | None = None, poll: float = 2.0,
                 sleep: Callable[[float], None] = time.sleep,
-                progress: Progress = ignore) -> Iterator[str]:
+                progress: Progress = ignore) -> Generator[str, None, None]:
     """The output of ``job`` as it grows, until the job ends (``caliban logs --follow``).
 
     Yields new text each time the log grows (first the last ``tail`` lines, or all of it).
