@@ -2,14 +2,11 @@
 
 A researcher defines data loading and ``train()`` in earlier cells and submits one cell
 that calls it. :func:`capture` turns that cell body plus the kernel's executed history
-(``In`` or the history manager's input cells) into the source of ``caliban_main.py``::
-
-    <__future__ imports seen in the history>
-    <captured statements, in execution order>
-    <experiment parameters parsed from sys.argv into globals()>
-    <the cell body>
-
-and :func:`pinned_requirements` says which installed distributions its imports come from.
+(``In`` or the history manager's input cells) into the source of ``caliban_main.py``
+(laid out by :mod:`caliban_jupyter.packaging.capture_render`: the captured statements in
+execution order, each experiment parameter replacing the notebook's own definition of it,
+then the cell body), and :func:`pinned_requirements` says which installed distributions
+its imports come from.
 
 Modes
 -----
@@ -19,8 +16,12 @@ Modes
 ``"all"``
     Every statement of every executed cell, in order; no need is checked.
 
-In both modes magic and shell lines are dropped, cells that do not parse and cell-magic
-cells (including earlier ``%%caliban_cloud`` cells) are skipped.
+In both modes cells that do not parse are skipped. ``!cmd``, ``%pip`` lines and ``%%bash``
+/ ``%%sh`` cells run as shell commands in the job (see
+:mod:`caliban_jupyter.packaging.capture_shell`): those of the body always, those of earlier
+cells in mode ``"all"``. Other magics are dropped. What the job will not run (a dropped
+magic, an earlier cell's shell line, a call whose effects capture cannot see) is listed in
+:attr:`CapturedProgram.notes`, one line each, for the front end to show.
 """
 
 from __future__ import annotations
@@ -36,38 +37,16 @@ from pathlib import Path
 from IPython.core.inputtransformer2 import TransformerManager
 
 from caliban_jupyter.errors import CaptureError
-from caliban_jupyter.packaging.capture_deps import link_global_writes, slice_statements
+from caliban_jupyter.packaging.capture_deps import link_global_writes, slice_statements, where
+from caliban_jupyter.packaging.capture_render import render_program
 from caliban_jupyter.packaging.capture_scan import Statement, leading_blank_lines, scan_cell
 
 __all__ = ["MODES", "CapturedProgram", "capture", "pinned_requirements"]
 
 MODES = ("deps", "all")
 
-# Runs in the job before the body. Parameters not given on the command line keep their
-# notebook defaults (argparse.SUPPRESS), and unknown arguments are left for the body.
-_PARAMETER_BLOCK = """\
-def _caliban_parameters(names):
-    import argparse
-    import ast
-
-    def value(text):
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            return text
-
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    for name in names:
-        parser.add_argument(
-            "--" + name, dest=name, nargs="?", const=True, type=value,
-            default=argparse.SUPPRESS,
-        )
-    known, _ = parser.parse_known_args()
-    return vars(known)
-
-
-globals().update(_caliban_parameters({names!r}))
-del _caliban_parameters"""
+# Magics about submitting, not part of the job's work: dropped without a note.
+_CALIBAN_MAGICS = ("%load_ext caliban_jupyter", "%config caliban", "%caliban_", "%%caliban_")
 
 
 @dataclass(frozen=True)
@@ -82,11 +61,59 @@ class CapturedProgram:
         Sorted top-level module names imported anywhere in the captured code and body.
     cells_used
         Sorted indexes into the history of the cells code was taken from.
+    notes
+        One line per thing the job will not do that the kernel did: a dropped magic, a
+        shell line of an earlier cell, a statement whose effects capture cannot see.
     """
 
     source: str
     imports: tuple[str, ...]
     cells_used: tuple[int, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _quote(statement: Statement, line: int, *, whole: bool = True) -> str:
+    """The line as typed, with ``...`` when the statement goes on (``whole``)."""
+    text = statement.raw_line(line)
+    node = statement.node
+    more = whole and node is not None and (node.end_lineno or line) > line
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"`{text}{' ...' if more else ''}`"
+
+
+def _notes(history: Sequence[Statement], body: Sequence[Statement], taken: set[int] | None,
+           slice_notes: dict[int, str]) -> tuple[str, ...]:
+    """What the job will not run, one line each, in the notebook's order.
+
+    ``taken`` is ``None`` in mode "all" (every executed statement is taken).
+    """
+    cells = {s.cell for s in history if taken is None or s.position in taken}
+    notes: list[str] = []
+    for statement in [*history, *body]:
+        line = statement.node.lineno if statement.node is not None else 1
+        place, text = where(statement, line), _quote(statement, line)
+        if text.lower().startswith(tuple(f"`{m}" for m in _CALIBAN_MAGICS)):
+            continue
+        considered = statement.cell is None or statement.cell in cells
+        if statement.magic and considered:
+            what = ("cell magics other than %%bash and %%sh" if statement.node is None
+                    else "magics other than %pip, and shell output kept in a variable,")
+            notes.append(f"{place}: {text} is not run in the job ({what} do not run in a job)")
+        for nested in statement.dropped if considered else ():
+            quoted = _quote(statement, nested, whole=False)
+            notes.append(f"{where(statement, nested)}: {quoted} is not run in the job (magics "
+                         "other than %pip do not run in a job)")
+        if taken is None or statement.position in taken or statement.cell is None:
+            continue
+        if statement.shell:
+            notes.append(f"{place}: {text} is not run in the job (shell lines of earlier cells "
+                         "run only with --capture all; or move it into this cell)")
+        elif statement.position in slice_notes:
+            notes.append(f"{place}: {text} was left out: {slice_notes[statement.position]}")
+        elif statement.unsure and not statement.magic:
+            notes.append(f"{place}: {text} was left out ({statement.unsure}); if the job "
+                         "needs it, use --capture all")
+    return tuple(notes)
 
 
 def _check_parameters(parameters: Iterable[str]) -> tuple[str, ...]:
@@ -142,33 +169,6 @@ def _imports(nodes: Iterable[ast.AST]) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _render(
-    history: list[Statement],
-    parameters: tuple[str, ...],
-    body: list[Statement],
-    body_text: str,
-) -> str:
-    futures = sorted({s.source.strip() for s in [*history, *body] if s.future})
-    parts = futures[:]
-    cell: int | None = -1
-    for statement in history:
-        if statement.future:
-            continue
-        if statement.cell != cell:
-            cell = statement.cell
-            parts.append(f"\n# --- In[{cell}] ---")
-        parts.append(statement.source)
-    if parameters:
-        parts.append("\n# --- experiment parameters (override the notebook's values) ---")
-        parts.append(_PARAMETER_BLOCK.format(names=list(parameters)))
-    parts.append("\n# --- the %%caliban_cloud cell ---")
-    if all(not s.magic and not s.edited and not s.future for s in body):
-        parts.append(body_text.rstrip())  # untouched: keep its comments and blank lines
-    else:
-        parts.extend(s.source for s in body if not s.magic and not s.future)
-    return "\n".join(parts) + "\n"
-
-
 def capture(
     body: str,
     history: Sequence[str],
@@ -189,10 +189,11 @@ def capture(
     mode
         ``"deps"``: take only what the body needs; ``"all"``: every executed statement.
     parameters
-        Experiment parameter names. The program sets them as globals from its own command
-        line (``--lr 0.1``; a bare ``--flag`` is True; values are Python literals or else
-        strings) right before the body. Notebook definitions of them are still captured,
-        as defaults for runs that do not pass them.
+        Experiment parameter names. The program reads them from its own command line
+        (``--lr 0.1``; a bare ``--flag`` is True; values are Python literals or else
+        strings) and each replaces the notebook's value right after every plain
+        definition of it (papermill's rule), or right before the body when no captured
+        statement defines it. A run that does not pass one keeps the notebook's value.
 
     Returns
     -------
@@ -211,9 +212,12 @@ def capture(
     marker = Statement(len(statements), None, "", maybe=set(names))
     scanned_body = _scan_body(body, len(statements) + 1)
     everything = [*statements, marker, *scanned_body]
+    link_global_writes(everything)
+    taken: set[int] | None = None
+    slice_notes: dict[int, str] = {}
     if mode == "deps":
-        link_global_writes(everything)
-        taken = slice_statements(everything, [marker, *scanned_body], frozenset(names))
+        taken, slice_notes = slice_statements(everything, [marker, *scanned_body],
+                                              frozenset(names))
         kept = [s for s in statements if s.position in taken or s.future]
     else:
         kept = [s for s in statements if not s.magic]
@@ -221,9 +225,10 @@ def capture(
     used_body = [s for s in scanned_body if not s.magic and s.node is not None]
     body_text = TransformerManager().transform_cell(body)
     return CapturedProgram(
-        source=_render(code, names, scanned_body, body_text),
+        source=render_program(code, names, scanned_body, body_text),
         imports=_imports(s.node for s in [*code, *used_body] if s.node is not None),
         cells_used=tuple(sorted({s.cell for s in code if s.cell is not None})),
+        notes=_notes(statements, scanned_body, taken, slice_notes),
     )
 
 

@@ -6,15 +6,28 @@ Decisions
   ``n``; when that binding is only conditional (inside ``if``/``for``/``except``...) or a
   star import, earlier bindings are taken too, back to the first unconditional one.
 - Statements after that definition which change the object in place (``cfg["lr"] = 0.1``,
-  ``cfg.x = 1``, ``del cfg["a"]``, ``items.append(3)``) are taken as well. Method calls on a
-  *module* (``np.save(...)``) are not, so plotting and saving cells stay out of the job.
+  ``cfg.x = 1``, ``del cfg["a"]``, ``items.append(3)``, ``setup(cfg)``) are taken as well.
+- A module's state is shared by every import of it: when an import is taken, so is every
+  statement before the need that acts on a name bound to the same top-level package
+  (``random.seed(42)``, ``os.environ["X"] = "on"``, ``warnings.filterwarnings(...)``,
+  ``np.random.seed(0)`` for ``import numpy``), in its order. Such a statement that cannot
+  be captured itself (it uses a name nothing or only a magic defines) is left out with a
+  note rather than failing the capture: the kernel did not complete it either, or it is
+  incidental (a plot of shell output).
+- A call of a function defined in the notebook acts on the globals its body reads (so
+  ``init()`` that fills ``registry`` is taken with ``registry``). A call of any other
+  function (imported, or bound by an assignment) acts on its arguments, and on its package
+  when it was imported; when such a call, ``exec``, ``globals()`` and the like are not
+  taken, the capture cannot be sure the job does not need them: it says so in a note
+  naming the statement and ``--capture all``.
 - A statement's own reads are resolved where it runs; the globals read inside a function
   body are resolved where the function is needed (a later call or the cell), so a helper
   defined after the function that calls it is found, and the latest value wins.
 - Calling a function that assigns a ``global`` counts as (maybe) binding that global.
 - A need whose latest binding is a magic or shell line is an error: the job cannot rerun it.
-- Known limitation: effects hidden in calls (a decorator that fills a registry) are not
-  seen; ``--capture all`` sends every executed cell for such notebooks.
+- Known limitations: effects hidden in calls whose result is assigned
+  (``h = model.fit(x)`` is taken as a definition of ``h`` only) or in decorators (one that
+  fills a registry) are not seen; ``--capture all`` sends every executed cell.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from collections.abc import Iterable, Sequence
 
 from caliban_jupyter.errors import CaptureError
 from caliban_jupyter.packaging.capture_scan import Statement
+from caliban_jupyter.packaging.capture_shell import HELPER_NAMES
 
 #: Names IPython puts in the kernel that a plain ``python3`` job does not have.
 IPYTHON_ONLY = frozenset(
@@ -50,22 +64,60 @@ IPYTHON_ONLY = frozenset(
     }
 )
 #: Builtins of a plain interpreter; IPython injects ``display`` etc. into the kernel's.
-BUILTIN_NAMES = (frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__"}) - (
-    IPYTHON_ONLY - {"exit", "quit"}
-)
+BUILTIN_NAMES = (
+    frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__"} | HELPER_NAMES
+) - (IPYTHON_ONLY - {"exit", "quit"})
+
+
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def link_global_writes(statements: Iterable[Statement]) -> None:
-    """Mark statements that call a function assigning a ``global`` as binding it."""
+    """Mark statements that call a function assigning a ``global`` as binding it, and
+    statements calling a function as acting on what the function's body reads."""
     writers: dict[str, set[str]] = {}
+    binders: dict[str, Statement] = {}
     for statement in statements:
         for name in statement.uses:
             statement.maybe |= writers.get(name, set()) - statement.definite
+        for name in statement.calls:
+            _link_call(statement, name, binders)
         for name in statement.definite | statement.maybe:
             writers.pop(name, None)
+            binders[name] = statement
         node = statement.node
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and statement.global_writes:
             writers[node.name] = statement.global_writes
+
+
+def _link_call(statement: Statement, name: str, binders: dict[str, Statement]) -> None:
+    """What calling ``name`` as a statement may change, as far as the notebook shows it."""
+    binder = binders.get(name)
+    if binder is None or binder.magic:
+        if name not in BUILTIN_NAMES:  # builtins act on their arguments only
+            statement.unsure = statement.unsure or f"what `{name}()` changes is unknown"
+        return
+    if binder.node is not None and name in binder.imported:
+        statement.acts_on.add(name)  # on its package, as a method of it would
+        statement.unsure = statement.unsure or f"what `{name}()` changes is unknown"
+        return
+    if not isinstance(binder.node, _DEFINITIONS) and not binder.deferred:
+        # Bound by an assignment (`f = functools.partial(g)`): what it does is not shown.
+        statement.unsure = statement.unsure or f"what `{name}()` changes is unknown"
+        return
+    # A function of the notebook: it may change any global its body (or a function it
+    # calls) reads.
+    seen: set[int] = set()
+    work = [binder]
+    while work:
+        definer = work.pop()
+        if definer.position in seen:
+            continue
+        seen.add(definer.position)
+        for read in definer.deferred:
+            statement.acts_on.add(read)
+            if (inner := binders.get(read)) is not None and inner.deferred:
+                work.append(inner)
 
 
 def where(statement: Statement, line: int) -> str:
@@ -89,12 +141,19 @@ class _Slicer:
         # Positions per name, so a need looks only at the statements that touch it.
         self._binders: dict[str, list[int]] = defaultdict(list)
         self._changers: dict[str, list[int]] = defaultdict(list)
+        self._package_changers: dict[str, list[int]] = defaultdict(list)
         self._stars: list[int] = []
+        self.notes: dict[int, str] = {}  # effects left out, by position
+        package_of: dict[str, str] = {}  # names bound by an import, to the package
         for statement in statements:
+            for name in statement.mutates | statement.acts_on:
+                self._changers[name].append(statement.position)
+                if name in package_of:
+                    self._package_changers[package_of[name]].append(statement.position)
             for name in statement.definite | statement.maybe:
                 self._binders[name].append(statement.position)
-            for name in statement.mutates | statement.call_mutates:
-                self._changers[name].append(statement.position)
+                package_of.pop(name, None)
+            package_of.update(statement.packages)
             if statement.star:
                 self._stars.append(statement.position)
 
@@ -120,6 +179,31 @@ class _Slicer:
             self._need(name, statement.position, statement, line, soft=True)
         for name, line in statement.deferred.items():
             self._need(name, at, statement, line, soft=False)
+        for package in set(statement.packages.values()):
+            for position in self._before(self._package_changers.get(package, []), at):
+                self._take_effect(self.statements[position], at)
+
+    def _take_effect(self, statement: Statement, at: int) -> None:
+        """Take a statement acting on a module, unless it could not run in the job."""
+        if statement.magic or statement.position in self.notes:
+            return
+        for name in statement.uses:
+            problem = self._unavailable(name, statement.position)
+            if problem:
+                self.notes[statement.position] = f"it uses {name}, {problem}"
+                return
+        self._work.append((statement, at))
+
+    def _unavailable(self, name: str, at: int) -> str | None:
+        """Why ``name`` has no value the job can compute at ``at`` (``None``: it has)."""
+        if name in BUILTIN_NAMES or name in self.parameters:
+            return None
+        binders = [*self._before(self._binders.get(name, []), at), *self._before(self._stars, at)]
+        if not binders:
+            return "which no cell run before it defines"
+        if self.statements[max(binders)].magic:
+            return "which only a magic or shell command sets"
+        return None
 
     def _need(self, name: str, at: int, user: Statement, line: int, *, soft: bool) -> None:
         place = where(user, line)
@@ -155,13 +239,12 @@ class _Slicer:
             self.missing[name] = [place]
 
     def _take_mutations(self, name: str, at: int, definer: Statement | None) -> None:
+        if definer is not None and name in definer.imported:
+            return  # a module: taking the import takes what acts on its package
         start = definer.position + 1 if definer else 0
-        module = definer is not None and name in definer.imported
         for position in self._before(self._changers.get(name, []), at, start):
             statement = self.statements[position]
-            if statement.magic:
-                continue
-            if name in statement.mutates or (name in statement.call_mutates and not module):
+            if not statement.magic:
                 self._work.append((statement, at))
 
 
@@ -182,8 +265,10 @@ def slice_statements(
     statements: Sequence[Statement],
     roots: Iterable[Statement],
     parameters: frozenset[str] = frozenset(),
-) -> set[int]:
+) -> tuple[set[int], dict[int, str]]:
     """Positions of the statements ``roots`` need, transitively; roots included.
+
+    Also returns, by position, why effects on needed modules were left out.
 
     Raises
     ------
@@ -227,4 +312,4 @@ def slice_statements(
         raise CaptureError(
             "Cannot capture the notebook code this cell needs: " + "\n".join(problems)
         )
-    return taken
+    return taken, slicer.notes

@@ -3,6 +3,12 @@
 Module-scope code is walked in evaluation order by :class:`ModuleScan`; the bodies of
 functions and lambdas (run later, when called) are analysed with :mod:`symtable`, the
 compiler's own scoping, so comprehension targets, ``nonlocal`` and ``global`` are exact.
+
+A call made as a statement (``random.seed(42)``, ``items.append(x)``, ``setup(cfg)``) is
+there for its effect: it *acts on* the object it is called on (the root of
+``random.seed``) and on the variables passed to it. A bare call ``f(...)`` also records
+``f``, so the slicer can add the globals ``f``'s body reads; a statement whose effects no
+name shows (``exec(...)``, ``globals()["x"] = 1``) is marked *unsure*.
 """
 
 from __future__ import annotations
@@ -10,11 +16,32 @@ from __future__ import annotations
 import ast
 import symtable
 
+#: Builtins (and IPython's ``display``) that change none of their arguments: a statement
+#: calling them (``print(cfg)``) is there to show something, not for an effect.
+PURE_CALLS = frozenset({
+    "abs", "all", "any", "ascii", "bin", "bool", "bytes", "callable", "chr", "dict", "dir",
+    "display", "divmod", "enumerate", "filter", "float", "format", "frozenset", "getattr",
+    "hasattr", "hash", "help", "hex", "id", "int", "isinstance", "issubclass", "iter", "len",
+    "list", "map", "max", "min", "oct", "ord", "pow", "print", "range", "repr", "reversed",
+    "round", "set", "sorted", "str", "sum", "tuple", "type", "zip",
+})
+#: Calls that can change any variable: capture cannot say what such a statement does.
+OPAQUE_CALLS = frozenset({"exec", "eval", "globals", "locals", "vars", "__import__"})
+
 
 def _root(node: ast.expr) -> str | None:
     """The variable an attribute/subscript chain starts from (``cfg`` in ``cfg["a"].b``)."""
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
         node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _variable(node: ast.expr) -> str | None:
+    """The variable an argument names (``cfg``, ``cfg.opt``, ``cfg["a"]``), or ``None``."""
+    if isinstance(node, ast.Starred):
+        node = node.value
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
     return node.id if isinstance(node, ast.Name) else None
 
 
@@ -63,11 +90,14 @@ class ModuleScan(ast.NodeVisitor):
         self.maybe: set[str] = set()
         self.star = False
         self.imported: set[str] = set()
+        self.packages: dict[str, str] = {}
         self.uses: dict[str, int] = {}
         self.deferred: dict[str, int] = {}
         self.soft: dict[str, int] = {}
         self.mutates: set[str] = set()
-        self.call_mutates: set[str] = set()
+        self.acts_on: set[str] = set()
+        self.calls: dict[str, int] = {}
+        self.unsure: str | None = None
         self.global_writes: set[str] = set()
         self._depth = 0
 
@@ -105,7 +135,9 @@ class ModuleScan(ast.NodeVisitor):
         else:  # attribute or subscript: the object is read, then changed in place
             self.visit(target)
             root = _root(target)
-            if root is not None:
+            if root in OPAQUE_CALLS:  # globals()["x"] = 1
+                self.unsure = f"`{root}()` can set any variable"
+            elif root is not None:
                 self.mutates.add(root)
 
     def _function_body(self, node: ast.AST) -> None:
@@ -178,17 +210,38 @@ class ModuleScan(ast.NodeVisitor):
 
     def visit_Expr(self, node: ast.Expr) -> None:
         self.visit(node.value)
-        # `items.append(x)`: a method call as a statement is there for its effect on items.
-        if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
-            root = _root(node.value.func.value)
+        value = node.value.value if isinstance(node.value, ast.Await) else node.value
+        if isinstance(value, ast.Call):
+            self._effect(value)
+
+    def _effect(self, call: ast.Call) -> None:
+        """A call made as a statement is there for its effect: on what may it act?"""
+        arguments = {_variable(a) for a in [*call.args, *(k.value for k in call.keywords)]}
+        func = call.func
+        if isinstance(func, ast.Name):
+            name = func.id
+            if name in PURE_CALLS:
+                return
+            if name in OPAQUE_CALLS:
+                self.unsure = f"`{name}()` can change any variable"
+                return
+            if name not in ("setattr", "delattr"):
+                self.calls.setdefault(name, call.lineno)
+        else:  # random.seed(42), items.append(3), cfg.update(a=1)
+            root = _root(func)
+            if root in OPAQUE_CALLS:  # globals().update(...)
+                self.unsure = f"`{root}()` can change any variable"
+                return
             if root is not None:
-                self.call_mutates.add(root)
+                self.acts_on.add(root)
+        self.acts_on |= {name for name in arguments if name is not None}
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             name = alias.asname or alias.name.split(".")[0]
             self._bind(name)
             self.imported.add(name)
+            self.packages[name] = alias.name.split(".")[0]
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         for alias in node.names:
@@ -197,6 +250,8 @@ class ModuleScan(ast.NodeVisitor):
             else:
                 self._bind(alias.asname or alias.name)
                 self.imported.add(alias.asname or alias.name)
+                if node.level == 0 and node.module:
+                    self.packages[alias.asname or alias.name] = node.module.split(".")[0]
 
     def visit_Global(self, node: ast.Global) -> None:
         """``global`` at module level changes nothing."""
@@ -227,6 +282,10 @@ class ModuleScan(ast.NodeVisitor):
             self.deferred.setdefault(name, line)
         self.global_writes |= body.global_writes
         self.mutates |= body.mutates - body.definite - body.maybe
+        self.acts_on |= body.acts_on - body.definite - body.maybe
+        for name, line in body.calls.items():
+            self.calls.setdefault(name, line)
+        self.unsure = self.unsure or body.unsure
         self._bind(node.name)
 
     # -- compound statements ---------------------------------------------------------------

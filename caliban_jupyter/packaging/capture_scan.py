@@ -7,15 +7,19 @@ names each statement binds, reads, and mutates. :mod:`capture_deps` slices these
 
 Decisions
 ---------
-- A cell that is a cell magic (``%%time``, ``%%caliban_cloud``, ...) is skipped entirely; the
-  names its body would bind (when the body is Python) are recorded as *magic-defined* so a
-  later need for them gets a precise error rather than "not defined".
-- A top-level statement that calls a magic or the shell (``get_ipython().run_line_magic``,
-  ``run_cell_magic``, ``system``, ``getoutput``) is dropped and its names are magic-defined;
-  for a line magic whose argument is Python (``%time y = 1``) the argument's names count too.
-- Inside a ``def``/``class``/block, a statement that is *only* a magic call (``!nvidia-smi``)
-  is removed (``pass`` keeps the block valid); any other nested use of a magic result makes
-  the whole top-level statement magic-defined, because the job could not compute it.
+- Shell lines the job can run (``!cmd``, ``%pip``, ``%%bash``/``%%sh`` cells) become calls of
+  the program's helpers wherever they are (see :mod:`capture_shell`); such a top-level
+  statement is a *shell* statement.
+- A cell that is another cell magic (``%%time``, ``%%caliban_cloud``, ...) is skipped
+  entirely; the names its body would bind (when the body is Python) are recorded as
+  *magic-defined* so a later need for them gets a precise error rather than "not defined".
+- Another top-level statement that calls a magic or the shell (``%matplotlib``,
+  ``x = !ls``) is dropped and its names are magic-defined; for a line magic whose argument
+  is Python (``%time y = 1``) the argument's names count too.
+- Inside a ``def``/``class``/block, a statement that is *only* such a magic call is removed
+  (``pass`` keeps the block valid; its line is in ``Statement.dropped``); any other nested
+  use of a magic result makes the whole top-level statement magic-defined, because the job
+  could not compute it.
 - Names read inside function and lambda bodies are *deferred*: they are looked up when the
   function runs, not when it is defined. Scopes there are analysed with :mod:`symtable`, the
   compiler's own scoping, so comprehension targets, ``nonlocal`` and ``global`` are exact.
@@ -24,13 +28,15 @@ Decisions
 from __future__ import annotations
 
 import ast
+import copy
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from IPython.core.inputtransformer2 import TransformerManager
 
 from caliban_jupyter.packaging.capture_names import ModuleScan
+from caliban_jupyter.packaging.capture_shell import awaits_at_top_level, expansion_names, runnable
 
 #: Methods of the object returned by ``get_ipython()`` that run magics or the shell.
 MAGIC_METHODS = frozenset({"run_line_magic", "run_cell_magic", "system", "getoutput"})
@@ -45,6 +51,10 @@ class Statement:
     ``uses`` are read when the statement runs; ``deferred`` are globals read by function
     bodies it defines (resolved where the function is needed); ``soft`` uses (annotations)
     are captured when defined but never reported as missing. Values are line numbers.
+    ``acts_on`` are the objects its calls may change (``random`` for ``random.seed(1)``),
+    ``calls`` the functions it calls as statements, ``unsure`` why its effects are unknown.
+    ``raw`` holds the cell's lines as typed and ``span`` the statement's first and last line
+    in the transformed cell, so notes can quote what the user wrote.
     """
 
     position: int
@@ -59,16 +69,29 @@ class Statement:
     maybe: set[str] = field(default_factory=set)
     star: bool = False
     imported: set[str] = field(default_factory=set)
+    packages: dict[str, str] = field(default_factory=dict)
     uses: dict[str, int] = field(default_factory=dict)
     deferred: dict[str, int] = field(default_factory=dict)
     soft: dict[str, int] = field(default_factory=dict)
     mutates: set[str] = field(default_factory=set)
-    call_mutates: set[str] = field(default_factory=set)
+    acts_on: set[str] = field(default_factory=set)
+    calls: dict[str, int] = field(default_factory=dict)
+    unsure: str | None = None
     global_writes: set[str] = field(default_factory=set)
+    shell: bool = False
+    awaits: bool = False
+    dropped: list[int] = field(default_factory=list)
+    raw: Sequence[str] = ()
+    span: tuple[int, int] = (1, 1)
 
     def binds(self, name: str) -> bool:
         """Whether running this statement may bind ``name`` at module level."""
         return self.star or name in self.definite or name in self.maybe
+
+    def raw_line(self, line: int) -> str:
+        """Line ``line`` of the transformed cell, as the user typed it."""
+        index = line + self.line_offset - 1
+        return self.raw[index].strip() if 0 <= index < len(self.raw) else ""
 
 
 def _magic_call(node: ast.AST) -> ast.Call | None:
@@ -120,20 +143,36 @@ def _magic_bound_names(call: ast.Call) -> set[str]:
     return names
 
 
-def strip_nested_magic(stmt: ast.stmt) -> tuple[ast.stmt, bool]:
-    """Remove magic-only statements nested in blocks of ``stmt``.
+class _Rewriter(ast.NodeTransformer):
+    """Replace the IPython calls a job can run with the program's helpers."""
 
-    Returns the statement (a new tree when something was removed) and whether any other
-    magic call is left in it, which makes the whole statement uncapturable.
+    def __init__(self) -> None:
+        self.replaced: list[tuple[ast.Call, ast.Call]] = []
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        new = runnable(node) if _magic_call(node) is not None else None
+        if new is None:
+            return node
+        self.replaced.append((node, new))
+        return new
+
+
+def clean_magic(stmt: ast.stmt) -> tuple[ast.stmt, list[tuple[ast.Call, ast.Call]], list[int],
+                                          bool]:
+    """Make ``stmt`` runnable without IPython, as far as it can be.
+
+    Returns the statement (a new tree when something changed), the calls replaced by
+    helpers (original, new), the lines of magic-only statements removed from blocks, and
+    whether any other magic call is left in it, which makes the statement uncapturable.
     """
-    changed = False
+    removed: list[int] = []
 
     def clean(body: list[ast.stmt]) -> list[ast.stmt]:
-        nonlocal changed
         kept = []
         for child in body:
             if _pure_magic(child) is not None:
-                changed = True
+                removed.append(child.lineno)
                 continue
             for name in _BLOCK_FIELDS:
                 if isinstance(getattr(child, name, None), list):
@@ -145,15 +184,33 @@ def strip_nested_magic(stmt: ast.stmt) -> tuple[ast.stmt, bool]:
             kept.append(child)
         return kept or [ast.Pass()]
 
-    tree = ast.parse(ast.unparse(stmt)).body[0]  # a copy: the caller's tree stays intact
+    rewriter = _Rewriter()
+    tree = rewriter.visit(copy.deepcopy(stmt))  # the caller's tree stays intact
     cleaned = clean([tree])[0]
     left = any(_magic_call(node) is not None for node in ast.walk(cleaned))
-    if not changed:
-        return stmt, left
-    return ast.fix_missing_locations(cleaned), left
+    if not rewriter.replaced and not removed:
+        return stmt, [], [], left
+    return ast.fix_missing_locations(cleaned), rewriter.replaced, removed, left
 
 
-def _segments(module: ast.Module, text: str) -> Iterator[tuple[ast.stmt, str]]:
+def _replace_calls(source: str, first_line: int,
+                   replaced: list[tuple[ast.Call, ast.Call]]) -> str | None:
+    """``source`` (lines from ``first_line`` on) with each replaced call's text swapped for
+    its helper, keeping comments; ``None`` when a call spans lines."""
+    lines = source.split("\n")
+    for old, new in sorted(replaced, key=lambda p: (p[0].lineno, p[0].col_offset),
+                           reverse=True):
+        if old.end_lineno != old.lineno or old.end_col_offset is None:
+            return None
+        index = old.lineno - first_line
+        data = lines[index].encode()  # AST columns count UTF-8 bytes
+        lines[index] = (data[:old.col_offset].decode() + ast.unparse(new)
+                        + data[old.end_col_offset:].decode())
+    return "\n".join(lines)
+
+
+def _segments(module: ast.Module, text: str
+              ) -> Iterator[tuple[ast.stmt, str, tuple[int, int]]]:
     """Each top-level statement with its own source lines (comments inside kept).
 
     Statements sharing a line (``a = 1; b = 2``) are unparsed separately instead.
@@ -170,7 +227,8 @@ def _segments(module: ast.Module, text: str) -> Iterator[tuple[ast.stmt, str]]:
         shared = (index > 0 and spans[index - 1][1] >= start) or (
             index + 1 < len(spans) and spans[index + 1][0] <= end
         )
-        yield stmt, ast.unparse(stmt) if shared else "\n".join(lines[start - 1 : end])
+        source = ast.unparse(stmt) if shared else "\n".join(lines[start - 1 : end])
+        yield stmt, source, (start, end)
 
 
 def leading_blank_lines(text: str) -> int:
@@ -190,22 +248,32 @@ def scan_cell(text: str, cell: int | None, first_position: int) -> list[Statemen
     except (SyntaxError, ValueError, tokenize.TokenError):
         return None
     offset = leading_blank_lines(text)
+    raw = text.splitlines()
     if is_cell_magic(module):
-        calls = filter(None, map(_pure_magic, module.body))
+        calls = [c for c in map(_pure_magic, module.body) if c is not None]
+        script = runnable(calls[0]) if len(calls) == 1 else None
+        if script is not None:  # %%bash: the job runs it
+            node = ast.fix_missing_locations(ast.Expr(script))
+            return [Statement(first_position, cell, ast.unparse(node), node=node,
+                              line_offset=offset, shell=True, raw=raw)]
         names = set().union(*map(_magic_bound_names, calls))
-        return [Statement(first_position, cell, "", line_offset=offset, magic=True, definite=names)]
+        return [Statement(first_position, cell, "", line_offset=offset, magic=True,
+                          definite=names, raw=raw)]
     out: list[Statement] = []
-    for stmt, source in _segments(module, python):
-        record = Statement(first_position + len(out), cell, source, node=stmt, line_offset=offset)
+    for stmt, source, span in _segments(module, python):
+        record = Statement(first_position + len(out), cell, source, node=stmt,
+                           line_offset=offset, raw=raw, span=span)
         out.append(record)
         magic = _pure_magic(stmt)
-        if magic is not None:
+        if magic is not None and runnable(magic) is None:
             record.magic, record.definite = True, _magic_bound_names(magic)
             continue
-        cleaned, left = strip_nested_magic(stmt)
+        record.shell = magic is not None
+        cleaned, replaced, removed, left = clean_magic(stmt)
         if cleaned is not stmt:
-            record.node, record.source = cleaned, ast.unparse(cleaned)
-            record.edited = True
+            kept = None if removed else _replace_calls(source, span[0], replaced)
+            record.node, record.source = cleaned, kept or ast.unparse(cleaned)
+            record.edited, record.dropped = kept is None, removed
         scan = ModuleScan()
         scan.visit(cleaned)
         record.definite, record.maybe = scan.definite, scan.maybe - scan.definite
@@ -213,8 +281,14 @@ def scan_cell(text: str, cell: int | None, first_position: int) -> list[Statemen
         if left:
             continue
         record.future = isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
+        record.awaits = awaits_at_top_level(cleaned)
         record.star, record.imported = scan.star, scan.imported
+        record.packages = scan.packages
         record.uses, record.deferred, record.soft = scan.uses, scan.deferred, scan.soft
-        record.mutates, record.call_mutates = scan.mutates, scan.call_mutates
+        for _, new in replaced:  # `!echo {x}` reads x when it runs
+            for name, line in expansion_names(new).items():
+                record.soft.setdefault(name, line)
+        record.mutates, record.acts_on = scan.mutates, scan.acts_on
+        record.calls, record.unsure = scan.calls, scan.unsure
         record.global_writes = scan.global_writes
     return out

@@ -116,7 +116,9 @@ def test_in_place_changes_of_a_needed_object_are_taken(tmp_path: Path) -> None:
     )
     program = capture("print(json.dumps(cfg), items, box.size)", cells)
     assert "import json" in program.source
-    assert "\njson.dumps(cfg)\n" not in program.source  # a call on a module is not a change
+    # A call on a captured module is taken like any call acting on a captured name (it used
+    # to be left out on purpose; setup such as random.seed(42) was then lost).
+    assert "\njson.dumps(cfg)\n" in program.source
     assert "other" not in program.source
     assert run(program, tmp_path) == '{"lr": 0.1} [0.1] 7\n'
 
@@ -244,7 +246,9 @@ def test_match_statement_binds_capture_names(tmp_path: Path) -> None:
 # -- magics, shell lines, unparsable cells ----------------------------------------------------
 
 
-def test_magics_and_shell_lines_are_dropped(tmp_path: Path) -> None:
+def test_magics_are_dropped_and_shell_lines_run_where_captured(tmp_path: Path) -> None:
+    # Shell lines used to be dropped everywhere; now the job runs those of the code it
+    # captures (a function's body here) and says which lines it does not run.
     cells = history(
         "%matplotlib inline\nimport math\n!echo hello\nlen?",
         "%%time\nslow = 1",
@@ -256,10 +260,25 @@ def test_magics_and_shell_lines_are_dropped(tmp_path: Path) -> None:
     program = capture("print(report())", cells)
     assert "get_ipython" not in program.source
     assert program.cells_used == (1, 3)
-    assert run(program, tmp_path) == "3.0\n"
+    assert run(program, tmp_path) == "inside\n3.0\n"
+    assert program.notes == (
+        "In[1] line 1: `%matplotlib inline` is not run in the job (magics other than %pip, "
+        "and shell output kept in a variable, do not run in a job)",
+        "In[1] line 3: `!echo hello` is not run in the job (shell lines of earlier cells run "
+        "only with --capture all; or move it into this cell)",
+        "In[1] line 4: `len?` is not run in the job (magics other than %pip, and shell "
+        "output kept in a variable, do not run in a job)",
+        "In[3] line 3: `%time math.sqrt(4)` is not run in the job (magics other than %pip "
+        "do not run in a job)",
+        "In[6] line 1: `!ls` is not run in the job (shell lines of earlier cells run only "
+        "with --capture all; or move it into this cell)",
+    )
     everything = capture("print(report())", cells, mode="all")
     assert "get_ipython" not in everything.source
     assert "slow" not in everything.source and "broken" not in everything.source
+    assert "In[2] line 1: `%%time` is not run in the job (cell magics other than %%bash " \
+           "and %%sh do not run in a job)" in everything.notes
+    assert not any("!echo hello" in note or "!ls" in note for note in everything.notes)
 
 
 @pytest.mark.parametrize(
@@ -369,10 +388,12 @@ def test_parameters_override_notebook_defaults_from_the_command_line(tmp_path: P
     assert out == "adam lr=0.01 verbose=True [1, 2]\n"
 
 
-def test_parameter_block_runs_right_before_the_body(tmp_path: Path) -> None:
+def test_parameters_are_read_before_the_captured_code(tmp_path: Path) -> None:
+    # The value replaces the notebook's own definition (see test_capture_effects.py), so
+    # the command line is read at the top now, not right before the body.
     program = capture("print(lr, sys.argv[1:])", history("import sys", "lr = 1"), parameters=["lr"])
     source = program.source
-    assert source.index("lr = 1") < source.index("_caliban_parameters") < source.index("print(lr")
+    assert source.index("_caliban_parameters") < source.index("lr = 1") < source.index("print(lr")
     # Unknown arguments stay for the body to parse; negative numbers are values.
     assert run(program, tmp_path, "--lr", "-2", "--other", "x") == (
         "-2 ['--lr', '-2', '--other', 'x']\n"
@@ -390,8 +411,8 @@ def test_parameters_without_a_notebook_default_count_as_defined(tmp_path: Path) 
 def test_mode_all_takes_every_executed_cell_in_order(tmp_path: Path) -> None:
     cells = history("print('one')", "%ls\nunused = 2\nprint('two')", "!echo shell", "x = 3")
     program = capture("print(x)", cells, mode="all")
-    assert program.cells_used == (1, 2, 4)
-    assert run(program, tmp_path) == "one\ntwo\n3\n"
+    assert program.cells_used == (1, 2, 3, 4)  # shell lines run too (they used to be dropped)
+    assert run(program, tmp_path) == "one\ntwo\nshell\n3\n"
 
 
 def test_future_imports_are_hoisted_to_the_top(tmp_path: Path) -> None:

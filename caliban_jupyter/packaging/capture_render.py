@@ -1,0 +1,143 @@
+"""The text of a captured program: statements, parameters and helpers in order (pure).
+
+Layout::
+
+    <__future__ imports>
+    <helpers for shell lines and top-level await, when the code has them>
+    <experiment parameters parsed from this job's command line>
+    <captured statements, in execution order; after each plain definition of a parameter,
+     the line that replaces its value by the experiment's>
+    <the %%caliban_cloud cell, its comments and blank lines kept>
+
+Parameters follow papermill's rule: a swept value takes the place of the notebook's own
+definition, so everything computed from it afterwards uses it. A *plain definition* binds
+the name without reading it (``lr = 0.1``, ``for lr in ...``, ``from cfg import lr``,
+``if fast: lr = 0.5``); updates (``lr *= 0.5``, ``lr = lr * 2``) still run on top of the
+swept value. A parameter no captured statement defines is set right before the cell.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+from caliban_jupyter.packaging.capture_scan import Statement
+from caliban_jupyter.packaging.capture_shell import (
+    AWAIT_HELPER,
+    SHELL_HELPERS,
+    string_literal,
+)
+
+# Parameters not given on the command line keep their notebook values (argparse.SUPPRESS),
+# and unknown arguments are left for the program.
+_PARAMETER_BLOCK = """\
+def _caliban_parameters(names):
+    import argparse
+    import ast
+
+    def value(text):
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return text
+
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for name in names:
+        parser.add_argument(
+            "--" + name, dest=name, nargs="?", const=True, type=value,
+            default=argparse.SUPPRESS,
+        )
+    known, _ = parser.parse_known_args()
+    return vars(known)
+
+
+_caliban_swept = _caliban_parameters({names!r})
+del _caliban_parameters"""
+
+
+def _assign(name: str) -> str:
+    return (f"if {name!r} in _caliban_swept: {name} = _caliban_swept[{name!r}]"
+            f"  # the experiment's --{name}")
+
+
+def _defines(statement: Statement, name: str) -> bool:
+    """A plain definition of ``name``: binds it without reading it first."""
+    return statement.binds(name) and not statement.star and name not in statement.uses
+
+
+def _runs_shell(statement: Statement) -> bool:
+    return statement.node is not None and any(
+        isinstance(n, ast.Name) and n.id in ("_caliban_system", "_caliban_pip", "_caliban_script")
+        for n in ast.walk(statement.node))
+
+
+def _with_parameters(statement: Statement, parameters: Sequence[str], *,
+                     wrap: bool = True) -> list[str]:
+    source = statement.source
+    if statement.awaits and wrap:
+        source = f"_caliban_await({string_literal(source)})"
+    return [source, *(_assign(n) for n in parameters if _defines(statement, n))]
+
+
+def _body(body: Sequence[Statement], text: str, parameters: Sequence[str], *,
+          wrap: bool) -> str:
+    """The cell as typed (comments and blank lines kept), each statement as captured."""
+    lines = text.splitlines()
+    out: list[str] = []
+    done = 0  # lines of ``text`` already emitted
+    index = 0
+    while index < len(body):
+        group = [body[index]]  # statements sharing lines are emitted together
+        while index + len(group) < len(body) and \
+                body[index + len(group)].span[0] <= group[-1].span[1]:
+            group.append(body[index + len(group)])
+        start, end = group[0].span[0], group[-1].span[1]
+        out += lines[done:start - 1]
+        for statement in group:
+            if statement.magic:
+                out.append(f"# not run in the job: {statement.raw_line(statement.span[0])}")
+            elif not statement.future:  # hoisted to the top
+                out += _with_parameters(statement, parameters, wrap=wrap)
+        done = end
+        index += len(group)
+    out += lines[done:]
+    return "\n".join(out).rstrip()
+
+
+def render_program(history: Sequence[Statement], parameters: Sequence[str],
+                   body: Sequence[Statement], body_text: str) -> str:
+    """The program's source: see the module docstring for its layout."""
+    everything = [*history, *body]
+    parts = sorted({s.source.strip() for s in everything if s.future})
+    code = [s for s in everything if not s.future and not s.magic]
+    if any(map(_runs_shell, code)):
+        parts.append("\n# --- runs the notebook's shell lines (!cmd, %pip, %%bash) ---")
+        parts.append(SHELL_HELPERS)
+    if any(s.awaits for s in code):
+        parts.append("\n# --- runs code that awaits at top level, as IPython does ---")
+        parts.append(AWAIT_HELPER)
+    defined = [n for n in parameters if any(_defines(s, n) for s in code)]
+    if parameters:
+        flags = ", ".join(f"--{n}" for n in parameters)
+        parts.append(f"\n# --- experiment parameters ({flags}): each replaces the notebook's "
+                     "value where it is defined ---")
+        parts.append(_PARAMETER_BLOCK.format(names=list(parameters)))
+    cell: int | None = -1
+    for statement in history:
+        if statement.future or statement.magic:
+            continue
+        if statement.cell != cell:
+            cell = statement.cell
+            parts.append(f"\n# --- In[{cell}] ---")
+        parts += _with_parameters(statement, parameters)
+    undefined = [n for n in parameters if n not in defined]
+    if undefined:
+        parts.append("\n# --- experiment parameters no captured code defines ---")
+        parts += [_assign(n) for n in undefined]
+    parts.append("\n# --- the %%caliban_cloud cell ---")
+    awaits = any(s.awaits for s in body)
+    cell_text = _body(body, body_text, parameters, wrap=not awaits)
+    if awaits:  # one piece, so the whole cell shares its scope and event loop as in IPython
+        cell_text = f"_caliban_await({string_literal(cell_text)})"
+    parts.append(cell_text)
+    return "\n".join(parts) + "\n"
