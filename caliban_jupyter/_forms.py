@@ -14,8 +14,8 @@ from .api import (
     _capture,
     _experiment_source,
     _parameters,
-    _requirements,
     kernel_history,
+    program_overrides,
 )
 from .session import get_config
 
@@ -70,10 +70,8 @@ def program_form(code: str, history: Sequence[str], args: argparse.Namespace,
         if request.experiment_config is not None:
             experiments = expand_experiment_config(
                 load_experiment_config(request.experiment_config))
-        parameters = _parameters(experiments)
-        program = _capture(code, history, mode, parameters)
-        return replace(request, program=program.source, program_parameters=parameters,
-                       requirements=_requirements(program.imports, request.cwd))
+        return replace(request, **program_overrides(code, history, mode, experiments,
+                                                    request.cwd))
 
     # Capture once now, so a name nothing defines is reported before the form appears.
     experiments = [{}] if source is None else expand_experiment_config(

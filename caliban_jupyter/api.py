@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._magic_args import cloud_parser, namespace_from_options
-from .errors import CaptureError, UsageError
+from .errors import CaptureError, ExperimentConfigError, UsageError
 from .events import Progress
 from .session import get_config, submitting
 from .sweep import DryRun, Sweep
@@ -90,10 +90,8 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
         experiments = expand_experiment_config(config)
         overrides["experiment_config"] = config
     if code is not None:
-        parameters = _parameters(experiments)
-        program = _capture(code, history, args.capture or get_config().capture, parameters)
-        overrides.update(program=program.source, program_parameters=parameters,
-                         requirements=_requirements(program.imports, cwd))
+        overrides.update(program_overrides(code, history, args.capture or get_config().capture,
+                                           experiments, cwd))
     request = CloudRequest.from_namespace(args, **overrides)
     plan = plan_from_request(request)
     if request.dry_run:
@@ -137,14 +135,49 @@ def _experiment_source(value: Any, user_ns: Mapping[str, Any] | None, cwd: str) 
     return value
 
 
+def program_overrides(code: str, history: Sequence[str], mode: str,
+                      experiments: Sequence[Mapping[str, Any]], cwd: str) -> dict[str, Any]:
+    """The request fields of a captured cell: its program, parameters, notes, the local
+    modules it imports and the pinned requirements of everything it imports."""
+    from .packaging.capture_local import local_modules
+
+    parameters = _parameters(experiments)
+    program = _capture(code, history, mode, parameters)
+    local = local_modules(program.imports, cwd)
+    return dict(program=program.source, program_parameters=parameters,
+                program_notes=program.notes, program_modules=local.paths,
+                requirements=_requirements((*program.imports, *local.imports), cwd))
+
+
 def _parameters(experiments: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """The experiment keys that can become variables of the captured program."""
+    """The experiment keys, which become variables of the captured program.
+
+    A key that cannot be a variable (``learning-rate``, ``--lr``, ``class``) is an error
+    here, before anything is built: the program could not use it.
+    """
+    import keyword
+
     seen: dict[str, None] = {}
     for experiment in experiments:
         for key in experiment:
-            if key.isidentifier():
-                seen.setdefault(key)
+            seen.setdefault(key)
+    bad = [k for k in seen if not k.isidentifier() or keyword.iskeyword(k)]
+    if bad:
+        hints = ", ".join(f"{k!r} -> {_identifier(k)!r}" for k in bad)
+        raise ExperimentConfigError(
+            f"experiment key{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} cannot "
+            "become a variable of the cell's program: in a cell, each key is a Python variable "
+            f"(and the job's --KEY flag). Rename: {hints}. Code that parses its own flags "
+            "(argparse) runs as a script: caliban cloud script.py")
     return tuple(seen)
+
+
+def _identifier(key: str) -> str:
+    import keyword
+
+    name = re.sub(r"\W", "_", key.lstrip("-")) or "value"
+    name = f"_{name}" if name[0].isdigit() else name
+    return f"{name}_" if keyword.iskeyword(name) else name
 
 
 def _capture(code: str, history: Sequence[str], mode: str, parameters: tuple[str, ...]):
@@ -169,7 +202,11 @@ def _requirements(imports: Sequence[str], cwd: str) -> tuple[str, ...]:
 
 
 def kernel_history() -> list[str]:
-    """The raw source of the cells this kernel has run, excluding the running one."""
+    """The raw source of the cells this kernel has run, excluding the running one.
+
+    Indexed like IPython's ``In`` (entry 0 is empty), so notes and errors say ``In[k]``
+    for the cell the notebook shows as ``[k]``.
+    """
     from .session import _current_shell
 
     shell = _current_shell()
@@ -177,7 +214,7 @@ def kernel_history() -> list[str]:
         return []
     raw = list(shell.history_manager.input_hist_raw)
     # During execution the running cell is already stored at index execution_count.
-    return raw[1:shell.execution_count] if len(raw) > shell.execution_count else raw[1:]
+    return raw[:shell.execution_count] if len(raw) > shell.execution_count else raw
 
 
 # ---------------------------------------------------------------------------- settings

@@ -42,6 +42,12 @@ def render_dry_run(plan: Plan, out=None) -> None:
     where = f"backend {s.backend}" + (f", project {s.project_id}" if s.project_id else "")
     print(f"Dry run: nothing is built or submitted ({where}, experiment group {plan.xgroup}).",
           file=out)
+    request = plan.request
+    if request.program_modules:
+        print(f"Local modules shipped with the program: {', '.join(request.program_modules)}",
+              file=out)
+    for note in request.program_notes:
+        print(f"note: {note}", file=out)
     for spec in plan.specs:
         m = spec.machine
         print(f"\n{spec.display_name}", file=out)
@@ -55,6 +61,20 @@ def render_dry_run(plan: Plan, out=None) -> None:
         print(f"  labels:      {labels}", file=out)
     n = len(plan.specs)
     print(f"\n{n} job{'s' if n != 1 else ''} would be submitted.", file=out)
+    if request.show_program:
+        _show_program(plan, out)
+
+
+def _show_program(plan: Plan, out) -> None:
+    """The program every job runs (each job adds its own args): generated, or the target."""
+    from .spec.target import PROGRAM_FILE
+
+    if plan.program is not None:
+        print(f"\nProgram ({PROGRAM_FILE}, run as `python3 {PROGRAM_FILE} ARGS`):", file=out)
+        print(plan.program.rstrip("\n"), file=out)
+    elif plan.target is not None:
+        print(f"\nProgram: `{shlex.join(plan.target.command())} ARGS`, the {plan.target.kind} "
+              f"{plan.target.path} as it is in the image", file=out)
 
 
 class TqdmProgress:

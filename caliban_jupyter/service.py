@@ -56,9 +56,12 @@ class CloudRequest:
     endpoint: str | None = None
     dry_run: bool = False
     format: str = "text"
+    show_program: bool = False
     # Notebook front end: a generated program replaces MODULE.
     program: str | None = None
     program_parameters: tuple[str, ...] = ()
+    program_notes: tuple[str, ...] = ()  # what the job will not run, one line each
+    program_modules: tuple[str, ...] = ()  # local modules shipped beside the program
     requirements: tuple[str, ...] = ()
     cwd: str = "."
     session: Mapping[str, Any] = field(default_factory=dict)
@@ -149,6 +152,9 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
                          "CPU-only job, or drop --nogpu to use the GPU")
     if request.format not in ("text", "json"):
         raise UsageError(f"--format must be 'text' or 'json', not {request.format!r}")
+    if request.show_program and (not request.dry_run or request.format == "json"):
+        raise UsageError("--show_program prints the job's program in a dry run's text: use it "
+                         "with --dry_run (and without --format json)")
 
     target: Target | None = None
     if request.program is None:
@@ -277,7 +283,7 @@ def build_request(plan: Plan):  # -> packaging.BuildRequest (imported lazily)
         base_image=plan.settings.base_image, apt_packages=plan.settings.apt_packages,
         registry=plan.settings.registry, image_name=_image_name(plan),
         cloud_key=plan.settings.cloud_key, generated_files=generated, entrypoint=entrypoint,
-        requirements=tuple(req.requirements),
+        requirements=tuple(req.requirements), modules=tuple(req.program_modules),
     )
 
 
@@ -303,8 +309,11 @@ def execute(plan: Plan, progress: Progress = ignore):
     from .backends import get_backend
     from .backends.submit import submit_sweep
     from .errors import BackendError
+    from .events import Warning_
     from .history import History
 
+    for note in plan.request.program_notes:
+        progress(Warning_(note))
     # The history and the job service are checked before the build: an unreachable
     # endpoint or missing credentials fail in seconds, with nothing built or recorded,
     # instead of after a build with every job recorded NOT_SUBMITTED.

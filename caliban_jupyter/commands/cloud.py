@@ -100,6 +100,9 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
     o = p.add_argument_group("output")
     o.add_argument("--dry_run", action="store_true",
                    help="show the jobs that would be submitted; build and submit nothing")
+    o.add_argument("--show_program", action="store_true",
+                   help="with --dry_run, also print the program each job runs (for a cell or "
+                        "notebook: the generated code)")
     o.add_argument("--format", choices=["text", "json"], default="text",
                    help="json: print the CustomJob request bodies (with --dry_run) or records")
 

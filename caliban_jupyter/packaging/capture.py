@@ -38,6 +38,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from caliban_jupyter.errors import CaptureError
 from caliban_jupyter.packaging.capture_deps import link_global_writes, slice_statements, where
+from caliban_jupyter.packaging.capture_local import local_path
 from caliban_jupyter.packaging.capture_render import render_program
 from caliban_jupyter.packaging.capture_scan import Statement, leading_blank_lines, scan_cell
 
@@ -232,13 +233,6 @@ def capture(
     )
 
 
-def _is_local(module: str, cwd: Path) -> bool:
-    if (cwd / f"{module}.py").is_file():
-        return True
-    package = cwd / module
-    return package.is_dir() and any(package.glob("*.py"))
-
-
 def pinned_requirements(imports: Iterable[str], *, cwd: str = ".") -> tuple[str, ...]:
     """Pin the installed distributions that provide ``imports`` (``"numpy==1.26.4"``).
 
@@ -260,7 +254,7 @@ def pinned_requirements(imports: Iterable[str], *, cwd: str = ".") -> tuple[str,
     for module in {name.split(".")[0] for name in imports}:
         if module in sys.stdlib_module_names or module == "caliban_jupyter":
             continue
-        if _is_local(module, base):
+        if local_path(module, base) is not None:
             continue
         for distribution in providers.get(module, ()):
             try:

@@ -40,7 +40,9 @@ class BuildRequest:
     (e.g. captured notebook code) written under the working directory in their own layer.
     ``requirements`` are pip requirement lines used when the project has no
     requirements.txt, setup.py or pyproject.toml. ``include`` lists files the user named
-    explicitly: credential-looking files among them are packaged anyway.
+    explicitly: credential-looking files among them are packaged anyway. ``modules`` are
+    local modules (``mylib.py``) and package directories (``mypkg``) a generated program
+    imports, shipped beside it.
     """
 
     cwd: str
@@ -57,6 +59,7 @@ class BuildRequest:
     entrypoint: tuple[str, ...] | None = None
     requirements: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
 
     @property
     def resolved_base_image(self) -> str:
@@ -265,6 +268,19 @@ def _select(req: BuildRequest) -> tuple[list[Entry], DockerfileSpec, tuple[str, 
     if code_root is not None:
         add_tree(code_root, "code/", "", dirs)
         roots.append("code")
+    elif req.modules:
+        for module in req.modules:
+            rel = _rel_within(cwd, module, "local module")
+            if matcher.excluded(rel):
+                raise UsageError(f"the code imports {rel}, which .dockerignore (or a default "
+                                 "exclusion) leaves out of the image; the job could not "
+                                 "import it. Fix .dockerignore.")
+            full = os.path.join(cwd, rel)
+            if os.path.isdir(full):
+                add_tree(rel, "code/", "", dirs)
+            else:
+                entries[f"code/{rel}"] = _file_entry(f"code/{rel}", full, os.stat(full))
+        roots.append("code")
     for name, data in sorted(req.generated_files.items()):
         arc = "gen/" + _check_generated_name(name)
         entries[arc] = Entry(arc, "file", data=bytes(data), size=len(data))
@@ -274,7 +290,8 @@ def _select(req: BuildRequest) -> tuple[list[Entry], DockerfileSpec, tuple[str, 
     spec = DockerfileSpec(
         base_image=req.resolved_base_image, entrypoint=tuple(entrypoint),
         apt_packages=tuple(req.apt_packages), requirements=requirements, setup_files=setup,
-        extras=extras, dirs=dirs, code=code_root is not None, generated=bool(req.generated_files),
+        extras=extras, dirs=dirs, code=code_root is not None or bool(req.modules),
+        generated=bool(req.generated_files),
     )
     return _with_parent_dirs(entries, tuple(roots)), spec, tuple(sorted(skipped))
 

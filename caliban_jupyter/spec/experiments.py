@@ -11,6 +11,8 @@ The semantics are those of Google's ``caliban``:
   inner list, giving ``a`` and ``b`` in order) or a flat list (one job).
 - Values are strings, numbers and booleans. ``true`` becomes a bare ``--flag`` and
   ``false`` omits the flag (see :func:`experiment_to_args`).
+- A key is a flag name: ``lr`` gives ``--lr``. A key that already starts with ``-``
+  (``--lr``, ``-v``) is the flag as written, never prefixed again.
 
 Unlike caliban, an empty list value is an error rather than silently zero jobs, and
 ``null`` values are rejected (as caliban's validation did) because no command-line form of
@@ -211,12 +213,17 @@ def _compile_axes(entry: dict[str, Any], where: str) -> list[Axis]:
                 "brackets (e.g. \"[batch_size,learning_rate]\")"
             )
         for name in names:
-            if name in seen:
+            if not name.strip("-"):
                 raise ExperimentConfigError(
-                    f"flag {name!r}{at} is given by both {seen[name]!r} and {key!r}: "
+                    f"key {key!r}{at} is only dashes: a key is a flag name, e.g. \"lr\" "
+                    "(which gives --lr)")
+            flag = name if name.startswith("-") else f"--{name}"  # "lr" and "--lr" clash
+            if flag in seen:
+                raise ExperimentConfigError(
+                    f"flag {name!r}{at} is given by both {seen[flag]!r} and {key!r}: "
                     "give each flag in only one key"
                 )
-            seen[name] = key
+            seen[flag] = key
         axes.append((names, alternatives))
     return axes
 
@@ -341,9 +348,10 @@ def experiment_to_args(
     Returns
     -------
     list of str
-        ``script_args``, then ``--key value`` per key in the experiment's order. ``True``
-        gives a bare ``--key``, ``False`` omits the key (caliban's rule). Other values are
-        rendered with ``str``.
+        ``script_args``, then ``--key value`` per key in the experiment's order (a key that
+        starts with ``-`` is used as written: ``--lr`` stays ``--lr``). ``True`` gives a
+        bare flag, ``False`` omits the key (caliban's rule). Other values are rendered with
+        ``str``.
 
     Raises
     ------
@@ -353,12 +361,13 @@ def experiment_to_args(
     """
     args = list(script_args)
     for key, value in experiment.items():
+        flag = key if key.startswith("-") else f"--{key}"
         if value is True:
-            args.append(f"--{key}")
+            args.append(flag)
         elif value is False:
             continue
         elif isinstance(value, (str, int, float)):
-            args.append(f"--{key}")
+            args.append(flag)
             args.append(str(value))
         else:
             raise ExperimentConfigError(

@@ -114,6 +114,8 @@ def test_large_sweep_count():
         ({"[a,b]": [[1, 2], 3]}, "malformed value 3"),
         ({"[a,b]": [[1, {"x": 1}]]}, "malformed value"),
         ({"a": 1, "[a,b]": [1, 2]}, "flag 'a'"),
+        ({"lr": 1, "--lr": 2}, "flag '--lr' is given by both 'lr' and '--lr'"),
+        ({"--": 1}, "key '--' is only dashes"),
         ([], "empty list"),
         ([[]], "empty list"),
         ("lr", "must be a JSON object"),
@@ -248,6 +250,14 @@ def test_args_order_and_script_args_first():
 
 def test_bools_true_bare_false_omitted():
     assert experiment_to_args({"v": True, "q": False, "n": 0}) == ["--v", "--n", "0"]
+
+
+def test_a_key_that_is_already_a_flag_is_not_prefixed_again():
+    # {"--lr": [1]} used to become `----lr 1`.
+    assert experiment_to_args({"--lr": 1, "-v": True, "depth": 2}) == [
+        "--lr", "1", "-v", "--depth", "2"]
+    jobs = expand_experiment_config({"--lr": [1, 2]})
+    assert [experiment_to_args(j) for j in jobs] == [["--lr", "1"], ["--lr", "2"]]
 
 
 def test_floats_and_negative_values_use_str():
