@@ -145,7 +145,7 @@ def test_a_notebook_runs_as_a_job(project, env):
         nbformat.v4.new_code_cell("%matplotlib inline\nwidth = 3"),
         params,
         nbformat.v4.new_markdown_cell("# not code"),
-        nbformat.v4.new_code_cell("!echo shell lines are dropped\n"
+        nbformat.v4.new_code_cell("!echo shell lines run in the job\n"
                                   "print('area', width * height)"),
     ]
     nbformat.write(nb, project / "analysis.ipynb")
@@ -156,4 +156,4 @@ def test_a_notebook_runs_as_a_job(project, env):
     assert [rec["state"] for rec in records] == ["SUCCEEDED"] * 2
     logs = {caliban(project, env, "logs", rec["display_name"], "--xgroup", "e2e-nb").stdout.strip()
             for rec in records}
-    assert logs == {"area 6", "area 15"}
+    assert logs == {"shell lines run in the job\narea 6", "shell lines run in the job\narea 15"}
