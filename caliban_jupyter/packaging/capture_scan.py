@@ -63,7 +63,6 @@ class Statement:
     node: ast.stmt | None = None
     line_offset: int = 0
     magic: bool = False
-    edited: bool = False
     future: bool = False
     definite: set[str] = field(default_factory=set)
     maybe: set[str] = field(default_factory=set)
@@ -273,7 +272,7 @@ def scan_cell(text: str, cell: int | None, first_position: int) -> list[Statemen
         if cleaned is not stmt:
             kept = None if removed else _replace_calls(source, span[0], replaced)
             record.node, record.source = cleaned, kept or ast.unparse(cleaned)
-            record.edited, record.dropped = kept is None, removed
+            record.dropped = removed
         scan = ModuleScan()
         scan.visit(cleaned)
         record.definite, record.maybe = scan.definite, scan.maybe - scan.definite
