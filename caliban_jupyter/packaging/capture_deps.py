@@ -137,6 +137,7 @@ class _Slicer:
         self.missing: dict[str, list[str]] = {}
         self.magic: dict[str, tuple[Statement, list[str]]] = {}
         self._seen: set[tuple[str, int] | tuple[int, int]] = set()
+        self._package_done: dict[str, int] = {}
         self._work: list[tuple[Statement, int]] = []
         # Positions per name, so a need looks only at the statements that touch it.
         self._binders: dict[str, list[int]] = defaultdict(list)
@@ -180,7 +181,10 @@ class _Slicer:
         for name, line in statement.deferred.items():
             self._need(name, at, statement, line, soft=False)
         for package in set(statement.packages.values()):
-            for position in self._before(self._package_changers.get(package, []), at):
+            # Every import of a package needs the same statements: take each only once.
+            done = self._package_done.get(package, 0)
+            self._package_done[package] = max(done, at)
+            for position in self._before(self._package_changers.get(package, []), at, done):
                 self._take_effect(self.statements[position], at)
 
     def _take_effect(self, statement: Statement, at: int) -> None:

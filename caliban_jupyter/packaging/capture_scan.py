@@ -183,6 +183,8 @@ def clean_magic(stmt: ast.stmt) -> tuple[ast.stmt, list[tuple[ast.Call, ast.Call
             kept.append(child)
         return kept or [ast.Pass()]
 
+    if not any(_magic_call(node) is not None for node in ast.walk(stmt)):
+        return stmt, [], [], False
     rewriter = _Rewriter()
     tree = rewriter.visit(copy.deepcopy(stmt))  # the caller's tree stays intact
     cleaned = clean([tree])[0]
