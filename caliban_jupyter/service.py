@@ -208,7 +208,10 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
     image = request.image_tag
     specs = []
     for i, experiment in enumerate(experiments, start=1):
-        args = experiment_to_args(experiment, request.script_args)
+        # `false` omits a flag (caliban's rule), which would leave a captured program its
+        # notebook value: a parameter of the program gets an explicit False instead.
+        args = experiment_to_args({k: "False" if v is False and k in request.program_parameters
+                                   else v for k, v in experiment.items()}, request.script_args)
         labels = build_labels(
             job_name=name, gpu_enabled=machine.accelerator_type is not None
             and not machine.accelerator_type.startswith("TPU"),

@@ -116,3 +116,19 @@ def test_cli_show_program_names_the_target_command(notebook_dir: Path) -> None:
                           cwd=notebook_dir, capture_output=True, text=True, env=env,
                           timeout=60)
     assert done.returncode == 2 and "use it with --dry_run" in done.stderr
+
+
+def test_a_swept_false_reaches_the_cells_program(notebook_dir: Path) -> None:
+    # `false` omits the flag (caliban's rule): the program kept the notebook's True.
+    from caliban_jupyter._magic_args import cloud_parser, parse_line
+    from caliban_jupyter.api import run_cloud
+
+    args = parse_line(cloud_parser(), "--backend local --nogpu --dry_run --experiment_config g")
+    dry = run_cloud(args, code="print(augment)", history=["", "augment = True"],
+                    user_ns={"g": {"augment": [True, False]}})
+    assert [spec.args for spec in dry.specs] == [("--augment",), ("--augment", "False")]
+    script = notebook_dir / "caliban_main.py"
+    script.write_text(dry.plan.program)
+    outputs = [subprocess.run([sys.executable, str(script), *spec.args], capture_output=True,
+                              text=True, check=True).stdout for spec in dry.specs]
+    assert outputs == ["True\n", "False\n"]
