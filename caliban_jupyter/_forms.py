@@ -8,15 +8,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._cell_program import capture_cell, experiment_parameters, program_overrides
 from ._magic_args import cloud_parser, namespace_from_options
-from .api import (
-    _TARGET_RE,
-    _capture,
-    _experiment_source,
-    _parameters,
-    kernel_history,
-    program_overrides,
-)
+from .api import _TARGET_RE, _experiment_source, kernel_history
 from .session import get_config
 
 
@@ -76,5 +70,5 @@ def program_form(code: str, history: Sequence[str], args: argparse.Namespace,
     # Capture once now, so a name nothing defines is reported before the form appears.
     experiments = [{}] if source is None else expand_experiment_config(
         initial["experiment_config"])
-    _capture(code, history, mode, _parameters(experiments))
+    capture_cell(code, history, mode, experiment_parameters(experiments))
     return CalibanForm(program=code, initial=initial, prepare=prepare, cwd=cwd)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._magic_args import cloud_parser, namespace_from_options
-from .errors import CaptureError, ExperimentConfigError, UsageError
+from .errors import UsageError
 from .events import Progress
 from .session import get_config, submitting
 from .sweep import DryRun, Sweep
@@ -90,6 +90,8 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
         experiments = expand_experiment_config(config)
         overrides["experiment_config"] = config
     if code is not None:
+        from ._cell_program import program_overrides
+
         overrides.update(program_overrides(code, history, args.capture or get_config().capture,
                                            experiments, cwd))
     request = CloudRequest.from_namespace(args, **overrides)
@@ -133,72 +135,6 @@ def _experiment_source(value: Any, user_ns: Mapping[str, Any] | None, cwd: str) 
                              "JSON file path")
         return str(path)
     return value
-
-
-def program_overrides(code: str, history: Sequence[str], mode: str,
-                      experiments: Sequence[Mapping[str, Any]], cwd: str) -> dict[str, Any]:
-    """The request fields of a captured cell: its program, parameters, notes, the local
-    modules it imports and the pinned requirements of everything it imports."""
-    from .packaging.capture_local import local_modules
-
-    parameters = _parameters(experiments)
-    program = _capture(code, history, mode, parameters)
-    local = local_modules(program.imports, cwd)
-    return dict(program=program.source, program_parameters=parameters,
-                program_notes=program.notes, program_modules=local.paths,
-                requirements=_requirements((*program.imports, *local.imports), cwd))
-
-
-def _parameters(experiments: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """The experiment keys, which become variables of the captured program.
-
-    A key that cannot be a variable (``learning-rate``, ``--lr``, ``class``) is an error
-    here, before anything is built: the program could not use it.
-    """
-    import keyword
-
-    seen: dict[str, None] = {}
-    for experiment in experiments:
-        for key in experiment:
-            seen.setdefault(key)
-    bad = [k for k in seen if not k.isidentifier() or keyword.iskeyword(k)]
-    if bad:
-        hints = ", ".join(f"{k!r} -> {_identifier(k)!r}" for k in bad)
-        raise ExperimentConfigError(
-            f"experiment key{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} cannot "
-            "become a variable of the cell's program: in a cell, each key is a Python variable "
-            f"(and the job's --KEY flag). Rename: {hints}. Code that parses its own flags "
-            "(argparse) runs as a script: caliban cloud script.py")
-    return tuple(seen)
-
-
-def _identifier(key: str) -> str:
-    import keyword
-
-    name = re.sub(r"\W", "_", key.lstrip("-")) or "value"
-    name = f"_{name}" if name[0].isdigit() else name
-    return f"{name}_" if keyword.iskeyword(name) else name
-
-
-def _capture(code: str, history: Sequence[str], mode: str, parameters: tuple[str, ...]):
-    from .packaging.capture import capture
-
-    try:
-        return capture(code, list(history), mode=mode, parameters=parameters)
-    except SyntaxError as e:
-        raise CaptureError(f"the cell is not valid Python (line {e.lineno}): {e.msg}") from None
-
-
-def _requirements(imports: Sequence[str], cwd: str) -> tuple[str, ...]:
-    """Pinned requirements for the captured imports, unless the directory declares its own
-    (requirements.txt, setup.py or pyproject.toml win, as with the CLI)."""
-    from .packaging.context import REQUIREMENTS_FILE, SETUP_FILES
-
-    if any(Path(cwd, n).is_file() for n in (REQUIREMENTS_FILE, *SETUP_FILES)):
-        return ()
-    from .packaging.capture import pinned_requirements
-
-    return tuple(pinned_requirements(imports, cwd=cwd))
 
 
 def kernel_history() -> list[str]:
