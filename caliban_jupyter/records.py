@@ -67,6 +67,8 @@ class JobRecord:
     error: str | None = None
     request: Mapping[str, Any] = field(default_factory=dict)
     url: str | None = None
+    #: ``enableWebAccess`` jobs: replica (``workerpool0-0``) -> interactive shell URI.
+    web_access_uris: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_terminal(self) -> bool:
@@ -76,6 +78,13 @@ class JobRecord:
     @property
     def is_submitted(self) -> bool:
         return self.state != NOT_SUBMITTED
+
+    @property
+    def strategy(self) -> str:
+        """How Vertex schedules the job: ``SPOT``, ``FLEX_START`` or ``on-demand``."""
+        scheduling = (self.request.get("jobSpec") or {}).get("scheduling") or {}
+        strategy = scheduling.get("strategy")
+        return strategy if strategy in ("SPOT", "FLEX_START") else "on-demand"
 
     @property
     def job_id(self) -> str | None:
@@ -89,6 +98,7 @@ class JobRecord:
         out["labels"] = dict(self.labels)
         out["machine"] = dict(self.machine)
         out["request"] = json.loads(json.dumps(self.request))
+        out["web_access_uris"] = dict(self.web_access_uris)
         return out
 
     @classmethod
@@ -140,12 +150,7 @@ def strip_state(state: str | int | None) -> str:
 
 def machine_from_json(data: Mapping[str, Any]) -> MachineSpec:
     """Inverse of :meth:`MachineSpec.to_json` (accepts int64 counts sent as strings)."""
-    return MachineSpec(
-        machine_type=str(data.get("machineType", "")),
-        accelerator_type=data.get("acceleratorType") or None,
-        accelerator_count=int(data.get("acceleratorCount") or 0),
-        tpu_topology=data.get("tpuTopology") or None,
-    )
+    return MachineSpec.from_json(data)
 
 
 def _first_pool(body: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -238,14 +243,19 @@ def record_from_custom_job(
         error=error,
         request=request,
         url=url,
+        web_access_uris=dict(job.get("webAccessUris") or
+                             (previous.web_access_uris if previous else {})),
     )
 
 
 def spec_from_record(record: JobRecord, *, display_name: str) -> JobSpec:
-    """A new JobSpec re-running ``record``'s image and args (for `caliban resubmit`).
+    """A new JobSpec re-running ``record``'s image and args (for `caliban resubmit`), with
+    the runtime settings it was sent with (scheduling, worker pools, env...).
 
     The submission-id label is dropped: the submitter assigns a fresh one.
     """
+    from .spec.runtime import JobRuntime
+
     labels = {k: v for k, v in record.labels.items() if k != SID_LABEL}
     if not record.labels and record.request:
         labels = {k: v for k, v in (record.request.get("labels") or {}).items() if k != SID_LABEL}
@@ -258,4 +268,5 @@ def spec_from_record(record: JobRecord, *, display_name: str) -> JobSpec:
         labels=labels,
         machine=machine_from_json(record.machine or _first_pool(record.request).get(
             "machineSpec", {})),
+        runtime=JobRuntime.from_job_spec(record.request.get("jobSpec")),
     )

@@ -24,6 +24,7 @@ from .events import Progress, ignore
 from .records import INDEX_LABEL, SID_LABEL
 from .settings import Settings, resolve_settings
 from .spec.jobs import JobSpec, MachineSpec
+from .spec.runtime import JobRuntime, RuntimeFlags
 from .spec.target import PROGRAM_FILE, Target, classify_target
 
 _XGROUP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -66,6 +67,9 @@ class CloudRequest:
     cwd: str = "."
     session: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] | None = None
+    # Scheduling, worker pools, env vars... (spec/runtime.py); `env` above is the process
+    # environment settings are read from, not the jobs' variables.
+    runtime: RuntimeFlags = field(default_factory=RuntimeFlags)
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace, **overrides: Any) -> CloudRequest:
@@ -87,6 +91,7 @@ class CloudRequest:
             extras=tuple(getattr(args, "extras", ()) or ()),
             script_args=tuple(getattr(args, "script_args", ()) or ()),
         )
+        values["runtime"] = RuntimeFlags.from_namespace(args)
         values.update(overrides)
         return cls(**values)
 
@@ -114,6 +119,7 @@ class Plan:
     specs: tuple[JobSpec, ...]
     image: str | None  # the image to run when known without building (--image_tag)
     program: str | None = None  # generated program source (captured cell or notebook)
+    runtime: JobRuntime = field(default_factory=JobRuntime)
 
     @property
     def backend(self) -> str:
@@ -143,6 +149,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         load_experiment_config,
     )
     from .spec.labels import build_labels, parse_label_flags
+    from .spec.runtime import resolve_runtime
 
     cwd = request.cwd
     env = os.environ if request.env is None else request.env
@@ -170,7 +177,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         "project_id": request.project_id, "region": request.region,
         "cloud_key": request.cloud_key, "backend": request.backend,
         "base_image": request.base_image, "registry": request.registry,
-        "endpoint": request.endpoint,
+        "endpoint": request.endpoint, **request.runtime.setting_flags(),
     }
     gpu_mode = not request.nogpu
     settings = resolve_settings(flags, gpu=gpu_mode, cwd=cwd, env=env,
@@ -190,6 +197,9 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         machine_type=request.machine_type, region=settings.region,
         gpu_mode=gpu_mode, force=request.force,
     )
+    runtime = resolve_runtime(request.runtime, chief=machine, region=settings.region,
+                              settings=settings.runtime, sources=settings.sources,
+                              force=request.force)
 
     if request.experiment_config is None:
         experiments: list[dict[str, Any]] = [{}]
@@ -226,14 +236,14 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         specs.append(JobSpec(
             display_name=f"{name}_{stamp}_{i}", index=i, region=settings.region,
             image_uri=image or "", args=tuple(args), labels=labels, machine=machine,
-            experiment=experiment,
+            experiment=experiment, runtime=None if runtime == JobRuntime() else runtime,
         ))
     program = request.program
     if program is None and target is not None and target.kind == "notebook" and not image:
         program = notebook_program(Path(cwd, target.path), experiments)
     return Plan(request=request, settings=settings, target=target, machine=machine,
                 xgroup=xgroup, name=name, experiments=tuple(experiments), specs=tuple(specs),
-                image=image, program=program)
+                image=image, program=program, runtime=runtime)
 
 
 def notebook_program(path: Path, experiments: Sequence[Mapping[str, Any]]) -> str:

@@ -37,7 +37,19 @@ CONFIG_KEYS = {
     "apt_packages": "a list of Debian packages, or {\"cpu\": [...], \"gpu\": [...]}",
     "registry": "a registry prefix such as us-central1-docker.pkg.dev/PROJECT/REPO",
     "endpoint": "the job service endpoint, e.g. http://127.0.0.1:8470 (string)",
+    # Runtime settings of every job (spec/runtime.py validates their values).
+    "service_account": "the jobs' service account email (string)",
+    "network": "projects/PROJECT_NUMBER/global/networks/NAME (string)",
+    "tensorboard": "projects/P/locations/L/tensorboards/ID (string)",
+    "reservation": "a Compute Engine reservation name (string)",
+    "boot_disk_size": "boot disk size in GB (number)",
+    "boot_disk_type": "'pd-ssd', 'pd-standard' or 'hyperdisk-balanced'",
+    "timeout": "a job timeout such as \"90m\", \"2h\" or \"1d\" (string)",
+    "env": "environment variables of every job, {\"NAME\": \"value\"}",
 }
+#: Settings that go to every job's runtime (JobRuntime), not to where jobs run.
+RUNTIME_KEYS = ("service_account", "network", "tensorboard", "reservation", "boot_disk_size",
+                "boot_disk_type", "timeout", "env")
 
 # setting -> environment variables consulted, in order
 ENV_VARS = {
@@ -65,6 +77,8 @@ class Settings:
     registry: str | None
     endpoint: str | None
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: The runtime settings that are set (RUNTIME_KEYS), e.g. {"timeout": "2h"}.
+    runtime: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -81,7 +95,17 @@ class Settings:
             "apt_packages": list(self.apt_packages),
             "registry": self.registry,
             "endpoint": self.endpoint,
+            **self._runtime_json(),
         }
+
+    def _runtime_json(self) -> dict[str, Any]:
+        out = dict(self.runtime)
+        if "env" in out:
+            # Shown by %caliban_config: secret-looking values stay hidden.
+            from .spec.runtime import shown_env
+
+            out["env"] = ", ".join(shown_env((str(k), str(v)) for k, v in out["env"].items()))
+        return out
 
 
 def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
@@ -114,9 +138,20 @@ def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r}" +
                           (f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else "") +
                           f"; allowed keys: {allowed}")
-    for key in ("project_id", "region", "cloud_key", "backend", "registry", "endpoint"):
+    for key in ("project_id", "region", "cloud_key", "backend", "registry", "endpoint",
+                "service_account", "network", "tensorboard", "reservation", "boot_disk_type",
+                "timeout"):
         if key in data and not isinstance(data[key], str):
             raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
+    size = data.get("boot_disk_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, str))):
+        raise ConfigError(f"{path}: 'boot_disk_size' must be {CONFIG_KEYS['boot_disk_size']}")
+    env = data.get("env")
+    if env is not None and (not isinstance(env, dict) or not all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool)
+            for v in env.values())):
+        raise ConfigError(f"{path}: 'env' must be {CONFIG_KEYS['env']} (values text or "
+                          "numbers)")
     return data
 
 
@@ -187,6 +222,8 @@ def resolve_settings(
         raise ConfigError(f"unknown backend {backend!r} (from {sources['backend']}); "
                           "use 'vertex' (Google's Vertex AI) or 'local' (the local emulator)")
     apt = pick("apt_packages", [])
+    runtime = {key: value for key in RUNTIME_KEYS
+               if (value := pick(key)) not in (None, "", {})}
     return Settings(
         gpu=gpu,
         project_id=pick("project_id"),
@@ -198,4 +235,5 @@ def resolve_settings(
         registry=pick("registry"),
         endpoint=pick("endpoint"),
         sources=sources,
+        runtime=runtime,
     )

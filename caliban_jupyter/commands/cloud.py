@@ -32,7 +32,9 @@ HELPFULL_EXTRA = """\
 More:
   .calibanconfig.json keys: project_id, region, cloud_key, backend, base_image (string or
   {"cpu": ..., "gpu": ...}), apt_packages (list or {"cpu": [...], "gpu": [...]}), registry,
-  endpoint. Unknown keys are rejected.
+  endpoint, and the runtime settings service_account, network, tensorboard, reservation,
+  boot_disk_size, boot_disk_type, timeout, env ({"NAME": "value"}; --env adds to it).
+  Unknown keys are rejected.
   Defaults: machine type n1-standard-8 with a GPU, n1-highcpu-32 with --nogpu; GPU 1xP100.
   GPU types: K80 P4 P100 T4 V100 A100 A100_80GB L4 H100 H100_MEGA H200 B200 GB200 RTX_PRO_6000.
   TPU types: V2 V3 V4 V5E. Fixed-GPU machine types (a2, a3, a4, g2) are picked for you.
@@ -97,6 +99,9 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
     w.add_argument("--cloud_key", metavar="KEY_JSON",
                    help="service-account key for API calls from this machine; never enters "
                         "the image")
+    from ._runtime_flags import add_runtime_arguments
+
+    add_runtime_arguments(p)
     o = p.add_argument_group("output")
     o.add_argument("--dry_run", action="store_true",
                    help="show the jobs that would be submitted; build and submit nothing")

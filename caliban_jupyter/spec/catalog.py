@@ -27,6 +27,7 @@ class Accelerator:
     vertex: str
     regions: tuple[str, ...]
     retired: str | None = None
+    flex_start: bool = False  # Dynamic Workload Scheduler can queue it (--flex_start)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Family:
     attach: Mapping[str, Mapping[int, tuple[float, float]]] = field(default_factory=dict)
     regions: tuple[str, ...] | None = None
     note: str | None = None
+    workers: bool = True  # a job on this family may have a worker pool (--workers)
 
 
 class Catalog:
@@ -68,6 +70,7 @@ class Catalog:
                 vertex=a["vertex"],
                 regions=tuple(a.get("regions", ())),
                 retired=a.get("retired"),
+                flex_start=bool(a.get("flex_start", False)),
             )
             for short, a in data["accelerators"].items()
         }
@@ -97,6 +100,7 @@ class Catalog:
                 },
                 regions=tuple(f["regions"]) if "regions" in f else None,
                 note=f.get("note"),
+                workers=bool(f.get("workers", True)),
             )
 
     # -- single facts ---------------------------------------------------------------

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .runtime import JobRuntime
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,16 @@ class MachineSpec:
             out["tpuTopology"] = self.tpu_topology
         return out
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MachineSpec:
+        """Inverse of :meth:`to_json` (accepts int64 counts sent as strings)."""
+        return cls(
+            machine_type=str(data.get("machineType", "")),
+            accelerator_type=data.get("acceleratorType") or None,
+            accelerator_count=int(data.get("acceleratorCount") or 0),
+            tpu_topology=data.get("tpuTopology") or None,
+        )
+
     @property
     def accelerator_label(self) -> str:
         """Human form, e.g. ``2 x NVIDIA_TESLA_V100`` or ``none``."""
@@ -39,7 +52,8 @@ class JobSpec:
     """One job of a sweep, fully decided: what Vertex (or the emulator) is asked to run.
 
     ``index`` is 1-based within the experiment group; ``experiment`` the expanded config
-    entry that produced ``args``.
+    entry that produced ``args``. ``runtime`` holds scheduling, worker pools, env and the
+    other runtime settings (``None``: Vertex's defaults, one machine).
     """
 
     display_name: str
@@ -50,22 +64,19 @@ class JobSpec:
     labels: Mapping[str, str]
     machine: MachineSpec
     experiment: Mapping[str, Any] = field(default_factory=dict)
+    runtime: JobRuntime | None = None
 
     def to_custom_job(self) -> dict[str, Any]:
         """The CustomJob request body in Vertex's REST JSON form (lowerCamelCase)."""
-        return {
-            "displayName": self.display_name,
-            "labels": dict(self.labels),
-            "jobSpec": {
-                "workerPoolSpecs": [
-                    {
-                        "machineSpec": self.machine.to_json(),
-                        "replicaCount": "1",
-                        "containerSpec": {"imageUri": self.image_uri, "args": list(self.args)},
-                    }
-                ]
-            },
-        }
+        container = {"imageUri": self.image_uri, "args": list(self.args)}
+        if self.runtime is not None:
+            job_spec = self.runtime.job_spec(self.machine, container)
+        else:
+            job_spec = {"workerPoolSpecs": [{"machineSpec": self.machine.to_json(),
+                                             "replicaCount": "1",
+                                             "containerSpec": container}]}
+        return {"displayName": self.display_name, "labels": dict(self.labels),
+                "jobSpec": job_spec}
 
     def with_image(self, image_uri: str) -> JobSpec:
         from dataclasses import replace
