@@ -10,8 +10,8 @@ Actions::
 Execution: by default each job runs as a container; ``--simulate S`` walks jobs through
 their states without Docker (each "runs" S seconds); ``--no-run`` never starts jobs, they
 stay QUEUED (benchmarks of large submissions). Fault injection for tests:
-``--fault-rate``, ``--latency-ms``, ``--drop-after-commit-rate``, ``--seed`` (or the
-``CALIBAN_EMULATOR_FAULT_RATE`` ... environment variables).
+``--fault-rate``, ``--latency-ms``, ``--drop-after-commit-rate``, ``--preempt-rate``,
+``--seed`` (or the ``CALIBAN_EMULATOR_FAULT_RATE`` ... environment variables).
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="delay before answering each API request")
     faults.add_argument("--drop-after-commit-rate", type=float, default=None, metavar="R",
                         help="fraction of creates stored but never answered")
+    faults.add_argument("--preempt-rate", type=float, default=None, metavar="R",
+                        help="fraction of Spot jobs preempted once as they start running")
     faults.add_argument("--seed", type=int, default=None, help="seed of fault decisions")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument("--json", action="store_true", help="status/start: print JSON")
@@ -72,7 +74,8 @@ def _background_options(args: argparse.Namespace) -> list[str]:
         opts.append("--no-run")
     if args.simulate is not None:
         opts += ["--simulate", str(args.simulate)]
-    for flag in ("fault_rate", "latency_ms", "drop_after_commit_rate", "seed"):
+    for flag in ("fault_rate", "latency_ms", "drop_after_commit_rate", "seed",
+                 "preempt_rate"):
         value = getattr(args, flag)
         if value is not None:
             opts += [f"--{flag.replace('_', '-')}", str(value)]
@@ -98,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
                                 if args.drop_after_commit_rate is None
                                 else args.drop_after_commit_rate),
         seed=env.seed if args.seed is None else args.seed,
+        preempt_rate=env.preempt_rate if args.preempt_rate is None else args.preempt_rate,
     )
     mode = "none" if args.no_run else "simulate" if args.simulate is not None else "docker"
     config = EmulatorConfig(

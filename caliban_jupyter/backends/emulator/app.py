@@ -92,7 +92,7 @@ class Emulator:
         self._lock_state_dir(state_dir)
         try:
             self.store = JobStore(state_dir)
-            self.runner = Runner(self.store, self.config.runner, self.job_url)
+            self.runner = Runner(self.store, self.config.runner, self.job_url, self.faults)
             service = JobService(self.store, self.runner)
             try:
                 self.server = make_server(self.config.port, service, self.store, self.faults,

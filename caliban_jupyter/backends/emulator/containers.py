@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # the docker SDK is imported only when a job actually runs
 LABEL_INSTANCE = "caliban.emulator.instance"
 LABEL_JOB = "caliban.emulator.job"
 LABEL_NAME = "caliban.emulator.name"
+LABEL_REPLICA = "caliban.emulator.replica"
+CHIEF = "workerpool0-0"
 
 
 class ImageUnavailable(Exception):
@@ -76,20 +78,23 @@ def create(
     args: Sequence[str],
     env: Mapping[str, str],
     network: str,
+    replica: str = CHIEF,
 ) -> Container:
-    """Create (not start) the job's container.
+    """Create (not start) the container of one replica of the job (the chief's by
+    default, which keeps the job's own container name).
 
     ``command`` replaces the image's entrypoint and ``args`` its CMD, as Vertex does
     (Kubernetes semantics); empty lists keep the image's own.
     """
+    suffix = "" if replica == CHIEF else f"-{replica}"
     return client.containers.create(
         image,
         command=list(args) or None,
         entrypoint=list(command) or None,
         environment=dict(env),
         labels={LABEL_INSTANCE: instance, LABEL_JOB: str(job_id),
-                LABEL_NAME: display_name[:200]},
-        name=f"caliban-emulator-{instance}-{job_id}",
+                LABEL_NAME: display_name[:200], LABEL_REPLICA: replica},
+        name=f"caliban-emulator-{instance}-{job_id}{suffix}",
         network_mode=network,
         # An init process forwards SIGTERM, so a cancel stops a program that is PID 1.
         init=True,
@@ -103,6 +108,11 @@ def find(client: DockerClient, instance: str, job_id: int | None = None) -> list
     if job_id is not None:
         labels.append(f"{LABEL_JOB}={job_id}")
     return list(client.containers.list(all=True, filters={"label": labels}))
+
+
+def replica_of(container: Container) -> str:
+    """The replica a container runs (containers of older emulators ran the chief)."""
+    return str(container.labels.get(LABEL_REPLICA, CHIEF))
 
 
 def stream_logs(container: Container) -> Iterator[bytes]:
@@ -124,6 +134,18 @@ def stop(container: Container, grace_seconds: int) -> None:
         container.stop(timeout=grace_seconds)
     except docker.errors.NotFound:
         pass
+
+
+def stop_all(running: Sequence[Container], grace_seconds: int) -> None:
+    """Stop several containers at once: each gets its grace period in parallel."""
+    import threading
+
+    threads = [threading.Thread(target=stop, args=(c, grace_seconds), daemon=True)
+               for c in running]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def remove(container: Container) -> None:

@@ -36,15 +36,20 @@ class FaultConfig:
         after the job was stored: the client cannot know the job exists.
     seed
         Seed of the generator; ``None`` for a random one.
+    preempt_rate
+        Fraction of Spot jobs (``scheduling.strategy: SPOT``) whose replicas are
+        preempted as soon as they run, once per job: the job then restarts or fails as
+        its ``restartJobOnWorkerRestart`` says.
     """
 
     fault_rate: float = 0.0
     latency_ms: float = 0.0
     drop_after_commit_rate: float = 0.0
     seed: int | None = None
+    preempt_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("fault_rate", "drop_after_commit_rate"):
+        for name in ("fault_rate", "drop_after_commit_rate", "preempt_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 1, "
@@ -54,12 +59,13 @@ class FaultConfig:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.fault_rate or self.latency_ms or self.drop_after_commit_rate)
+        return bool(self.fault_rate or self.latency_ms or self.drop_after_commit_rate
+                    or self.preempt_rate)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> FaultConfig:
         """Read ``CALIBAN_EMULATOR_FAULT_RATE``, ``..._LATENCY_MS``,
-        ``..._DROP_AFTER_COMMIT_RATE`` and ``..._SEED``."""
+        ``..._DROP_AFTER_COMMIT_RATE``, ``..._PREEMPT_RATE`` and ``..._SEED``."""
         env = os.environ if environ is None else environ
 
         def num(name: str, kind: type = float) -> float | None:
@@ -77,6 +83,7 @@ class FaultConfig:
             latency_ms=num("LATENCY_MS") or 0.0,
             drop_after_commit_rate=num("DROP_AFTER_COMMIT_RATE") or 0.0,
             seed=None if seed is None else int(seed),
+            preempt_rate=num("PREEMPT_RATE") or 0.0,
         )
 
 
@@ -121,6 +128,14 @@ class FaultInjector:
         if drop:
             self._count("dropped_after_commit")
         return drop
+
+    def preempt(self) -> bool:
+        """Whether to preempt the Spot job that just started running."""
+        with self._lock:
+            hit = self._random.random() < self.config.preempt_rate
+        if hit:
+            self._count("preempted")
+        return hit
 
     def _count(self, what: str) -> None:
         with self._lock:

@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from .rpc import ACCELERATOR_TYPE_NAMES, ACCELERATOR_TYPES, JOB_STATES, ApiError
+from .rpc import ENUM_FIELDS, JOB_STATES, ApiError
 
 # Permissive on purpose: any id a user could have (including domain-scoped ones).
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -92,10 +92,11 @@ def normalize_request(value: Any, key: str = "") -> Any:
         for k, v in value.items():
             ck = camel_case(k)
             out[ck] = normalize_request(v, ck)
-        if "acceleratorType" in out:
-            acc = out["acceleratorType"]
-            if isinstance(acc, int) or (isinstance(acc, str) and acc.isdigit()):
-                out["acceleratorType"] = ACCELERATOR_TYPE_NAMES.get(int(acc), str(acc))
+        for name, table in ENUM_FIELDS.items():
+            value = out.get(name)
+            if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+                names = {number: n for n, number in table.items()}
+                out[name] = names.get(int(value), str(value))
         return out
     if isinstance(value, list):
         return [normalize_request(v, key) for v in value]
@@ -107,13 +108,22 @@ def encode_enums_as_ints(job: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(job)
     if isinstance(out.get("state"), str):
         out["state"] = JOB_STATES.get(out["state"], 0)
-    for pool in out.get("jobSpec", {}).get("workerPoolSpecs", []) or []:
-        machine = pool.get("machineSpec") if isinstance(pool, dict) else None
-        if isinstance(machine, dict) and isinstance(machine.get("acceleratorType"), str):
-            machine["acceleratorType"] = ACCELERATOR_TYPES.get(
-                machine["acceleratorType"], 0
-            )
+    _enums_to_ints(out.get("jobSpec"))
     return out
+
+
+def _enums_to_ints(value: Any) -> None:
+    """Replace, in place, every enum field's name below ``value`` with its number."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            table = ENUM_FIELDS.get(key)
+            if table is not None and isinstance(item, str):
+                value[key] = table.get(item, 0)
+            else:
+                _enums_to_ints(item)
+    elif isinstance(value, list):
+        for item in value:
+            _enums_to_ints(item)
 
 
 def wants_int_enums(query: dict[str, list[str]]) -> bool:

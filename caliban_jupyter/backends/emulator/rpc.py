@@ -78,6 +78,14 @@ ACCELERATOR_TYPES = {
     "NVIDIA_RTX_PRO_6000": 18,
 }
 ACCELERATOR_TYPE_NAMES = {v: k for k, v in ACCELERATOR_TYPES.items()}
+# google.cloud.aiplatform.v1.Scheduling.Strategy and ReservationAffinity.Type.
+STRATEGIES = {"STRATEGY_UNSPECIFIED": 0, "ON_DEMAND": 1, "LOW_COST": 2, "STANDARD": 3,
+              "SPOT": 4, "FLEX_START": 5}
+RESERVATION_AFFINITY_TYPES = {"TYPE_UNSPECIFIED": 0, "NO_RESERVATION": 1,
+                              "ANY_RESERVATION": 2, "SPECIFIC_RESERVATION": 3}
+#: Enum fields of a CustomJob body (lowerCamelCase) and their name -> number tables.
+ENUM_FIELDS = {"acceleratorType": ACCELERATOR_TYPES, "strategy": STRATEGIES,
+               "reservationAffinityType": RESERVATION_AFFINITY_TYPES}
 
 
 class ApiError(Exception):

@@ -1,9 +1,13 @@
-"""Runs queued jobs: at most ``max_running`` at once, each as a container (or simulated).
+"""Runs queued jobs: at most ``max_running`` at once, each replica as a container (or
+simulated).
 
-Life of a job: QUEUED → PENDING (image pulled, container created) → RUNNING → SUCCEEDED or
-FAILED by the container's exit status; a cancel moves it to CANCELLING, stops the
-container, then CANCELLED. The log streams to ``logs/ID.log`` while the job runs and the
-container is removed once its log is saved.
+Life of a job: QUEUED → PENDING (images pulled, one container per replica created) →
+RUNNING → SUCCEEDED when every replica exits 0, FAILED when one does not, when the job
+outlives ``scheduling.timeout``, or when a Spot preemption (an injected fault) hits a job
+without ``restartJobOnWorkerRestart`` (with it, the job runs again from the start). A
+cancel moves it to CANCELLING, stops the containers, then CANCELLED. The log streams to
+``logs/ID.log`` while the job runs (see :mod:`.replicas`) and the containers are removed
+once their logs are saved.
 
 On start, jobs left PENDING/RUNNING/CANCELLING by a previous emulator are picked up again:
 their containers are found by label and followed to the end; a container that vanished
@@ -18,7 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import containers
+from . import containers, replicas
+from .faults import FaultInjector
+from .replicas import JobLog, Outcome, Replica, Watcher
 from .rpc import TERMINAL_STATES, ApiError
 from .store import ACTIVE_STATES, Job, JobStore
 
@@ -29,9 +35,8 @@ MODES = ("docker", "simulate", "none")
 QUEUED, PENDING, RUNNING = "JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING"
 CANCELLING, CANCELLED = "JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED"
 SUCCEEDED, FAILED = "JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"
-# google.rpc.Code carried by a failed job's ``error``: Vertex reports a replica's non-zero
-# exit as INVALID_ARGUMENT (3) and its own trouble as INTERNAL (13).
-USER_CODE_FAILED, EMULATOR_FAILED = 3, 13
+# google.rpc.Code of a failed job's ``error`` when the emulator itself is in trouble.
+EMULATOR_FAILED = 13
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,9 @@ class RunnerConfig:
     max_running
         Jobs PENDING or RUNNING at once; the rest wait QUEUED.
     network
-        Docker network mode of job containers: ``none`` (default) or ``host``.
+        Docker network mode of one-replica jobs' containers: ``none`` (default) or
+        ``host``. Jobs with several replicas always use ``host``: their replicas talk to
+        each other on 127.0.0.1.
     stop_grace_seconds
         Seconds between SIGTERM and SIGKILL when a job is cancelled.
     """
@@ -57,12 +64,6 @@ class RunnerConfig:
     network: str = "none"
     simulate_seconds: float = 1.0
     stop_grace_seconds: int = 5
-
-
-def _exit_message(code: int, url: str) -> str:
-    why = " (killed: out of memory, or SIGKILL)" if code == 137 else ""
-    return (f"The replica workerpool0-0 exited with a non-zero status of {code}{why}. "
-            f"See the job's log: {url}")
 
 
 class Runner:
@@ -76,15 +77,18 @@ class Runner:
         Execution options.
     job_url
         ``job_id -> URL`` of the job's page, quoted in failure messages.
+    faults
+        Decides which Spot jobs get preempted (none without one).
     """
 
     def __init__(self, store: JobStore, config: RunnerConfig,
-                 job_url: Callable[[int], str]) -> None:
+                 job_url: Callable[[int], str], faults: FaultInjector | None = None) -> None:
         if config.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         self.store = store
         self.config = config
         self.job_url = job_url
+        self.faults = faults
         self._client: Any = None
         self._lock = threading.Lock()
         self._workers: dict[int, threading.Thread] = {}
@@ -202,17 +206,12 @@ class Runner:
         job = self.store.get(job_id)
         if self._client is None or job is None or not job.container_id:
             return  # not started yet: the worker sees CANCELLING before it starts one
-        cid, grace = job.container_id, self.config.stop_grace_seconds
+        found = containers.find(self._client, self.store.instance, job_id)
+        threading.Thread(target=self._stop_all, args=(found,), name=f"emulator-stop-{job_id}",
+                         daemon=True).start()
 
-        def stop() -> None:
-            import docker.errors
-
-            try:
-                containers.stop(self._client.containers.get(cid), grace)
-            except docker.errors.NotFound:
-                pass
-
-        threading.Thread(target=stop, name=f"emulator-stop-{job_id}", daemon=True).start()
+    def _stop_all(self, running: list[Container]) -> None:
+        containers.stop_all(running, self.config.stop_grace_seconds)
 
     # -- one job --------------------------------------------------------------------------
 
@@ -220,68 +219,106 @@ class Runner:
         import docker.errors
         import requests.exceptions
 
-        container = None
+        created: list[Container] = []
         try:
-            containers.ensure_image(self._client, job.pool["containerSpec"]["imageUri"])
+            planned = replicas.plan(job)
+            for image in dict.fromkeys(r.image for r in planned):
+                containers.ensure_image(self._client, image)
             if self._stopping.is_set() or self._cancelled_early(job.id):
                 return
-            container = self._create(job)
+            created = self._create(job, planned)
             if not self.store.transition(job.id, PENDING, only_from=[PENDING],
-                                         container_id=container.id):
-                containers.remove(container)
+                                         container_id=created[0].id):
+                for c in created:
+                    containers.remove(c)
                 self._cancelled_early(job.id)
                 return
-            container.start()
+            for c in created:
+                c.start()
             if not self.store.transition(job.id, RUNNING, only_from=[PENDING],
                                          start_time=True):
-                containers.stop(container, self.config.stop_grace_seconds)
-            self._follow(job.id, container)
+                self._stop_all(created)
+            preempt = bool(self.faults and replicas.scheduling(job).get("strategy") == "SPOT"
+                           and self.faults.preempt())
+            running = dict(zip((r.name for r in planned), created, strict=True))
+            self._follow(job.id, running, preempt=preempt)
         except containers.ImageUnavailable as e:
             self._fail(job.id, str(e), EMULATOR_FAILED)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            if container is not None and not self._stopping.is_set():
-                containers.remove(container)
-            self._fail(job.id, f"Docker could not run the job's container: {e}",
+            if not self._stopping.is_set():
+                for c in created:
+                    containers.remove(c)
+            self._fail(job.id, f"Docker could not run the job's containers: {e}",
                        EMULATOR_FAILED)
 
-    def _create(self, job: Job) -> Container:
-        spec = job.pool["containerSpec"]
-        env = {e["name"]: str(e.get("value", "")) for e in spec.get("env", [])}
-        # What Vertex sets in every replica, so programs that read it work locally too.
-        env.setdefault("CLOUD_ML_JOB_ID", str(job.id))
-        env.setdefault("CLOUD_ML_PROJECT_ID", job.project_number)
-        return containers.create(
-            self._client,
-            instance=self.store.instance,
-            job_id=job.id,
-            display_name=job.display_name,
-            image=spec["imageUri"],
-            command=spec.get("command", []),
-            args=spec.get("args", []),
-            env=env,
-            network=self.config.network,
-        )
+    def _create(self, job: Job, planned: list[Replica]) -> list[Container]:
+        # Replicas of one job reach each other on 127.0.0.1: that needs host networking.
+        network = "host" if len(planned) > 1 else self.config.network
+        created: list[Container] = []
+        try:
+            for r in planned:
+                created.append(containers.create(
+                    self._client, instance=self.store.instance, job_id=job.id,
+                    display_name=job.display_name, image=r.image, command=r.command,
+                    args=r.args, env=r.env, network=network, replica=r.name))
+        except BaseException:
+            for c in created:
+                containers.remove(c)
+            raise
+        return created
 
     def _cancelled_early(self, job_id: int) -> bool:
         """If a cancel arrived before the container ran, finish the cancel; say so."""
         return self.store.transition(job_id, CANCELLED, only_from=[CANCELLING],
                                      end_time=True) is not None
 
-    def _follow(self, job_id: int, container: Container) -> None:
-        """Save the log as it comes, then record how the container ended and remove it."""
-        with open(self.store.log_path(job_id), "wb") as log:
-            for chunk in containers.stream_logs(container):
-                if self._stopping.is_set():
-                    return  # the container runs on; the next emulator re-attaches
-                log.write(chunk)
-                log.flush()
-        code = containers.wait(container)
+    def _follow(self, job_id: int, running: dict[str, Container], *,
+                preempt: bool = False, append: bool = False) -> None:
+        """Save the logs as they come, decide how the job ends, remove the containers."""
+        job = self.store.get(job_id)
+        if job is None:
+            return
+        log = JobLog(self.store.log_path(job_id),
+                     lambda name: self.store.replica_log_path(job_id, name), running,
+                     append=append)
+        watcher = Watcher(running, log, stream_logs=containers.stream_logs,
+                          wait=containers.wait, stopping=self._stopping)
+        limit = replicas.timeout_seconds(job)
+        deadline = job.start_time + limit if limit and job.start_time else None
+        outcome = watcher.outcome(deadline=deadline, preempt=preempt)
+        if outcome.kind == "stopping":
+            return  # the containers run on; the next emulator re-attaches
+        if outcome.kind != "succeeded":
+            self._stop_all(list(running.values()))
+        watcher.join()
+        log.close()
         if self._stopping.is_set():
             return
-        containers.remove(container)
-        self._finish(job_id, code)
+        for c in running.values():
+            containers.remove(c)
+        if outcome.kind == "preempted" and replicas.scheduling(job).get(
+                "restartJobOnWorkerRestart"):
+            self._restart(job, outcome)
+            return
+        self._finish(job_id, outcome)
 
-    def _finish(self, job_id: int, code: int) -> None:
+    def _restart(self, job: Job, outcome: Outcome) -> None:
+        """After a preemption, run every replica again from the start, as Vertex does
+        with ``restartJobOnWorkerRestart``."""
+        replicas.note(self.store.log_path(job.id), f"{outcome.replica} was preempted (Spot "
+                      "VM reclaimed); restarting the job (restartJobOnWorkerRestart)")
+        current = self.store.get(job.id)
+        if current is None or current.state != RUNNING:
+            self._finish(job.id, outcome)  # cancelled meanwhile
+            return
+        planned = replicas.plan(job)
+        created = self._create(job, planned)
+        for c in created:
+            c.start()
+        self._follow(job.id, dict(zip((r.name for r in planned), created, strict=True)),
+                     append=True)
+
+    def _finish(self, job_id: int, outcome: Outcome) -> None:
         for _ in range(5):
             job = self.store.get(job_id)
             if job is None or job.state in TERMINAL_STATES:
@@ -289,12 +326,14 @@ class Runner:
             error = None
             if job.state == CANCELLING:
                 target = CANCELLED
-            elif code == 0:
+            elif outcome.kind == "succeeded":
                 target = SUCCEEDED
             else:
                 target = FAILED
-                error = {"code": USER_CODE_FAILED,
-                         "message": _exit_message(code, self.job_url(job_id))}
+                own = self.store.replica_log_path(job_id, outcome.replica or "")
+                error = replicas.failure(
+                    outcome, job, url=self.job_url(job_id),
+                    log=own if own.exists() else self.store.log_path(job_id))
             if self.store.transition(job_id, target, only_from=[job.state], end_time=True,
                                      error=error):
                 return
@@ -319,7 +358,7 @@ class Runner:
             self.store.log_path(job.id).write_text(f"[emulator] simulated run: {line}\n")
             event.wait(self.config.simulate_seconds)
             if not self._stopping.is_set():
-                self._finish(job.id, 0)
+                self._finish(job.id, Outcome("succeeded"))
         finally:
             self._simulated.pop(job.id, None)
 
@@ -337,14 +376,13 @@ class Runner:
 
     def _recover_job(self, job: Job) -> None:
         found = containers.find(self._client, self.store.instance, job.id)
-        container = found[0] if found else None
-        if container is None or container.status == "created":
-            if container is not None:
-                containers.remove(container)
+        if not found or any(c.status == "created" for c in found):
+            for c in found:
+                containers.remove(c)
             if job.state == CANCELLING:
                 self.store.transition(job.id, CANCELLED, only_from=[CANCELLING],
                                       end_time=True)
-            elif job.state == PENDING or container is not None:
+            elif job.state == PENDING or found:
                 # It never started: run it from the beginning.
                 self.store.transition(job.id, QUEUED, only_from=[job.state],
                                       container_id=None, start_time=None)
@@ -354,18 +392,19 @@ class Runner:
                     "the emulator was stopped, so its exit status and the rest of its log "
                     "are lost. Resubmit the job."), EMULATOR_FAILED)
             return
+        running = {containers.replica_of(c): c for c in found}
         if job.state == PENDING:
             self.store.transition(job.id, RUNNING, only_from=[PENDING], start_time=True,
-                                  container_id=container.id)
+                                  container_id=found[0].id)
         elif job.state == CANCELLING:
             self._interrupt(job.id)
-        self._spawn(job.id, self._follow_recovered, job.id, container)
+        self._spawn(job.id, self._follow_recovered, job.id, running)
 
-    def _follow_recovered(self, job_id: int, container: Container) -> None:
+    def _follow_recovered(self, job_id: int, running: dict[str, Container]) -> None:
         import docker.errors
         import requests.exceptions
 
         try:
-            self._follow(job_id, container)
+            self._follow(job_id, running)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             self._fail(job_id, f"Lost track of the job's container: {e}", EMULATOR_FAILED)

@@ -224,8 +224,17 @@ class Handler(BaseHTTPRequestHandler):
     # -- for people and tools -------------------------------------------------------------
 
     def _send_log(self, job_id: int) -> None:
+        """The job's log (every replica's lines, each prefixed with its name when there are
+        several), or one replica's own with ``?replica=workerpool1-0``."""
         tail = self._int_param("tail")
-        text = self.server.store.read_log(job_id, tail)
+        replica = self._param("replica")
+        store = self.server.store
+        if replica:
+            known = store.replicas_logged(job_id) or ["workerpool0-0"]
+            if replica not in known:
+                raise ApiError("NOT_FOUND", f"Job {job_id} has no replica {replica!r}; its "
+                               f"replicas: {', '.join(known)}.")
+        text = store.read_log(job_id, tail, replica=replica)
         self._send(text.encode(), "text/plain; charset=utf-8")
 
     def _logs(self, body: bytes, id: str) -> None:

@@ -264,6 +264,8 @@ class JobStore:
         with self._lock:
             self._db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
         self.log_path(job_id).unlink(missing_ok=True)
+        for path in self.logs_dir.glob(f"{job_id}.workerpool*.log"):
+            path.unlink(missing_ok=True)
 
     # -- operations -----------------------------------------------------------------------
 
@@ -283,10 +285,25 @@ class JobStore:
     def log_path(self, job_id: int) -> Path:
         return self.logs_dir / f"{job_id}.log"
 
-    def read_log(self, job_id: int, tail: int | None = None) -> str:
-        """The saved log of a job (its last ``tail`` lines if given); "" if none yet."""
+    def replica_log_path(self, job_id: int, replica: str) -> Path:
+        """One replica's own log (jobs with several replicas; ``workerpool1-0``)."""
+        return self.logs_dir / f"{job_id}.{replica}.log"
+
+    def replicas_logged(self, job_id: int) -> list[str]:
+        """The replicas that have their own log, chief first."""
+        names = [p.name[len(f"{job_id}."):-len(".log")]
+                 for p in self.logs_dir.glob(f"{job_id}.workerpool*.log")]
+        return sorted(names, key=lambda n: tuple(int(x) for x in n[10:].split("-")))
+
+    def read_log(self, job_id: int, tail: int | None = None,
+                 replica: str | None = None) -> str:
+        """The saved log of a job, or of one of its replicas (its last ``tail`` lines if
+        given); "" if none yet. A one-replica job's log is its only replica's."""
+        path = self.log_path(job_id)
+        if replica is not None and self.replica_log_path(job_id, replica).exists():
+            path = self.replica_log_path(job_id, replica)
         try:
-            text = self.log_path(job_id).read_text(errors="replace")
+            text = path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
         if tail is not None:

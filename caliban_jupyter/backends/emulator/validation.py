@@ -13,6 +13,7 @@ from typing import Any
 MAX_LABELS = 64
 MAX_LABEL_LENGTH = 63
 MAX_DISPLAY_NAME = 128
+MAX_POOLS = 4
 REQUIRED = "Required field is not set."
 
 
@@ -103,6 +104,31 @@ def pool_problems(i: int, pool: Any) -> Iterator[tuple[str, str]]:
         yield f"{base}.replica_count", "Replica count must be at least 1."
 
 
+def _is_duration(value: Any) -> bool:
+    # google.protobuf.Duration's JSON form: seconds with an "s" suffix ("5400s", "1.5s").
+    if not isinstance(value, str) or not value.endswith("s"):
+        return False
+    try:
+        return float(value[:-1]) >= 0
+    except ValueError:
+        return False
+
+
+def scheduling_problems(scheduling: Any) -> Iterator[tuple[str, str]]:
+    """Violations in ``job_spec.scheduling``."""
+    base = "custom_job.job_spec.scheduling"
+    if scheduling is None:
+        return
+    if not isinstance(scheduling, Mapping):
+        yield base, "Scheduling must be an object."
+        return
+    for key, field in (("timeout", "timeout"), ("maxWaitDuration", "max_wait_duration")):
+        if key in scheduling and not _is_duration(scheduling[key]):
+            yield f"{base}.{field}", "Must be a duration such as \"3600s\"."
+    if "maxWaitDuration" in scheduling and scheduling.get("strategy") != "FLEX_START":
+        yield f"{base}.max_wait_duration", "Only FLEX_START jobs wait for resources."
+
+
 def custom_job_problems(job: Any) -> list[tuple[str, str]]:
     """Every violation in a CustomJob create body (lowerCamelCase JSON)."""
     if not isinstance(job, Mapping):
@@ -125,9 +151,14 @@ def custom_job_problems(job: Any) -> list[tuple[str, str]]:
              "required.")
         )
     else:
+        if len(pools) > MAX_POOLS:
+            problems.append(("custom_job.job_spec.worker_pool_specs", f"At most {MAX_POOLS} "
+                             "worker pools: chief, workers, parameter servers, evaluators."))
         # Vertex allows empty pools ({}) after the first as placeholders for unused roles.
-        for i, pool in enumerate(pools):
+        for i, pool in enumerate(pools[:MAX_POOLS]):
             if i > 0 and pool == {}:
                 continue
             problems.extend(pool_problems(i, pool))
+    if isinstance(spec, Mapping):
+        problems.extend(scheduling_problems(spec.get("scheduling")))
     return problems
