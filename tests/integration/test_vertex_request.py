@@ -262,3 +262,98 @@ def test_sdk_is_not_imported_by_the_backend_modules() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- runtime settings: the exact bodies the SDK sends for them -------------------------
+
+
+def planned(tmp_path: Any, **runtime: Any) -> JobSpec:
+    """The one job `caliban cloud --image_tag IMG [runtime flags] -- --lr 0.01` plans."""
+    from caliban_jupyter.service import CloudRequest, plan_from_request
+    from caliban_jupyter.spec.runtime import RuntimeFlags
+
+    gpu_spec = runtime.pop("gpu_spec", None)
+    request = CloudRequest(program="print(1)", project_id="proj", region="us-central1",
+                           backend="vertex", image_tag=IMAGE, name="train", xgroup="g_1",
+                           gpu_spec=gpu_spec, nogpu=gpu_spec is None,
+                           script_args=("--lr", "0.01"), cwd=str(tmp_path), env={},
+                           runtime=RuntimeFlags(**runtime))
+    (spec,) = plan_from_request(request).specs
+    return spec
+
+
+IMAGE = "us-docker.pkg.dev/proj/repo/img@sha256:0123"
+
+
+def sent(vertex: FakeVertex, spec: JobSpec) -> dict[str, Any]:
+    backend_for(vertex).create(spec.to_custom_job())
+    [request] = vertex.requests
+    assert (request["method"], request["path"]) == ("POST", f"{PARENT}/customJobs")
+    body = request["body"]
+    assert body["labels"] == {"job_name": "train", "gpu_enabled": body["labels"]["gpu_enabled"],
+                              "tpu_enabled": "false", "xgroup": "g_1", "caliban_index": "1",
+                              "lr": "0_01"}
+    return body["jobSpec"]
+
+
+def test_exact_request_spot_job(vertex: FakeVertex, tmp_path: Any) -> None:
+    spec = planned(tmp_path, spot=True, timeout="90m", restart_on_worker_restart=True)
+    assert sent(vertex, spec) == {
+        "workerPoolSpecs": [{
+            "machineSpec": {"machineType": "n1-highcpu-32"},
+            "replicaCount": "1",
+            "containerSpec": {"imageUri": IMAGE, "args": ["--lr", "0.01"]},
+        }],
+        # Strategy.SPOT is 4 on the wire; durations are protobuf Duration JSON.
+        "scheduling": {"timeout": "5400s", "restartJobOnWorkerRestart": True, "strategy": 4},
+    }
+
+
+def test_exact_request_flex_start_h100_with_max_wait(vertex: FakeVertex,
+                                                      tmp_path: Any) -> None:
+    spec = planned(tmp_path, gpu_spec="8xH100", flex_start=True, max_wait="2h",
+                   timeout="1d", service_account="trainer@proj.iam.gserviceaccount.com",
+                   tensorboard="projects/proj/locations/us-central1/tensorboards/42",
+                   enable_web_access=True, reservation="h100-pool")
+    assert sent(vertex, spec) == {
+        "workerPoolSpecs": [{
+            "machineSpec": {
+                "machineType": "a3-highgpu-8g", "acceleratorType": 13,  # NVIDIA_H100_80GB
+                "acceleratorCount": 8,
+                "reservationAffinity": {
+                    "reservationAffinityType": 3,  # SPECIFIC_RESERVATION
+                    "key": "compute.googleapis.com/reservation-name",
+                    "values": ["h100-pool"]},
+            },
+            "replicaCount": "1",
+            "containerSpec": {"imageUri": IMAGE, "args": ["--lr", "0.01"]},
+        }],
+        "scheduling": {"timeout": "86400s", "strategy": 6, "maxWaitDuration": "7200s"},
+        "serviceAccount": "trainer@proj.iam.gserviceaccount.com",
+        "tensorboard": "projects/proj/locations/us-central1/tensorboards/42",
+        "enableWebAccess": True,
+    }
+
+
+def test_exact_request_one_chief_three_workers_with_env_and_disk(vertex: FakeVertex,
+                                                                 tmp_path: Any) -> None:
+    spec = planned(tmp_path, gpu_spec="2xV100", workers="3", job_env=(
+        "DATA_DIR=/gcs/bucket/data", "WANDB_API_KEY=s3cret"), boot_disk_size="500",
+        boot_disk_type="pd-standard", network="projects/123/global/networks/vpc")
+    pool = {
+        "machineSpec": {"machineType": "n1-standard-8", "acceleratorType": 3,  # V100
+                        "acceleratorCount": 2},
+        "containerSpec": {"imageUri": IMAGE, "args": ["--lr", "0.01"], "env": [
+            {"name": "DATA_DIR", "value": "/gcs/bucket/data"},
+            {"name": "WANDB_API_KEY", "value": "s3cret"}]},
+        "diskSpec": {"bootDiskType": "pd-standard", "bootDiskSizeGb": 500},
+    }
+    job_spec = sent(vertex, spec)
+    assert job_spec == {
+        "workerPoolSpecs": [{**pool, "replicaCount": "1"}, {**pool, "replicaCount": "3"}],
+        "network": "projects/123/global/networks/vpc",
+    }
+    # Environment variables never become labels.
+    labels = vertex.requests[0]["body"]["labels"]
+    assert not {"data_dir", "wandb_api_key"} & set(labels)
+    assert not any("s3cret" in v or "gcs" in v for v in labels.values())

@@ -14,6 +14,8 @@ from caliban_jupyter.backends.emulator.resources import (
 from caliban_jupyter.backends.emulator.rpc import (
     ACCELERATOR_TYPES,
     JOB_STATES,
+    RESERVATION_AFFINITY_TYPES,
+    STRATEGIES,
     ApiError,
     invalid_argument,
 )
@@ -120,6 +122,44 @@ def test_enum_tables_match_the_sdk() -> None:
 
     assert JOB_STATES == {e.name: e.value for e in JobState}
     assert ACCELERATOR_TYPES == {e.name: e.value for e in AcceleratorType}
+    from google.cloud.aiplatform_v1.types import ReservationAffinity, Scheduling
+
+    assert STRATEGIES == {e.name: e.value for e in Scheduling.Strategy}
+    assert RESERVATION_AFFINITY_TYPES == {e.name: e.value for e in ReservationAffinity.Type}
+
+
+def test_scheduling_and_reservation_enums_are_stored_by_name_and_sent_as_numbers() -> None:
+    wire = {"displayName": "x", "jobSpec": {
+        "workerPoolSpecs": [{"machineSpec": {"machineType": "a3-highgpu-8g",
+                                             "reservationAffinity": {
+                                                 "reservationAffinityType": 3,
+                                                 "values": ["r"]}}}],
+        "scheduling": {"strategy": 6, "maxWaitDuration": "60s"}}}
+    stored = normalize_request(wire)
+    assert stored["jobSpec"]["scheduling"]["strategy"] == "FLEX_START"
+    affinity = stored["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]["reservationAffinity"]
+    assert affinity["reservationAffinityType"] == "SPECIFIC_RESERVATION"
+    assert encode_enums_as_ints(stored) == wire
+
+
+@pytest.mark.parametrize("scheduling, field", [
+    ({"timeout": "90m"}, "custom_job.job_spec.scheduling.timeout"),
+    ({"strategy": "FLEX_START", "maxWaitDuration": 60},
+     "custom_job.job_spec.scheduling.max_wait_duration"),
+    ({"strategy": "SPOT", "maxWaitDuration": "60s"},
+     "custom_job.job_spec.scheduling.max_wait_duration"),
+])
+def test_scheduling_problems(scheduling: dict, field: str) -> None:
+    body = spec_body()
+    body["jobSpec"]["scheduling"] = scheduling
+    assert fields(body) == [field]
+
+
+def test_at_most_four_worker_pools() -> None:
+    body = spec_body()
+    pool = body["jobSpec"]["workerPoolSpecs"][0]
+    body["jobSpec"]["workerPoolSpecs"] = [pool] * 5
+    assert fields(body) == ["custom_job.job_spec.worker_pool_specs"]
 
 
 def test_project_numbers_are_stable_and_numeric() -> None:

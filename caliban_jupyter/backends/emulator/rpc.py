@@ -80,7 +80,7 @@ ACCELERATOR_TYPES = {
 ACCELERATOR_TYPE_NAMES = {v: k for k, v in ACCELERATOR_TYPES.items()}
 # google.cloud.aiplatform.v1.Scheduling.Strategy and ReservationAffinity.Type.
 STRATEGIES = {"STRATEGY_UNSPECIFIED": 0, "ON_DEMAND": 1, "LOW_COST": 2, "STANDARD": 3,
-              "SPOT": 4, "FLEX_START": 5}
+              "SPOT": 4, "FLEX_START": 6}
 RESERVATION_AFFINITY_TYPES = {"TYPE_UNSPECIFIED": 0, "NO_RESERVATION": 1,
                               "ANY_RESERVATION": 2, "SPECIFIC_RESERVATION": 3}
 #: Enum fields of a CustomJob body (lowerCamelCase) and their name -> number tables.
