@@ -10,6 +10,7 @@ from typing import Any
 
 from . import events as ev
 from .service import Plan
+from .spec.runtime import describe_runtime
 
 
 def planned_image(plan: Plan) -> str:
@@ -59,7 +60,7 @@ def render_dry_run(plan: Plan, out=None) -> None:
         print(f"  args:        {shlex.join(spec.args) if spec.args else '(none)'}", file=out)
         labels = ", ".join(f"{k}={v}" if v else k for k, v in spec.labels.items())
         print(f"  labels:      {labels}", file=out)
-        for line in runtime_lines(spec):
+        for line in describe_runtime(spec.runtime, m):
             print(f"  {line}", file=out)
     n = len(plan.specs)
     print(f"\n{n} job{'s' if n != 1 else ''} would be submitted.", file=out)
@@ -77,38 +78,6 @@ def _show_program(plan: Plan, out) -> None:
     elif plan.target is not None:
         print(f"\nProgram: `{shlex.join(plan.target.command())} ARGS`, the {plan.target.kind} "
               f"{plan.target.path} as it is in the image", file=out)
-
-
-def runtime_lines(spec: Any) -> list[str]:
-    """Dry-run lines for a job's runtime: strategy (always), pools, env names (values of
-    secret-looking names masked), and whichever other settings are set."""
-    from .spec.runtime import shown_env
-
-    r = spec.runtime
-    if r is None:
-        return ["strategy:    on-demand"]
-    lines = [f"strategy:    {r.scheduling.describe()}"]
-    if r.workers is not None:
-        w = r.workers
-        chief = spec.machine.machine_type + (
-            f" + {spec.machine.accelerator_label}" if spec.machine.accelerator_type else "")
-        worker = w.machine.machine_type + (
-            f" + {w.machine.accelerator_label}" if w.machine.accelerator_type else "")
-        lines.append(f"pools:       workerpool0 (chief) 1 x {chief}; workerpool1 "
-                     f"{w.replica_count} x {worker}")
-    if r.env:
-        lines.append(f"env:         {', '.join(shown_env(r.env))}")
-    if r.disk is not None:
-        disk = r.disk
-        lines.append(f"boot disk:   {disk.boot_disk_size_gb or 'default'} GB "
-                     f"{disk.boot_disk_type or ''}".rstrip())
-    for label, value in (("reservation", r.reservation), ("service acct", r.service_account),
-                         ("network", r.network), ("tensorboard", r.tensorboard)):
-        if value:
-            lines.append(f"{label + ':':<13}{value}")
-    if r.enable_web_access:
-        lines.append("web access:  enabled (URIs in `caliban status` once running)")
-    return lines
 
 
 class TqdmProgress:

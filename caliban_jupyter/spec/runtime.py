@@ -28,8 +28,8 @@ from .pools import (
 )
 from .scheduling import Scheduling, resolve_scheduling
 
-__all__ = ["PERSISTENT", "JobRuntime", "RuntimeFlags", "is_secret_name", "parse_env",
-           "resolve_runtime", "shown_env"]
+__all__ = ["PERSISTENT", "JobRuntime", "RuntimeFlags", "describe_runtime", "is_secret_name",
+           "parse_env", "resolve_runtime", "shown_env"]
 
 #: Runtime settings ``.calibanconfig.json`` may hold (besides ``env``, an object).
 PERSISTENT = ("service_account", "network", "tensorboard", "reservation", "boot_disk_size",
@@ -307,3 +307,34 @@ def resolve_runtime(flags: RuntimeFlags, *, chief: MachineSpec, region: str,
         tensorboard=board or None,
         enable_web_access=flags.enable_web_access,
     )
+
+
+def _machine_text(machine: MachineSpec) -> str:
+    if not machine.accelerator_type:
+        return machine.machine_type
+    return f"{machine.machine_type} + {machine.accelerator_label}"
+
+
+def describe_runtime(runtime: JobRuntime | None, chief: MachineSpec) -> list[str]:
+    """Lines for people (dry run, form preview): the strategy (always), pools, env names
+    (values of secret-looking names masked), and whichever other settings are set."""
+    if runtime is None:
+        return ["strategy:    on-demand"]
+    r = runtime
+    lines = [f"strategy:    {r.scheduling.describe()}"]
+    if r.workers is not None:
+        lines.append(f"pools:       workerpool0 (chief) 1 x {_machine_text(chief)}; "
+                     f"workerpool1 {r.workers.replica_count} x "
+                     f"{_machine_text(r.workers.machine)}")
+    if r.env:
+        lines.append(f"env:         {', '.join(shown_env(r.env))}")
+    if r.disk is not None:
+        lines.append(f"boot disk:   {r.disk.boot_disk_size_gb or 'default'} GB "
+                     f"{r.disk.boot_disk_type or ''}".rstrip())
+    for label, value in (("reservation", r.reservation), ("service acct", r.service_account),
+                         ("network", r.network), ("tensorboard", r.tensorboard)):
+        if value:
+            lines.append(f"{label + ':':<13}{value}")
+    if r.enable_web_access:
+        lines.append("web access:  enabled (URIs in `caliban status` once running)")
+    return lines

@@ -150,6 +150,12 @@ def preview_html(plan: Plan) -> str:
                     f"<td><small>{e(labels)}</small></td></tr>")
     n = len(plan.specs)
     more = f"<div>… and {n - _PREVIEW_ROWS} more</div>" if n > _PREVIEW_ROWS else ""
+    from ..spec.runtime import describe_runtime
+
+    if plan.specs:
+        lines = describe_runtime(plan.specs[0].runtime, plan.machine)
+        more += "".join(f"<div class='caliban-preview-runtime'><small>{e(line)}</small></div>"
+                        for line in lines)
     return (f"<div class='caliban-preview'><b>{n} job{'s' * (n != 1)}</b> in group "
             f"<code>{e(plan.xgroup)}</code><table style='font-size:12px'><thead><tr>"
             "<th>#</th><th style='text-align:left'>args</th><th style='text-align:left'>"

@@ -33,6 +33,7 @@ from ._form_parts import (
     text,
     text_value,
 )
+from ._form_runtime import RuntimeControls
 from .progress import SubmissionProgress
 
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ class CalibanForm(w.VBox):
                                 ("local emulator", "local")]
         self.backend.value = str(init.get("backend") or "")
         self.experiments = ExperimentEditor(init.get("experiment_config"), self.cwd)
+        self.runtime = RuntimeControls(init)
         self.message = w.HTML()
         self.message.add_class("caliban-form-message")
         self.preview = w.HTML()
@@ -136,7 +138,9 @@ class CalibanForm(w.VBox):
         where = w.VBox([self.backend, texts["project_id"], texts["cloud_key"]])
         image = w.VBox([texts["base_image"], texts["image_tag"], texts["registry"],
                         texts["dirs"], texts["extras"]])
-        more = w.Accordion(children=[where, image], titles=("where", "image"))
+        more = w.Accordion(children=[self.runtime.scheduling, self.runtime.runtime, where,
+                                     image],
+                           titles=("scheduling and workers", "runtime", "where", "image"))
         super().__init__(children=[
             w.HTML("<b>caliban cloud</b>"),
             w.HBox([w.VBox([what, hardware, more]), self.experiments],
@@ -151,7 +155,7 @@ class CalibanForm(w.VBox):
                         self.region, self.nogpu):
             control.observe(self._on_hardware, names="value")
         for control in (self.target, self.script_args, self.force, self.backend,
-                        self.experiments.text, *texts.values()):
+                        self.experiments.text, *texts.values(), *self.runtime.controls):
             control.observe(lambda _: self._edited(), names="value")
         self.dry_run_button.on_click(lambda _: self.dry_run())
         self.submit_button.on_click(lambda _: self.submit())
@@ -267,7 +271,7 @@ class CalibanForm(w.VBox):
             backend=self.backend.value or None,
             project_id=t["project_id"].value.strip() or None,
             region=c["region"] or None, cloud_key=t["cloud_key"].value.strip() or None,
-            cwd=self.cwd, session=_session(), **overrides)
+            runtime=self.runtime.flags(), cwd=self.cwd, session=_session(), **overrides)
         return self.prepare(request) if self.prepare is not None else request
 
     def validate(self) -> Plan | None:
