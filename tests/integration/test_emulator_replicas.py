@@ -161,6 +161,7 @@ def test_chief_and_two_workers_reach_each_other_and_succeed(
     # Each replica's own log, without prefixes.
     own = fetch(f"{emulator.endpoint}/logs/{jid}?replica=workerpool1-1")
     assert own.startswith("ROLE workerpool1 1 TF worker 1") and "[" not in own
+    assert f"/logs/{jid}?replica=workerpool1-1" in fetch(f"{emulator.endpoint}/ui/jobs/{jid}")
     with pytest.raises(urllib.error.HTTPError) as missing:
         fetch(f"{emulator.endpoint}/logs/{jid}?replica=workerpool1-7")
     assert missing.value.code == 404

@@ -226,7 +226,7 @@ class Runner:
                 containers.ensure_image(self._client, image)
             if self._stopping.is_set() or self._cancelled_early(job.id):
                 return
-            created = self._create(job, planned)
+            self._create(job, planned, created)
             if not self.store.transition(job.id, PENDING, only_from=[PENDING],
                                          container_id=created[0].id):
                 for c in created:
@@ -251,21 +251,16 @@ class Runner:
             self._fail(job.id, f"Docker could not run the job's containers: {e}",
                        EMULATOR_FAILED)
 
-    def _create(self, job: Job, planned: list[Replica]) -> list[Container]:
+    def _create(self, job: Job, planned: list[Replica], created: list[Container]) -> None:
+        """Create every replica's container into ``created`` (the caller removes them if
+        this fails midway)."""
         # Replicas of one job reach each other on 127.0.0.1: that needs host networking.
         network = "host" if len(planned) > 1 else self.config.network
-        created: list[Container] = []
-        try:
-            for r in planned:
-                created.append(containers.create(
-                    self._client, instance=self.store.instance, job_id=job.id,
-                    display_name=job.display_name, image=r.image, command=r.command,
-                    args=r.args, env=r.env, network=network, replica=r.name))
-        except BaseException:
-            for c in created:
-                containers.remove(c)
-            raise
-        return created
+        for r in planned:
+            created.append(containers.create(
+                self._client, instance=self.store.instance, job_id=job.id,
+                display_name=job.display_name, image=r.image, command=r.command,
+                args=r.args, env=r.env, network=network, replica=r.name))
 
     def _cancelled_early(self, job_id: int) -> bool:
         """If a cancel arrived before the container ran, finish the cancel; say so."""
@@ -311,10 +306,15 @@ class Runner:
         if current is None or current.state != RUNNING:
             self._finish(job.id, outcome)  # cancelled meanwhile
             return
-        planned = replicas.plan(job)
-        created = self._create(job, planned)
-        for c in created:
-            c.start()
+        planned, created = replicas.plan(job), []
+        try:
+            self._create(job, planned, created)
+            for c in created:
+                c.start()
+        except BaseException:
+            for c in created:
+                containers.remove(c)
+            raise
         self._follow(job.id, dict(zip((r.name for r in planned), created, strict=True)),
                      append=True)
 

@@ -263,7 +263,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         tail = self._int_param("tail", DEFAULT_TAIL) or DEFAULT_TAIL
         log = self.server.store.read_log(job.id, tail)
-        self._send(render_job(job, log, tail).encode(), "text/html; charset=utf-8")
+        page = render_job(job, log, tail, self.server.store.replicas_logged(job.id))
+        self._send(page.encode(), "text/html; charset=utf-8")
 
 
 def make_server(port: int, service: JobService, store: JobStore, faults: FaultInjector,

@@ -52,8 +52,10 @@ def render_index(jobs: Sequence[Job], total: int) -> str:
     return _page("Local Vertex emulator: jobs", body, refresh)
 
 
-def render_job(job: Job, log_tail: str, tail_lines: int) -> str:
-    """One job: state, times, image, command and args, labels, error and its log's tail."""
+def render_job(job: Job, log_tail: str, tail_lines: int,
+               replicas: Sequence[str] = ()) -> str:
+    """One job: state, times, image, command and args, labels, error, its log's tail and
+    (jobs with several replicas) a link to each replica's own log."""
     spec = job.pool.get("containerSpec", {})
     machine = job.pool.get("machineSpec", {})
     rows = [
@@ -73,6 +75,9 @@ def render_job(job: Job, log_tail: str, tail_lines: int) -> str:
         rows.append((label, escape(rfc3339(ts) or "")))
     if job.error:
         rows.append(("error", escape(str(job.error.get("message", "")))))
+    if replicas:
+        rows.append(("replicas", ", ".join(
+            f'<a href="/logs/{job.id}?replica={escape(r)}">{escape(r)}</a>' for r in replicas)))
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     body = (f'<p><a href="/ui/">all jobs</a></p><h1>{escape(job.display_name)}</h1>'
             f"<table>{table}</table><h2>Log (last {tail_lines} lines, "
