@@ -92,12 +92,13 @@ class RuntimeControls:
 
     def flags(self) -> RuntimeFlags:
         """The runtime flags the controls describe (text as typed: the service checks)."""
-        t = {k: c.value.strip() or None for k, c in self.texts.items() if k != "job_env"}
+        given: dict[str, Any] = {k: c.value.strip() or None for k, c in self.texts.items()
+                                 if k != "job_env"}
+        given.update({k: bool(c.value) for k, c in self.checks.items()})
         return RuntimeFlags(
             spot=self.strategy.value == "spot",
             flex_start=self.strategy.value == "flex_start",
             job_env=tuple(split_list(self.texts["job_env"].value)),
             boot_disk_type=self.boot_disk_type.value or None,
-            **{k: c.value for k, c in self.checks.items()},
-            **t,
+            **given,
         )

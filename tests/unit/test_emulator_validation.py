@@ -146,8 +146,6 @@ def test_scheduling_and_reservation_enums_are_stored_by_name_and_sent_as_numbers
     ({"timeout": "90m"}, "custom_job.job_spec.scheduling.timeout"),
     ({"strategy": "FLEX_START", "maxWaitDuration": 60},
      "custom_job.job_spec.scheduling.max_wait_duration"),
-    ({"strategy": "SPOT", "maxWaitDuration": "60s"},
-     "custom_job.job_spec.scheduling.max_wait_duration"),
 ])
 def test_scheduling_problems(scheduling: dict, field: str) -> None:
     body = spec_body()

@@ -230,7 +230,7 @@ class Handler(BaseHTTPRequestHandler):
         replica = self._param("replica")
         store = self.server.store
         if replica:
-            known = store.replicas_logged(job_id) or ["workerpool0-0"]
+            known = store.replicas_logged(job_id) or ("workerpool0-0",)
             if replica not in known:
                 raise ApiError("NOT_FOUND", f"Job {job_id} has no replica {replica!r}; its "
                                f"replicas: {', '.join(known)}.")

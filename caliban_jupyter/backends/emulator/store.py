@@ -289,11 +289,11 @@ class JobStore:
         """One replica's own log (jobs with several replicas; ``workerpool1-0``)."""
         return self.logs_dir / f"{job_id}.{replica}.log"
 
-    def replicas_logged(self, job_id: int) -> list[str]:
+    def replicas_logged(self, job_id: int) -> tuple[str, ...]:
         """The replicas that have their own log, chief first."""
         names = [p.name[len(f"{job_id}."):-len(".log")]
                  for p in self.logs_dir.glob(f"{job_id}.workerpool*.log")]
-        return sorted(names, key=lambda n: tuple(int(x) for x in n[10:].split("-")))
+        return tuple(sorted(names, key=lambda n: tuple(int(x) for x in n[10:].split("-"))))
 
     def read_log(self, job_id: int, tail: int | None = None,
                  replica: str | None = None) -> str:

@@ -125,8 +125,6 @@ def scheduling_problems(scheduling: Any) -> Iterator[tuple[str, str]]:
     for key, field in (("timeout", "timeout"), ("maxWaitDuration", "max_wait_duration")):
         if key in scheduling and not _is_duration(scheduling[key]):
             yield f"{base}.{field}", "Must be a duration such as \"3600s\"."
-    if "maxWaitDuration" in scheduling and scheduling.get("strategy") != "FLEX_START":
-        yield f"{base}.max_wait_duration", "Only FLEX_START jobs wait for resources."
 
 
 def custom_job_problems(job: Any) -> list[tuple[str, str]]:
