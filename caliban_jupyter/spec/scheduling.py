@@ -132,13 +132,16 @@ def resolve_scheduling(*, spot: bool = False, flex_start: bool = False,
     Raises
     ------
     SpecError
-        Spot with flex-start, ``--max_wait`` without flex-start, a malformed duration,
-        or a flex-start timeout over 7 days.
+        Spot with flex-start, restarts with retries disabled, ``--max_wait`` without
+        flex-start, a malformed duration, or a flex-start timeout over 7 days.
     """
     if spot and flex_start:
         raise SpecError("--spot and --flex_start cannot be combined: Spot VMs start now and "
                         "may be preempted, flex-start waits for capacity and then runs "
                         "uninterrupted; keep one of the two")
+    if restart_on_worker_restart and disable_retries:
+        raise SpecError("--disable_retries turns --restart_on_worker_restart off (Vertex AI "
+                        "then never restarts the job); keep one of the two")
     if max_wait not in (None, "") and not flex_start:
         raise SpecError(f"--max_wait {max_wait} only applies to flex-start jobs (how long "
                         "to wait for capacity); add --flex_start, or drop --max_wait")

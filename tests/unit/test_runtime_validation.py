@@ -72,6 +72,13 @@ def test_flex_start_pools_must_match(tmp_path):
     assert same.runtime.workers.machine == same.machine
 
 
+def test_restart_with_retries_disabled(tmp_path):
+    assert error(tmp_path, nogpu=True, restart_on_worker_restart=True,
+                 disable_retries=True) == (
+        "--disable_retries turns --restart_on_worker_restart off (Vertex AI then never "
+        "restarts the job); keep one of the two")
+
+
 def test_max_wait_without_flex_start(tmp_path):
     msg = error(tmp_path, gpu_spec="1xH100", max_wait="2h")
     assert msg == ("--max_wait 2h only applies to flex-start jobs (how long to wait for "
