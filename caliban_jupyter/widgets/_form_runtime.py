@@ -62,9 +62,12 @@ class RuntimeControls:
                                         style={**STYLE, "button_width": "90px"})
         self.texts = {k: text(d, p, text_value(init.get(k))) for k, (d, p) in _TEXTS.items()}
         self.boot_disk_type = dropdown("boot disk")
-        self.boot_disk_type.options = [("(default)", ""), *((t, t) for t in BOOT_DISK_TYPES)]
-        disk = init.get("boot_disk_type")
-        self.boot_disk_type.value = disk if disk in BOOT_DISK_TYPES else ""
+        disk = str(init.get("boot_disk_type") or "")
+        # An invalid prefill is kept, so the service's message says why it is wrong.
+        kept = [(f"{disk} ✗", disk)] if disk and disk not in BOOT_DISK_TYPES else []
+        self.boot_disk_type.options = [("(default)", ""), *((t, t) for t in BOOT_DISK_TYPES),
+                                       *kept]
+        self.boot_disk_type.value = disk
         self.checks = {k: w.Checkbox(value=bool(init.get(k)), description=d, indent=False)
                        for k, d in _CHECKS.items()}
         t = self.texts

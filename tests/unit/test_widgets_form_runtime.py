@@ -88,3 +88,6 @@ def test_prefilled_from_flags(project):
     assert spec["enableWebAccess"] is True
     assert spec["workerPoolSpecs"][0]["diskSpec"] == {"bootDiskType": "pd-standard"}
     assert make(project, env={"B": "2"}).runtime.texts["job_env"].value == "B=2"
+    bad = make(project, boot_disk_type="pd-sdd")
+    assert bad.runtime.boot_disk_type.value == "pd-sdd"
+    assert bad.error.startswith("--boot_disk_type 'pd-sdd' is not a boot disk type")
