@@ -306,7 +306,8 @@ class Runner:
         if current is None or current.state != RUNNING:
             self._finish(job.id, outcome)  # cancelled meanwhile
             return
-        planned, created = replicas.plan(job), list[Container]()
+        planned = replicas.plan(job)
+        created: list[Container] = []
         try:
             self._create(job, planned, created)
             for c in created:
