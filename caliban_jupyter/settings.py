@@ -17,6 +17,8 @@ from .errors import ConfigError
 
 CONFIG_FILE = ".calibanconfig.json"
 BACKENDS = ("vertex", "local")
+#: How jobs become runnable (--build): see caliban_jupyter/build.py.
+BUILD_MODES = ("auto", "docker", "package", "cloudbuild")
 DEFAULT_REGION = "us-central1"
 DEFAULT_GPU_MACHINE = "n1-standard-8"
 DEFAULT_CPU_MACHINE = "n1-highcpu-32"
@@ -37,6 +39,10 @@ CONFIG_KEYS = {
     "apt_packages": "a list of Debian packages, or {\"cpu\": [...], \"gpu\": [...]}",
     "registry": "a registry prefix such as us-central1-docker.pkg.dev/PROJECT/REPO",
     "endpoint": "the job service endpoint, e.g. http://127.0.0.1:8470 (string)",
+    "build": "'auto', 'docker', 'package' or 'cloudbuild'",
+    "staging_bucket": "where code packages and build contexts are uploaded, gs://BUCKET[/PREFIX]",
+    "executor_image": "the prebuilt image --build package runs on: a short name such as "
+                      "pytorch-2.4-gpu, or an image URI (string)",
 }
 
 # setting -> environment variables consulted, in order
@@ -48,6 +54,9 @@ ENV_VARS = {
     "base_image": ("CALIBAN_BASE_IMAGE",),
     "registry": ("CALIBAN_REGISTRY",),
     "endpoint": ("CALIBAN_ENDPOINT",),
+    "build": ("CALIBAN_BUILD",),
+    "staging_bucket": ("CALIBAN_STAGING_BUCKET",),
+    "executor_image": ("CALIBAN_EXECUTOR_IMAGE",),
 }
 
 
@@ -65,6 +74,9 @@ class Settings:
     registry: str | None
     endpoint: str | None
     sources: Mapping[str, str] = field(default_factory=dict)
+    build: str = "auto"
+    staging_bucket: str | None = None
+    executor_image: str | None = None
 
     @property
     def mode(self) -> str:
@@ -81,6 +93,9 @@ class Settings:
             "apt_packages": list(self.apt_packages),
             "registry": self.registry,
             "endpoint": self.endpoint,
+            "build": self.build,
+            "staging_bucket": self.staging_bucket,
+            "executor_image": self.executor_image,
         }
 
 
@@ -114,7 +129,8 @@ def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r}" +
                           (f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else "") +
                           f"; allowed keys: {allowed}")
-    for key in ("project_id", "region", "cloud_key", "backend", "registry", "endpoint"):
+    for key in ("project_id", "region", "cloud_key", "backend", "registry", "endpoint",
+                "build", "staging_bucket", "executor_image"):
         if key in data and not isinstance(data[key], str):
             raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
     return data
@@ -187,6 +203,16 @@ def resolve_settings(
         raise ConfigError(f"unknown backend {backend!r} (from {sources['backend']}); "
                           "use 'vertex' (Google's Vertex AI) or 'local' (the local emulator)")
     apt = pick("apt_packages", [])
+    build = str(pick("build", "auto")).lower()
+    if build not in BUILD_MODES:
+        raise ConfigError(f"unknown build mode {build!r} (from {sources['build']}); use "
+                          "'auto' (Docker when an engine answers, else package), 'docker', "
+                          "'package' (code package on a prebuilt image, no Docker) or "
+                          "'cloudbuild' (build on Google Cloud Build)")
+    staging = pick("staging_bucket")
+    if staging and not str(staging).startswith("gs://"):
+        raise ConfigError(f"staging_bucket {staging!r} (from {sources['staging_bucket']}) must "
+                          "be a Cloud Storage location, gs://BUCKET or gs://BUCKET/PREFIX")
     return Settings(
         gpu=gpu,
         project_id=pick("project_id"),
@@ -198,4 +224,7 @@ def resolve_settings(
         registry=pick("registry"),
         endpoint=pick("endpoint"),
         sources=sources,
+        build=build,
+        staging_bucket=str(staging).rstrip("/") if staging else None,
+        executor_image=pick("executor_image"),
     )

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .executors import PackageRun
+
 
 @dataclass(frozen=True)
 class MachineSpec:
@@ -50,10 +52,13 @@ class JobSpec:
     labels: Mapping[str, str]
     machine: MachineSpec
     experiment: Mapping[str, Any] = field(default_factory=dict)
+    #: ``--build package``: the code package the job runs on ``image_uri`` (None: the
+    #: image itself is the program).
+    package: PackageRun | None = None
 
     def to_custom_job(self) -> dict[str, Any]:
         """The CustomJob request body in Vertex's REST JSON form (lowerCamelCase)."""
-        return {
+        body = {
             "displayName": self.display_name,
             "labels": dict(self.labels),
             "jobSpec": {
@@ -66,6 +71,7 @@ class JobSpec:
                 ]
             },
         }
+        return self.package.apply(body) if self.package is not None else body
 
     def with_image(self, image_uri: str) -> JobSpec:
         from dataclasses import replace
