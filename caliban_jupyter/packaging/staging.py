@@ -251,7 +251,10 @@ def location_of(uri: str, *, project: str | None = None, cloud_key: str | None =
                 ) -> tuple[Staging, str, str]:
     """(location, name, area) of a staged object's URI (the inverse of ``uri``)."""
     if uri.startswith("file://"):
-        path = Path(uri[len("file://"):])
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        path = Path(url2pathname(urlsplit(uri).path))
         return LocalStaging(path.parents[2]), path.name, path.parent.name
     bucket, key = parse_gs(uri)
     parts = key.split("/")

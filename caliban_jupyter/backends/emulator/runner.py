@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import containers
+from . import containers, python_package
 from .rpc import TERMINAL_STATES, ApiError
 from .store import ACTIVE_STATES, Job, JobStore
 
@@ -222,10 +223,12 @@ class Runner:
 
         container = None
         try:
-            containers.ensure_image(self._client, job.pool["containerSpec"]["imageUri"])
+            containers.ensure_image(self._client,
+                                    python_package.container_spec(job.pool)["imageUri"])
+            packages = python_package.fetch_all(job.pool, self.store.state_dir / "packages")
             if self._stopping.is_set() or self._cancelled_early(job.id):
                 return
-            container = self._create(job)
+            container = self._create(job, packages)
             if not self.store.transition(job.id, PENDING, only_from=[PENDING],
                                          container_id=container.id):
                 containers.remove(container)
@@ -244,13 +247,14 @@ class Runner:
             self._fail(job.id, f"Docker could not run the job's container: {e}",
                        EMULATOR_FAILED)
 
-    def _create(self, job: Job) -> Container:
-        spec = job.pool["containerSpec"]
+    def _create(self, job: Job, packages: Sequence[Path] = ()) -> Container:
+        # A pythonPackageSpec pool runs as the container Vertex would make of it.
+        spec = python_package.container_spec(job.pool)
         env = {e["name"]: str(e.get("value", "")) for e in spec.get("env", [])}
         # What Vertex sets in every replica, so programs that read it work locally too.
         env.setdefault("CLOUD_ML_JOB_ID", str(job.id))
         env.setdefault("CLOUD_ML_PROJECT_ID", job.project_number)
-        return containers.create(
+        container = containers.create(
             self._client,
             instance=self.store.instance,
             job_id=job.id,
@@ -261,6 +265,12 @@ class Runner:
             env=env,
             network=self.config.network,
         )
+        try:
+            python_package.put_packages(container, list(packages))
+        except BaseException:
+            containers.remove(container)
+            raise
+        return container
 
     def _cancelled_early(self, job_id: int) -> bool:
         """If a cancel arrived before the container ran, finish the cancel; say so."""
@@ -313,7 +323,7 @@ class Runner:
                                          start_time=True):
                 self._cancelled_early(job.id)
                 return
-            spec = job.pool["containerSpec"]
+            spec = python_package.container_spec(job.pool)
             line = " ".join([spec["imageUri"], *spec.get("command", []),
                              *spec.get("args", [])])
             self.store.log_path(job.id).write_text(f"[emulator] simulated run: {line}\n")
