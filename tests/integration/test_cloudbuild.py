@@ -48,7 +48,7 @@ DONE
 FAILURE_LOG = """\
 Starting Step #0
 Step #0: Step 1/3 : FROM {base}
-Step #0: Step 2/3 : RUN python3 -m pip install --no-cache-dir -r /tmp/caliban-requirements/requirements.txt
+Step #0: Step 2/3 : RUN python3 -m pip install --no-cache-dir -r /tmp/r/requirements.txt
 Step #0: ERROR: No matching distribution found for caliban-no-such-package==9.9
 Step #0: The command '/bin/sh -c python3 -m pip install' returned a non-zero code: 1
 Finished Step #0
