@@ -125,18 +125,17 @@ def _cloudbuild(plan: Plan, req: BuildRequest, progress: Progress) -> list[JobSp
 def _package(plan: Plan, req: BuildRequest, backend: Backend, history: History,
              progress: Progress) -> list[JobSpec]:
     from .packaging.package import build_part, plan_package
-    from .packaging.staging import stage
+    from .packaging.staging import stage_all
 
-    package = plan_package(req)
+    cache = package_cache()
+    package = plan_package(req, memo=cache / ".data-digests.json")
     for warning in package.warnings:
         progress(Warning_(warning))
     location = _location(plan)
     specs = _package_specs(plan, package, location)
-    cache = package_cache()
     try:
-        for part in package.parts:
-            stage(location, part.name, lambda part=part: _build(part, cache, build_part),
-                  progress=progress)
+        stage_all(location, [(part.name, lambda part=part: _build(part, cache, build_part))
+                             for part in package.parts], progress=progress)
     except StagingError as e:
         reason = f"not submitted: {e}"
         _record_not_submitted(plan, specs, backend, history, reason)

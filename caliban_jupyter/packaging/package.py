@@ -45,6 +45,7 @@ DATA_MODULE = "caliban_data"
 FORMAT = 1
 HASH_LENGTH = 16
 DEPS_DIR = ".caliban"
+_MEMO_SIZE = 64  # data digests remembered
 _RUNTIME = Path(__file__).with_name("_job_main.py")
 
 
@@ -171,10 +172,58 @@ def runtime_source() -> bytes:
     return _RUNTIME.read_bytes()
 
 
-def plan_package(req: BuildRequest) -> PackagePlan:
+def _stat_key(entries: tuple[Entry, ...]) -> str:
+    """What identifies ``entries`` without reading them: names, sizes, times, inodes."""
+    h = hashlib.sha256(f"{FORMAT}\0".encode())
+    for e in entries:
+        if e.source is not None:
+            st = os.stat(e.source, follow_symlinks=False)
+            h.update(f"{e.arcname}\0{e.kind}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                     f"{st.st_ctime_ns}\0{st.st_ino}\0{e.executable}\0".encode())
+        else:
+            h.update(f"{e.arcname}\0{e.kind}\0{e.linkname}\0".encode() + (e.data or b"") + b"\0")
+    return h.hexdigest()
+
+
+def _data_digest(entries: tuple[Entry, ...], memo: Path | None) -> str:
+    """The data package's content hash. With ``memo`` (a small JSON file), data whose files
+    have not changed since the last time (same sizes, modification and change times,
+    inodes) is not read again: like Docker's cached layers, it costs nothing on a
+    code-only change."""
+    def compute() -> str:
+        return hashlib.sha256(f"{DATA_MODULE}/{FORMAT}/".encode()
+                              + _write_app(entries, None).encode()).hexdigest()
+
+    if memo is None:
+        return compute()
+    key = _stat_key(entries)
+    try:
+        table = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        table = {}
+    if not isinstance(table, dict):
+        table = {}
+    if isinstance(table.get(key), str):
+        return str(table[key])
+    digest = compute()
+    table = dict(list(table.items())[-(_MEMO_SIZE - 1):])
+    table[key] = digest
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(f".{memo.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+        tmp.write_text(json.dumps(table))
+        tmp.replace(memo)
+    except OSError:
+        pass  # only a shortcut for the next time
+    return digest
+
+
+def plan_package(req: BuildRequest, memo: Path | None = None) -> PackagePlan:
     """Select the files of ``req`` as the Docker path would, and name the sdists by hash.
 
-    Reads every file once (to hash it) and writes nothing.
+    Reads every file once (to hash it) and writes nothing, except that with ``memo``
+    unchanged ``--dir`` data is recognised by its files' stat and not read (see
+    :func:`_data_digest`).
 
     Raises
     ------
@@ -192,9 +241,7 @@ def plan_package(req: BuildRequest) -> PackagePlan:
     parts: list[PackagePart] = []
     if spec.dirs:
         data = _remap(entries, spec.dirs, ("dirs",))
-        digest = hashlib.sha256(f"{DATA_MODULE}/{FORMAT}/".encode()
-                                + _write_app(data, None).encode()).hexdigest()
-        parts.append(PackagePart(DATA_MODULE, digest, data))
+        parts.append(PackagePart(DATA_MODULE, _data_digest(data, memo), data))
     code = _remap(entries, spec.dirs, ("code", "gen", "deps"))
     job_json = json.dumps({
         "format": FORMAT,

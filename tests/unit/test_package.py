@@ -148,3 +148,22 @@ def test_runtime_commands(tmp_path):
     assert _job_main.command({"entrypoint": ["bash", "run.sh"]}, ["a"]) == ["bash", "run.sh",
                                                                            "a"]
     assert _job_main.install_commands({"entrypoint": ["bash", "x"]}, str(tmp_path)) == []
+
+
+def test_unchanged_data_is_recognised_without_reading_it(project, tmp_path, monkeypatch):
+    from caliban_jupyter.packaging import package
+
+    memo = tmp_path / "memo.json"
+    fresh = plan_package(_req(project)).parts[0].digest
+    assert plan_package(_req(project), memo=memo).parts[0].digest == fresh
+    reads = []
+    write_app = package._write_app
+    monkeypatch.setattr(package, "_write_app", lambda entries, sink: reads.append(
+        [e.arcname for e in entries]) or write_app(entries, sink))
+    (project / "trainer" / "train.py").write_text("print('code change')\n")
+    assert plan_package(_req(project), memo=memo).parts[0].digest == fresh
+    assert all(not names or names[0] != "data" for names in reads)  # only the code was read
+    (project / "data" / "d.txt").write_text("data v2\n")
+    changed = plan_package(_req(project), memo=memo).parts[0].digest
+    assert changed != fresh
+    assert changed == plan_package(_req(project)).parts[0].digest
