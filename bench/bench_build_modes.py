@@ -101,6 +101,7 @@ def main() -> None:
     import docker
 
     client = docker.from_env()
+    load = os.getloadavg()[0]
     gcs, gcs_endpoint = start_gcs()
     os.environ["STORAGE_EMULATOR_HOST"] = gcs_endpoint
     with tempfile.TemporaryDirectory(prefix="caliban-bench-") as tmp:
@@ -128,7 +129,8 @@ def main() -> None:
                 client.images.remove(image.id, force=True)
     docker_s, package_s = (statistics.median(times[k]) for k in ("docker", "package"))
     env = f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, engine " \
-          f"{client.version()['Version']}, registry {REGISTRY}, GCS emulator (loopback)"
+          f"{client.version()['Version']}, registry {REGISTRY}, GCS emulator (loopback), " \
+          f"load average {load:.1f} at the start (the machine is shared)"
     lines = [
         "## Build modes: a code-only change until all jobs are submitted", "",
         f"Median of {ROUNDS} rounds, both modes in the same run on the same project (a "
