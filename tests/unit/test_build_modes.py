@@ -200,3 +200,36 @@ def test_bad_input_is_one_line(project):
                 "trainer.train")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "no staging bucket is set" in r.stderr
+
+
+def test_docker_mode_without_an_engine_says_how_to_start_one_or_which_mode(monkeypatch,
+                                                                          tmp_path):
+    from caliban_jupyter.errors import DockerError
+    from caliban_jupyter.packaging.docker import docker_client
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    with pytest.raises(DockerError) as e:
+        docker_client()
+    msg = str(e.value)
+    assert "cannot reach a Docker engine" in msg and "scripts/services.sh" in msg
+    assert "--build package runs your code as a package on a prebuilt image" in msg
+    assert "--build cloudbuild builds the image on Google Cloud Build" in msg
+
+
+def test_the_notebook_dry_run_shows_the_build_plan(project, monkeypatch):
+    from caliban_jupyter.service import CloudRequest, plan_from_request
+    from caliban_jupyter.sweep import DryRun
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{project}/none.sock")
+    plan = plan_from_request(CloudRequest(program="print(1)", cwd=str(project), nogpu=True,
+                                          backend="local", dry_run=True, env={}))
+    dry = DryRun(plan)
+    build = dry.build()
+    assert build["mode"] == "package" and build["executor"]["uri"] == "python:3.11-slim"
+    [upload] = build["uploads"]
+    assert upload["uri"].startswith("file://") and "/emulator/staging/caliban/packages/" in \
+        upload["uri"]
+    [body] = dry.bodies()
+    assert body["jobSpec"]["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] == [
+        upload["uri"]]
+    assert "Build: package (no Docker engine answers at" in repr(dry)
