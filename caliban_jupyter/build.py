@@ -13,6 +13,7 @@ jobs, what is installed when they start).
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +135,7 @@ def _package(plan: Plan, req: BuildRequest, backend: Backend, history: History,
     location = _location(plan)
     specs = _package_specs(plan, package, location)
     try:
-        stage_all(location, [(part.name, lambda part=part: _build(part, cache, build_part))
+        stage_all(location, [(part.name, partial(_build, part, cache, build_part))
                              for part in package.parts], progress=progress)
     except StagingError as e:
         reason = f"not submitted: {e}"

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from ..errors import BuildError
 from ..events import ImageReady, Info, Progress, Warning_, ignore
@@ -172,7 +172,7 @@ def ensure_image(req: BuildRequest, *, project: str, region: str, staging: GcsSt
         path = Path(tmp) / "context.tar.gz"
         with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
                                                     mtime=0) as gz:
-            plan = write_context(req, gz)
+            plan = write_context(req, cast(IO[bytes], gz))
         for warning in plan.warnings:
             progress(Warning_(warning))
         tag = plan.tag

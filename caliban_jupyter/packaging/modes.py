@@ -75,6 +75,7 @@ def probe_engine(env: Mapping[str, str] | None = None,
     """Whether a Docker engine answers ``/_ping`` where ``DOCKER_HOST`` says; and where."""
     env = os.environ if env is None else env
     host = env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    address: str | tuple[str, int]
     if host.startswith("unix://"):
         family, address = socket.AF_UNIX, host[len("unix://"):]
     elif host.startswith("tcp://") and not env.get("DOCKER_TLS_VERIFY"):

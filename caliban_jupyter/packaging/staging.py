@@ -66,12 +66,12 @@ def google_credentials(cloud_key: str | None) -> Any:
 
 def storage_client(project: str | None, cloud_key: str | None) -> Any:
     """A ``google.cloud.storage.Client``; anonymous against ``STORAGE_EMULATOR_HOST``."""
-    from google.cloud import storage
+    from google.cloud.storage import Client
 
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         # The library then talks to the emulator with anonymous credentials by itself.
-        return storage.Client(project=project or "caliban-local")
-    return storage.Client(project=project, credentials=google_credentials(cloud_key))
+        return Client(project=project or "caliban-local")
+    return Client(project=project, credentials=google_credentials(cloud_key))
 
 
 def _failure(what: str, e: BaseException) -> StagingError:

@@ -89,11 +89,11 @@ def fetch(uri: str, cache: Path) -> Path:
         return path
     from google.api_core.exceptions import GoogleAPICallError
     from google.auth.exceptions import GoogleAuthError
-    from google.cloud import storage
+    from google.cloud.storage import Client
 
     try:
         # Application-default credentials; anonymous against STORAGE_EMULATOR_HOST.
-        client = storage.Client()
+        client = Client()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         client.bucket(bucket).blob(key).download_to_filename(str(tmp), timeout=60)
