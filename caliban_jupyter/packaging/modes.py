@@ -90,6 +90,9 @@ def probe_engine(env: Mapping[str, str] | None = None,
             sock.connect(address)
             sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
             head = sock.recv(64)
+    except PermissionError:
+        return False, (f"{host} (permission denied: add this user to the docker group, or "
+                       "point DOCKER_HOST at an engine it may use)")
     except (OSError, ValueError):
         return False, host
     return head.startswith(b"HTTP/1.") and b" 200" in head.split(b"\r\n", 1)[0], host

@@ -256,3 +256,44 @@ def test_nothing_is_built_when_the_registry_has_the_tag(project, registry, stagi
     assert server.requests == []
     assert events == [ev.ImageReady(pushed.tag, built=False, pushed=False)]
     docker_client.images.remove(pushed.tag)
+
+
+def test_cloudbuild_mode_end_to_end_submits_the_built_tag(project, registry, staging_gcs,
+                                                          cloud, base_image_name, tmp_path,
+                                                          monkeypatch):
+    """`--build cloudbuild` through the service layer: context staged, built, jobs run it."""
+    import threading
+
+    from caliban_jupyter.service import CloudRequest, execute, plan_from_request
+
+    from .test_vertex_package import VertexWithToken, _key
+
+    vertex = VertexWithToken()
+    threading.Thread(target=vertex.serve_forever, daemon=True).start()
+    server = cloud("SUCCESS")
+    # Only the client's endpoint changes: everything else is the product's own path.
+    client = _client(server)
+    monkeypatch.setattr(cloudbuild, "cloudbuild_client", lambda credentials: client)
+    monkeypatch.setenv("CALIBAN_HOME", str(tmp_path / "home"))
+    bucket = staging_gcs.new_bucket()
+    repo = f"{registry}/cb-{uuid.uuid4().hex[:8]}"
+    try:
+        plan = plan_from_request(CloudRequest(
+            module="trainer.train", cwd=str(project), build="cloudbuild", nogpu=True,
+            staging_bucket=f"gs://{bucket}", registry=repo, base_image=base_image_name,
+            project_id="proj", endpoint=vertex.endpoint, xgroup="g-cb",
+            cloud_key=str(_key(tmp_path / "key.json", f"{vertex.endpoint}/token")), env={}))
+        events: list[ev.Event] = []
+        [record] = execute(plan, events.append)
+    finally:
+        vertex.shutdown()
+        vertex.server_close()
+    tag = plan_context(BuildRequest(str(project), classify_target("trainer.train", project),
+                                    gpu=False, base_image=base_image_name, registry=repo,
+                                    image_name="caliban-trainer")).tag
+    assert server.requests[0]["body"]["images"] == [tag]
+    [body] = vertex.creates()
+    # (An empty args list does not appear on the wire.)
+    assert body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"] == {"imageUri": tag}
+    assert record.image_uri == tag and record.state == "QUEUED"
+    assert any(isinstance(e, ev.ImageReady) and e.built for e in events)
