@@ -56,6 +56,10 @@ class PushError(DockerError):
     """Pushing the image failed (often authentication)."""
 
 
+class StagingError(CalibanError):
+    """Uploading a code package or build context to the staging location failed."""
+
+
 class BackendError(CalibanError):
     """The job service (Vertex AI or the emulator) refused or failed a request."""
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from .spec.executors import PackageRun, pool_image_and_args
 from .spec.jobs import JobSpec, MachineSpec
 
 #: Label carrying each job's unique submission id (what makes submission exactly-once).
@@ -211,7 +212,7 @@ def record_from_custom_job(
         parts[1] if len(parts) > 3 else "")
     region = parts[3] if len(parts) > 3 else (previous.region if previous else "")
     pool = _first_pool(job)
-    container = pool.get("containerSpec") or {}
+    image_uri, args = pool_image_and_args(pool)
     error = (job.get("error") or {}).get("message") or None
     try:
         index = int(labels.get(INDEX_LABEL, previous.index if previous else 0))
@@ -231,8 +232,8 @@ def record_from_custom_job(
         backend=backend,
         project=project,
         region=region,
-        image_uri=str(container.get("imageUri", previous.image_uri if previous else "")),
-        args=tuple(container.get("args") or ()),
+        image_uri=image_uri or (previous.image_uri if previous else ""),
+        args=args,
         labels=labels,
         machine=dict(pool.get("machineSpec") or {}),
         resource_name=name or None,
@@ -249,8 +250,9 @@ def record_from_custom_job(
 
 
 def spec_from_record(record: JobRecord, *, display_name: str) -> JobSpec:
-    """A new JobSpec re-running ``record``'s image and args (for `caliban resubmit`), with
-    the runtime settings it was sent with (scheduling, worker pools, env...).
+    """A new JobSpec re-running ``record``'s image (or code package) and args (for
+    `caliban resubmit`), with the runtime settings it was sent with (scheduling, worker
+    pools, env...).
 
     The submission-id label is dropped: the submitter assigns a fresh one.
     """
@@ -269,4 +271,5 @@ def spec_from_record(record: JobRecord, *, display_name: str) -> JobSpec:
         machine=machine_from_json(record.machine or _first_pool(record.request).get(
             "machineSpec", {})),
         runtime=JobRuntime.from_job_spec(record.request.get("jobSpec")),
+        package=PackageRun.from_pool(_first_pool(record.request)),
     )

@@ -27,18 +27,63 @@ def planned_image(plan: Plan) -> str:
     return f"{image_repository(plan)}:<content-hash>"
 
 
-def dry_run_bodies(plan: Plan) -> list[dict[str, Any]]:
+def dry_run_plan(plan: Plan) -> tuple[dict[str, Any], list[Any]]:
+    """The build plan (JSON form) and the jobs' specs as they would be sent."""
+    mode = plan.build.mode if plan.build is not None else "docker"
+    if mode in ("package", "cloudbuild"):
+        from .build import dry_run
+        from .service import build_request
+
+        return dry_run(plan, build_request(plan))
     image = planned_image(plan)
-    return [spec.with_image(image).to_custom_job() for spec in plan.specs]
+    info = plan.build.to_json() if plan.build is not None else {"mode": mode}
+    info["image"] = image
+    return info, [spec.with_image(image) for spec in plan.specs]
+
+
+def dry_run_bodies(plan: Plan) -> list[dict[str, Any]]:
+    return [spec.to_custom_job() for spec in dry_run_plan(plan)[1]]
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+def _build_lines(info: dict[str, Any]) -> list[str]:
+    """The dry run's account of how the jobs become runnable."""
+    mode = info["mode"]
+    if mode == "image":
+        return []
+    lines = [f"Build: {mode}" + (f" ({info['reason']})" if info.get("reason") else "")]
+    for up in info.get("uploads", []):
+        files = f"{up['files']} file{'s' if up['files'] != 1 else ''}"
+        lines.append(f"  upload:       {up['name']} ({files}, "
+                     f"{_size(up['content_bytes'])}) -> {up['uri']}")
+    if info.get("uploads"):
+        lines.append("                each uploaded once: skipped when it is already there")
+    if mode == "cloudbuild":
+        lines.append(f"  image:        {info['image']} (built by {info['builder']} on Cloud "
+                     "Build; skipped when the registry has it)")
+    executor = info.get("executor")
+    if executor:
+        name = f" ({executor['name']}, Vertex prebuilt)" if executor.get("name") else ""
+        lines.append(f"  runs on:      {executor['uri']}{name}, as {info['runs_as']}")
+    if info.get("requirements"):
+        lines.append(f"  requirements: installed {info['requirements']['installed']}: "
+                     f"{info['requirements']['what']}")
+    lines += [f"  warning: {w}" for w in info.get("warnings", [])]
+    return lines
 
 
 def render_dry_run(plan: Plan, out=None) -> None:
     out = out or sys.stdout
+    info, specs = dry_run_plan(plan)
     if plan.request.format == "json":
-        json.dump(dry_run_bodies(plan), out, indent=2)
+        json.dump({"build": info, "jobs": [s.to_custom_job() for s in specs]}, out, indent=2)
         out.write("\n")
         return
-    image = planned_image(plan)
     s = plan.settings
     where = f"backend {s.backend}" + (f", project {s.project_id}" if s.project_id else "")
     print(f"Dry run: nothing is built or submitted ({where}, experiment group {plan.xgroup}).",
@@ -49,14 +94,16 @@ def render_dry_run(plan: Plan, out=None) -> None:
               file=out)
     for note in request.program_notes:
         print(f"note: {note}", file=out)
-    for spec in plan.specs:
+    for line in _build_lines(info):
+        print(line, file=out)
+    for spec in specs:
         m = spec.machine
         print(f"\n{spec.display_name}", file=out)
         print(f"  machine:     {m.machine_type}", file=out)
         accel = m.accelerator_label + (f" (topology {m.tpu_topology})" if m.tpu_topology else "")
         print(f"  accelerator: {accel}", file=out)
         print(f"  region:      {spec.region}", file=out)
-        print(f"  image:       {image}", file=out)
+        print(f"  image:       {spec.image_uri}", file=out)
         print(f"  args:        {shlex.join(spec.args) if spec.args else '(none)'}", file=out)
         labels = ", ".join(f"{k}={v}" if v else k for k, v in spec.labels.items())
         print(f"  labels:      {labels}", file=out)

@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import UsageError
 from .events import Progress, ignore
@@ -26,6 +26,9 @@ from .settings import Settings, resolve_settings
 from .spec.jobs import JobSpec, MachineSpec
 from .spec.runtime import JobRuntime, RuntimeFlags
 from .spec.target import PROGRAM_FILE, Target, classify_target
+
+if TYPE_CHECKING:
+    from .packaging.modes import BuildChoice
 
 _XGROUP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -50,6 +53,9 @@ class CloudRequest:
     base_image: str | None = None
     image_tag: str | None = None
     registry: str | None = None
+    build: str | None = None
+    staging_bucket: str | None = None
+    executor_image: str | None = None
     backend: str | None = None
     project_id: str | None = None
     region: str | None = None
@@ -120,6 +126,7 @@ class Plan:
     image: str | None  # the image to run when known without building (--image_tag)
     program: str | None = None  # generated program source (captured cell or notebook)
     runtime: JobRuntime = field(default_factory=JobRuntime)
+    build: BuildChoice | None = None  # how the jobs become runnable (--build)
 
     @property
     def backend(self) -> str:
@@ -178,6 +185,8 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         "cloud_key": request.cloud_key, "backend": request.backend,
         "base_image": request.base_image, "registry": request.registry,
         "endpoint": request.endpoint, **request.runtime.setting_flags(),
+        "build": request.build,
+        "staging_bucket": request.staging_bucket, "executor_image": request.executor_image,
     }
     gpu_mode = not request.nogpu
     settings = resolve_settings(flags, gpu=gpu_mode, cwd=cwd, env=env,
@@ -200,6 +209,11 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
     runtime = resolve_runtime(request.runtime, chief=machine, region=settings.region,
                               settings=settings.runtime, sources=settings.sources,
                               force=request.force)
+
+    from .packaging.modes import choose_build
+
+    build = choose_build(settings, image_tag=request.image_tag,
+                         accelerator_type=machine.accelerator_type, today=now.date())
 
     if request.experiment_config is None:
         experiments: list[dict[str, Any]] = [{}]
@@ -243,7 +257,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         program = notebook_program(Path(cwd, target.path), experiments)
     return Plan(request=request, settings=settings, target=target, machine=machine,
                 xgroup=xgroup, name=name, experiments=tuple(experiments), specs=tuple(specs),
-                image=image, program=program, runtime=runtime)
+                image=image, program=program, runtime=runtime, build=build)
 
 
 def notebook_program(path: Path, experiments: Sequence[Mapping[str, Any]]) -> str:
@@ -315,7 +329,8 @@ def _image_name(plan: Plan) -> str:
 
 
 def execute(plan: Plan, progress: Progress = ignore):
-    """Build or reuse the image, then submit every job exactly once.
+    """Build or reuse the image (or stage the code package), then submit every job
+    exactly once.
 
     Returns the list of :class:`~caliban_jupyter.records.JobRecord` of the sweep.
     """
@@ -337,10 +352,15 @@ def execute(plan: Plan, progress: Progress = ignore):
     except BackendError as e:
         raise BackendError(f"{e}. Nothing was built or submitted: check the job service "
                            f"({plan.backend} backend) and submit again") from None
-    image = plan.image
-    if image is None:
-        from .packaging.docker import ensure_image
+    if plan.build is not None and plan.build.mode in ("package", "cloudbuild"):
+        from .build import make_runnable
 
-        image = ensure_image(build_request(plan), progress).tag
-    specs = [replace(s, image_uri=image) for s in plan.specs]
+        specs = make_runnable(plan, build_request(plan), backend, history, progress)
+    else:
+        image = plan.image
+        if image is None:
+            from .packaging.docker import ensure_image
+
+            image = ensure_image(build_request(plan), progress).tag
+        specs = [replace(s, image_uri=image) for s in plan.specs]
     return submit_sweep(specs, backend, history, xgroup=plan.xgroup, progress=progress)

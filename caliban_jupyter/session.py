@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: The traits that are settings (resolve_settings keys), in the order %caliban_config shows.
 SETTING_TRAITS = ("project_id", "region", "backend", "base_image", "registry", "cloud_key",
-                  "endpoint")
+                  "endpoint", "build", "staging_bucket", "executor_image")
 
 
 class Caliban(Configurable):
@@ -49,6 +49,17 @@ class Caliban(Configurable):
                         ).tag(config=True)
     endpoint = Unicode(None, allow_none=True,
                        help="Job service endpoint, e.g. http://127.0.0.1:8470.").tag(config=True)
+    build = Enum(["auto", "docker", "package", "cloudbuild"], default_value=None,
+                 allow_none=True,
+                 help="How jobs become runnable: 'auto' (Docker when an engine answers, else "
+                      "package), 'docker', 'package' (code package on a prebuilt image) or "
+                      "'cloudbuild'.").tag(config=True)
+    staging_bucket = Unicode(None, allow_none=True,
+                             help="Where code packages and build contexts are uploaded, "
+                                  "gs://BUCKET[/PREFIX].").tag(config=True)
+    executor_image = Unicode(None, allow_none=True,
+                             help="Prebuilt image for --build package: a short name such as "
+                                  "pytorch-2.4-gpu, or an image URI.").tag(config=True)
     capture = Enum(["deps", "all"], default_value="deps",
                    help="Default --capture mode of %%caliban_cloud: 'deps' keeps only the "
                         "earlier cells the job needs, 'all' keeps every earlier cell."

@@ -17,6 +17,8 @@ from .errors import ConfigError
 
 CONFIG_FILE = ".calibanconfig.json"
 BACKENDS = ("vertex", "local")
+#: How jobs become runnable (--build): see caliban_jupyter/build.py.
+BUILD_MODES = ("auto", "docker", "package", "cloudbuild")
 DEFAULT_REGION = "us-central1"
 DEFAULT_GPU_MACHINE = "n1-standard-8"
 DEFAULT_CPU_MACHINE = "n1-highcpu-32"
@@ -46,6 +48,10 @@ CONFIG_KEYS = {
     "boot_disk_type": "'pd-ssd', 'pd-standard' or 'hyperdisk-balanced'",
     "timeout": "a job timeout such as \"90m\", \"2h\" or \"1d\" (string)",
     "env": "environment variables of every job, {\"NAME\": \"value\"}",
+    "build": "'auto', 'docker', 'package' or 'cloudbuild'",
+    "staging_bucket": "where code packages and build contexts are uploaded, gs://BUCKET[/PREFIX]",
+    "executor_image": "the prebuilt image --build package runs on: a short name such as "
+                      "pytorch-2.4-gpu, or an image URI (string)",
 }
 #: Settings that go to every job's runtime (JobRuntime), not to where jobs run.
 RUNTIME_KEYS = ("service_account", "network", "tensorboard", "reservation", "boot_disk_size",
@@ -60,6 +66,9 @@ ENV_VARS = {
     "base_image": ("CALIBAN_BASE_IMAGE",),
     "registry": ("CALIBAN_REGISTRY",),
     "endpoint": ("CALIBAN_ENDPOINT",),
+    "build": ("CALIBAN_BUILD",),
+    "staging_bucket": ("CALIBAN_STAGING_BUCKET",),
+    "executor_image": ("CALIBAN_EXECUTOR_IMAGE",),
 }
 
 
@@ -79,6 +88,9 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
     #: The runtime settings that are set (RUNTIME_KEYS), e.g. {"timeout": "2h"}.
     runtime: Mapping[str, Any] = field(default_factory=dict)
+    build: str = "auto"
+    staging_bucket: str | None = None
+    executor_image: str | None = None
 
     @property
     def mode(self) -> str:
@@ -96,6 +108,9 @@ class Settings:
             "registry": self.registry,
             "endpoint": self.endpoint,
             **self._runtime_json(),
+            "build": self.build,
+            "staging_bucket": self.staging_bucket,
+            "executor_image": self.executor_image,
         }
 
     def _runtime_json(self) -> dict[str, Any]:
@@ -140,7 +155,7 @@ def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
                           f"; allowed keys: {allowed}")
     for key in ("project_id", "region", "cloud_key", "backend", "registry", "endpoint",
                 "service_account", "network", "tensorboard", "reservation", "boot_disk_type",
-                "timeout"):
+                "timeout", "build", "staging_bucket", "executor_image"):
         if key in data and not isinstance(data[key], str):
             raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
     size = data.get("boot_disk_size")
@@ -224,6 +239,16 @@ def resolve_settings(
     apt = pick("apt_packages", [])
     runtime = {key: value for key in RUNTIME_KEYS
                if (value := pick(key)) not in (None, "", {})}
+    build = str(pick("build", "auto")).lower()
+    if build not in BUILD_MODES:
+        raise ConfigError(f"unknown build mode {build!r} (from {sources['build']}); use "
+                          "'auto' (Docker when an engine answers, else package), 'docker', "
+                          "'package' (code package on a prebuilt image, no Docker) or "
+                          "'cloudbuild' (build on Google Cloud Build)")
+    staging = pick("staging_bucket")
+    if staging and not str(staging).startswith("gs://"):
+        raise ConfigError(f"staging_bucket {staging!r} (from {sources['staging_bucket']}) must "
+                          "be a Cloud Storage location, gs://BUCKET or gs://BUCKET/PREFIX")
     return Settings(
         gpu=gpu,
         project_id=pick("project_id"),
@@ -236,4 +261,7 @@ def resolve_settings(
         endpoint=pick("endpoint"),
         sources=sources,
         runtime=runtime,
+        build=build,
+        staging_bucket=str(staging).rstrip("/") if staging else None,
+        executor_image=pick("executor_image"),
     )

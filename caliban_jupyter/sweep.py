@@ -260,6 +260,14 @@ class DryRun:
 
         return dry_run_bodies(self.plan)
 
+    def build(self) -> dict[str, Any]:
+        """How the jobs would become runnable (``--build``): the image to build, or the
+        packages to upload and where, the image they run on, what is installed when each
+        job starts."""
+        from .render import dry_run_plan
+
+        return dry_run_plan(self.plan)[0]
+
     def __repr__(self) -> str:
         import io
 

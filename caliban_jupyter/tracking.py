@@ -271,6 +271,11 @@ def resubmit(xgroup: str, *, settings: Settings | None = None,
         return [record_for_spec(s, submission_id="", xgroup=name, backend=be.name,
                                 project=be.project, error="dry run: not submitted")
                 for s in specs]
+    from .build import restage
+
+    # Jobs of a code package whose upload failed: upload it again from the local cache.
+    restage(specs, project=be.project, cloud_key=settings.cloud_key if settings else None,
+            progress=progress)
     superseded = [r.evolve(error=f"{r.error or 'not submitted'}; resubmitted")
                   for r in chosen if not r.is_submitted]
     hist.put_jobs(superseded)

@@ -21,6 +21,9 @@ Settings resolve: flag > environment > .calibanconfig.json > default:
   backend   --backend, CALIBAN_BACKEND, "backend" (default vertex; `local` needs no Google account)
   image     --base_image, CALIBAN_BASE_IMAGE, "base_image"
   registry  --registry, CALIBAN_REGISTRY, "registry"
+  build     --build, CALIBAN_BUILD, "build" (default auto: docker when an engine answers,
+            else package); --staging_bucket, CALIBAN_STAGING_BUCKET, "staging_bucket";
+            --executor_image, CALIBAN_EXECUTOR_IMAGE, "executor_image"
 
 Examples:
   caliban cloud --backend local --nogpu trainer.train --experiment_config exp.json
@@ -32,9 +35,10 @@ HELPFULL_EXTRA = """\
 More:
   .calibanconfig.json keys: project_id, region, cloud_key, backend, base_image (string or
   {"cpu": ..., "gpu": ...}), apt_packages (list or {"cpu": [...], "gpu": [...]}), registry,
-  endpoint, and the runtime settings service_account, network, tensorboard, reservation,
-  boot_disk_size, boot_disk_type, timeout, env ({"NAME": "value"}; --env adds to it).
-  Unknown keys are rejected.
+  endpoint, build, staging_bucket, executor_image, and the runtime settings
+  service_account, network, tensorboard, reservation, boot_disk_size, boot_disk_type,
+  timeout, env ({"NAME": "value"}; --env adds to it). Unknown keys are rejected.
+  Executor images (--executor_image): caliban_jupyter/spec/executor_images.json, dated.
   Defaults: machine type n1-standard-8 with a GPU, n1-highcpu-32 with --nogpu; GPU 1xP100.
   GPU types: K80 P4 P100 T4 V100 A100 A100_80GB L4 H100 H100_MEGA H200 B200 GB200 RTX_PRO_6000.
   TPU types: V2 V3 V4 V5E. Fixed-GPU machine types (a2, a3, a4, g2) are picked for you.
@@ -88,6 +92,16 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
                    help="run this existing image; skip build and push")
     b.add_argument("--registry", metavar="REGISTRY",
                    help="where to push, e.g. us-central1-docker.pkg.dev/PROJECT/REPO")
+    b.add_argument("--build", choices=["auto", "docker", "package", "cloudbuild"],
+                   help="docker: build locally; package: no image, a code package on a "
+                        "prebuilt image; cloudbuild: build on Google Cloud Build (default "
+                        "auto: docker when an engine answers, else package)")
+    b.add_argument("--staging_bucket", metavar="gs://BUCKET[/PREFIX]",
+                   help="where packages and build contexts are uploaded (package and "
+                        "cloudbuild on Vertex)")
+    b.add_argument("--executor_image", metavar="NAME|URI",
+                   help="prebuilt image for --build package, e.g. pytorch-2.4-gpu (default: "
+                        "scikit-learn CPU / PyTorch GPU; with --backend local, the base image)")
     w = p.add_argument_group("where")
     w.add_argument("--backend", choices=["vertex", "local"],
                    help="vertex (Google) or local (the Vertex emulator on this machine)")

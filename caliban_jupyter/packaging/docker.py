@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 _HOW_TO_START = (
     "Start one: run scripts/services.sh (installs and starts dockerd and the local "
     "registry), or start dockerd / Docker Desktop; if the engine listens elsewhere, set "
-    "DOCKER_HOST (e.g. unix:///var/run/docker.sock)."
+    "DOCKER_HOST (e.g. unix:///var/run/docker.sock). Or do without Docker: --build package "
+    "runs your code as a package on a prebuilt image, --build cloudbuild builds the image "
+    "on Google Cloud Build."
 )
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .runtime import JobRuntime
 
+from .executors import PackageRun
+
 
 @dataclass(frozen=True)
 class MachineSpec:
@@ -65,6 +67,9 @@ class JobSpec:
     machine: MachineSpec
     experiment: Mapping[str, Any] = field(default_factory=dict)
     runtime: JobRuntime | None = None
+    #: ``--build package``: the code package the job runs on ``image_uri`` (None: the
+    #: image itself is the program).
+    package: PackageRun | None = None
 
     def to_custom_job(self) -> dict[str, Any]:
         """The CustomJob request body in Vertex's REST JSON form (lowerCamelCase)."""
@@ -75,8 +80,9 @@ class JobSpec:
             job_spec = {"workerPoolSpecs": [{"machineSpec": self.machine.to_json(),
                                              "replicaCount": "1",
                                              "containerSpec": container}]}
-        return {"displayName": self.display_name, "labels": dict(self.labels),
+        body = {"displayName": self.display_name, "labels": dict(self.labels),
                 "jobSpec": job_spec}
+        return self.package.apply(body) if self.package is not None else body
 
     def with_image(self, image_uri: str) -> JobSpec:
         from dataclasses import replace

@@ -54,3 +54,75 @@ def base_image(docker_client) -> str:
     except ImageNotFound:
         pytest.fail(f"base image {name} not found. {_START}", pytrace=False)
     return name
+
+
+class StagingGcs:
+    """A running GCS emulator (gcp-storage-emulator, in memory) on a loopback port."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def client(self):
+        """A google-cloud-storage client for the emulator (anonymous)."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        return storage.Client(project="caliban-test", credentials=AnonymousCredentials(),
+                              client_options={"api_endpoint": self.endpoint})
+
+    def new_bucket(self) -> str:
+        """A fresh, empty bucket (one per test keeps tests independent)."""
+        import uuid
+
+        name = f"caliban-stage-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(name)
+        return name
+
+    def objects(self, bucket: str, prefix: str = "") -> dict[str, object]:
+        """``name -> blob`` of every object under ``prefix``."""
+        return {b.name: b for b in self.client().list_blobs(bucket, prefix=prefix)}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def staging_gcs_server(tmp_path_factory) -> Iterator[StagingGcs]:
+    """gcp-storage-emulator started for this test session (stopped at its end)."""
+    import subprocess
+    import sys
+    import time
+
+    port = _free_port()
+    log = tmp_path_factory.mktemp("gcs") / "gcs-emulator.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host=127.0.0.1",
+             f"--port={port}", "--in-memory", "--quiet"], stdout=out, stderr=subprocess.STDOUT)
+    server = StagingGcs(port)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{server.endpoint}/storage/v1/b?project=x", timeout=2):
+                break
+        except (urllib.error.URLError, OSError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"gcp-storage-emulator did not start; see {log}", pytrace=False)
+            time.sleep(0.1)
+    yield server
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def staging_gcs(staging_gcs_server: StagingGcs, monkeypatch) -> StagingGcs:
+    """The session's GCS emulator, with ``STORAGE_EMULATOR_HOST`` set for this test."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", staging_gcs_server.endpoint)
+    return staging_gcs_server

@@ -30,10 +30,13 @@ def caliban(cwd, *args, stdin=None, env=None):
 
 
 def dry_json(cwd, *args, **kw):
+    """The request bodies of a JSON dry run (its "jobs"; "build" says how they run)."""
     r = caliban(cwd, "cloud", "--dry_run", "--format", "json", "--image_tag", "img:1",
                 *args, **kw)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    out = json.loads(r.stdout)
+    assert out["build"] == {"mode": "image", "image": "img:1"}
+    return out["jobs"]
 
 
 def assert_one_line_error(r, pattern):
@@ -165,8 +168,10 @@ def test_image_without_tag_is_the_repository_a_build_would_use(project):
     r = caliban(project, "cloud", "--dry_run", "--format", "json", "--backend", "local",
                 "--nogpu", "--registry", "127.0.0.1:5000/team", "trainer.train")
     assert r.returncode == 0, r.stderr
-    uri = json.loads(r.stdout)[0]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
+    out = json.loads(r.stdout)
+    uri = out["jobs"][0]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
     assert uri == "127.0.0.1:5000/team/caliban-trainer:<content-hash>"
+    assert out["build"]["image"] == uri
 
 
 def test_dry_run_imports_neither_docker_nor_google(project):

@@ -126,7 +126,7 @@ def test_cli_dry_run_json_is_the_request(project):
                 "--image_tag", "i:1", "--gpu_spec", "1xL4", "--flex_start", "--max_wait",
                 "30m", "--env", "K=v", "trainer.train")
     assert r.returncode == 0, r.stderr
-    (body,) = json.loads(r.stdout)
+    (body,) = json.loads(r.stdout)["jobs"]
     assert body["jobSpec"]["scheduling"] == {"strategy": "FLEX_START",
                                              "maxWaitDuration": "1800s"}
     assert body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["env"] == [

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from . import python_package
 from .containers import CHIEF
 from .store import Job
 
@@ -105,7 +106,8 @@ def plan(job: Job) -> list[Replica]:
             tf_cluster.setdefault(_TF_ROLES[i], []).append(f"127.0.0.1:{port}")
     replicas = []
     for (i, j), port in ports.items():
-        container = pools[i]["containerSpec"]
+        # A pythonPackageSpec pool runs as the container Vertex would make of it.
+        container = python_package.container_spec(pools[i])
         env = {e["name"]: str(e.get("value", "")) for e in container.get("env", [])}
         # What Vertex sets in every replica, so programs that read it work locally too.
         env.setdefault("CLOUD_ML_JOB_ID", str(job.id))

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import containers, replicas
+from . import containers, python_package, replicas
 from .faults import FaultInjector
 from .replicas import JobLog, Outcome, Replica, Watcher
 from .rpc import TERMINAL_STATES, ApiError
@@ -224,9 +225,10 @@ class Runner:
             planned = replicas.plan(job)
             for image in dict.fromkeys(r.image for r in planned):
                 containers.ensure_image(self._client, image)
+            packages = self._packages(job, planned)
             if self._stopping.is_set() or self._cancelled_early(job.id):
                 return
-            self._create(job, planned, created)
+            self._create(job, planned, created, packages)
             if not self.store.transition(job.id, PENDING, only_from=[PENDING],
                                          container_id=created[0].id):
                 for c in created:
@@ -251,9 +253,16 @@ class Runner:
             self._fail(job.id, f"Docker could not run the job's containers: {e}",
                        EMULATOR_FAILED)
 
-    def _create(self, job: Job, planned: list[Replica], created: list[Container]) -> None:
+    def _packages(self, job: Job, planned: list[Replica]) -> dict[int, list[Path]]:
+        """Local copies of the code packages of every pool that runs a pythonPackageSpec."""
+        pools = job.body["jobSpec"]["workerPoolSpecs"]
+        return {i: python_package.fetch_all(pools[i], self.store.state_dir / "packages")
+                for i in {r.pool for r in planned}}
+
+    def _create(self, job: Job, planned: list[Replica], created: list[Container],
+                packages: Mapping[int, Sequence[Path]]) -> None:
         """Create every replica's container into ``created`` (the caller removes them if
-        this fails midway)."""
+        this fails midway), with its pool's code packages copied in."""
         # Replicas of one job reach each other on 127.0.0.1: that needs host networking.
         network = "host" if len(planned) > 1 else self.config.network
         for r in planned:
@@ -261,6 +270,7 @@ class Runner:
                 self._client, instance=self.store.instance, job_id=job.id,
                 display_name=job.display_name, image=r.image, command=r.command,
                 args=r.args, env=r.env, network=network, replica=r.name))
+            python_package.put_packages(created[-1], list(packages.get(r.pool, ())))
 
     def _cancelled_early(self, job_id: int) -> bool:
         """If a cancel arrived before the container ran, finish the cancel; say so."""
@@ -309,7 +319,7 @@ class Runner:
         planned = replicas.plan(job)
         created: list[Container] = []
         try:
-            self._create(job, planned, created)
+            self._create(job, planned, created, self._packages(job, planned))
             for c in created:
                 c.start()
         except BaseException:
@@ -353,7 +363,7 @@ class Runner:
                                          start_time=True):
                 self._cancelled_early(job.id)
                 return
-            spec = job.pool["containerSpec"]
+            spec = python_package.container_spec(job.pool)
             line = " ".join([spec["imageUri"], *spec.get("command", []),
                              *spec.get("args", [])])
             self.store.log_path(job.id).write_text(f"[emulator] simulated run: {line}\n")

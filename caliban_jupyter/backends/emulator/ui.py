@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from . import python_package
 from .resources import rfc3339
 from .rpc import TERMINAL_STATES
 from .store import Job
@@ -56,7 +57,7 @@ def render_job(job: Job, log_tail: str, tail_lines: int,
                replicas: Sequence[str] = ()) -> str:
     """One job: state, times, image, command and args, labels, error, its log's tail and
     (jobs with several replicas) a link to each replica's own log."""
-    spec = job.pool.get("containerSpec", {})
+    spec = python_package.container_spec(job.pool)
     machine = job.pool.get("machineSpec", {})
     rows = [
         ("name", escape(job.name)),

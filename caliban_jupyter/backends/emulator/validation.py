@@ -81,11 +81,11 @@ def pool_problems(i: int, pool: Any) -> Iterator[tuple[str, str]]:
     if not isinstance(machine, Mapping) or not machine.get("machineType"):
         yield f"{base}.machine_spec.machine_type", REQUIRED
     container = pool.get("containerSpec")
-    if pool.get("pythonPackageSpec") and not container:
-        yield f"{base}.python_package_spec", (
-            "The local emulator runs containers only: build an image and use "
-            "container_spec instead."
-        )
+    package = pool.get("pythonPackageSpec")
+    if package is not None and container is not None:
+        yield base, "Set either container_spec or python_package_spec, not both."
+    elif package is not None:
+        yield from _package_problems(f"{base}.python_package_spec", package)
     elif not isinstance(container, Mapping) or not container.get("imageUri"):
         yield f"{base}.container_spec.image_uri", REQUIRED
     else:
@@ -125,6 +125,24 @@ def scheduling_problems(scheduling: Any) -> Iterator[tuple[str, str]]:
     for key, field in (("timeout", "timeout"), ("maxWaitDuration", "max_wait_duration")):
         if key in scheduling and not _is_duration(scheduling[key]):
             yield f"{base}.{field}", "Must be a duration such as \"3600s\"."
+
+
+def _package_problems(base: str, spec: Any) -> Iterator[tuple[str, str]]:
+    """Violations in a ``pythonPackageSpec``."""
+    if not isinstance(spec, Mapping):
+        yield base, "A python package spec must be an object."
+        return
+    if not spec.get("executorImageUri"):
+        yield f"{base}.executor_image_uri", REQUIRED
+    uris = spec.get("packageUris")
+    if not isinstance(uris, list) or not uris or not all(isinstance(u, str) and u
+                                                         for u in uris):
+        yield f"{base}.package_uris", "At least one package URI is required."
+    if not spec.get("pythonModule"):
+        yield f"{base}.python_module", REQUIRED
+    args = spec.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        yield f"{base}.args", "Must be a list of strings."
 
 
 def custom_job_problems(job: Any) -> list[tuple[str, str]]:
