@@ -180,8 +180,10 @@ def status(xgroup: str | None = None, *, settings: Settings | None = None,
 def stop(xgroup: str | None = None, *, settings: Settings | None = None,
          backend: Backend | None = None, history: History | None = None,
          dry_run: bool = False, confirm: Callable[[list[JobRecord]], bool] | None = None,
-         progress: Progress = ignore) -> list[JobRecord]:
-    """Cancel the running (non-terminal) jobs of ``xgroup`` (default: the latest group).
+         progress: Progress = ignore, indices: Collection[int] | None = None
+         ) -> list[JobRecord]:
+    """Cancel the running (non-terminal) jobs of ``xgroup`` (default: the latest group);
+    with ``indices``, only the running attempts of those jobs.
 
     ``confirm`` gets the jobs about to stop (it decides whether to ask: the CLI's asks for
     more than one); a False answer stops nothing. Returns the jobs stopped (or, with
@@ -191,7 +193,8 @@ def stop(xgroup: str | None = None, *, settings: Settings | None = None,
     name, be = _resolve(xgroup, settings, backend, hist, progress)
     records = refresh_group(name, be, hist, progress=progress)
     targets = [r for r in records if r.is_submitted and not r.is_terminal
-               and r.state != "CANCELLING" and r.resource_name]
+               and r.state != "CANCELLING" and r.resource_name
+               and (indices is None or r.index in indices)]
     if not targets:
         progress(Info(f"no running jobs in group {name!r}"))
         return []

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..errors import CalibanError
-from . import _choices
+from ..spec import choices as _choices
 from ._form_parts import (
     STYLE,
     TEXT_FLAGS,

@@ -1,7 +1,8 @@
-"""The form's choices, derived from the accelerator catalog (pure, no widgets).
+"""A submission form's choices, derived from the accelerator catalog (pure).
 
-Each function answers "what may the user pick here, given what is already picked", so
-the form's dropdowns follow each other: an accelerator offers only its counts, machine
+The widget form and the JupyterLab dialog (through the server's ``GET catalog``) both ask
+these functions. Each answers "what may the user pick here, given what is already
+picked", so a form's dropdowns follow each other: an accelerator offers only its counts, machine
 types and regions; a region hides the accelerators and machine types it lacks.
 """
 
@@ -11,8 +12,8 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from ..errors import SpecError
-from ..spec import accelerators as acc
-from ..spec.catalog import get_catalog
+from . import accelerators as acc
+from .catalog import get_catalog
 
 __all__ = [
     "KINDS",

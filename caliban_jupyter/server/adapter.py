@@ -1,0 +1,322 @@
+"""The one place the server extension calls the service layer.
+
+Every handler and the refresher go through these functions, which call the same service
+functions as the CLI and the magics (:mod:`caliban_jupyter.tracking` for status, stop,
+resubmit and logs, :mod:`caliban_jupyter.service` for submissions, the history for what
+every process recorded). Nothing here decides anything about jobs; it turns REST input
+into those calls and their results into JSON. When the service layer moves, only this
+module follows it.
+
+All functions are blocking (SQLite, the job service, a build): handlers run them on the
+extension's thread pool. Importing this module imports no Docker and no Google SDK.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotFoundError, UsageError
+from ..history import GroupRecord, History
+from ..records import NOT_SUBMITTED, TERMINAL_STATES, JobRecord
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..events import Progress
+    from ..service import Plan
+    from ..settings import Settings
+
+#: States after which a job changes no more by itself (never-submitted jobs included).
+DONE_STATES = TERMINAL_STATES | {NOT_SUBMITTED}
+
+
+# -- reading the history ------------------------------------------------------------------
+
+def group_summary(group: GroupRecord, counts: Mapping[str, int]) -> dict[str, Any]:
+    """``{"xgroup", "backend", "project", "region", "created", "total", "counts",
+    "finished"}``: a group as the panel lists it."""
+    total = sum(counts.values())
+    return {**group.to_json(), "total": total, "counts": dict(counts),
+            "finished": total > 0 and all(s in DONE_STATES for s in counts)}
+
+
+def list_groups(history: History, *, page_size: int, offset: int
+                ) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of groups, newest first, and the offset of the next page (None: last)."""
+    groups = history.latest_groups(page_size + 1, offset=offset)
+    more = len(groups) > page_size
+    groups = groups[:page_size]
+    counts = history.state_counts([g.xgroup for g in groups])
+    return ([group_summary(g, counts[g.xgroup]) for g in groups],
+            offset + page_size if more else None)
+
+
+def job_json(record: JobRecord, *, full: bool = False) -> dict[str, Any]:
+    """A job's :class:`~caliban_jupyter.records.JobRecord` JSON; without ``full``, less the
+    ``request`` body it was created from (kilobytes per job, which a panel never shows)."""
+    out = record.to_json()
+    if not full:
+        out.pop("request", None)
+    return out
+
+
+def group_detail(history: History, xgroup: str, *, all_attempts: bool = False,
+                 full: bool = False) -> dict[str, Any]:
+    """A group's summary with its ``jobs`` (each job once, by its latest attempt, unless
+    ``all_attempts``). Raises :class:`NotFoundError` for a group the history lacks."""
+    from ..tracking import latest_attempts
+
+    group = history.group(xgroup)
+    if group is None:
+        raise NotFoundError(f"no experiment group {xgroup!r} in the job history "
+                            f"{history.path}; list the recorded groups with GET "
+                            "/caliban/api/groups")
+    records = history.jobs(xgroup)
+    shown = records if all_attempts else latest_attempts(records)
+    summary = group_summary(group, history.state_counts([xgroup])[xgroup])
+    return {**summary, "jobs": [job_json(r, full=full) for r in shown]}
+
+
+def unfinished_groups(history: History) -> list[str]:
+    """The groups a refresh may still change: some job is not in a final state."""
+    return history.groups_with_states_outside(DONE_STATES)
+
+
+# -- following groups ---------------------------------------------------------------------
+
+def server_settings(cwd: str | os.PathLike[str]) -> Settings:
+    """The settings of the server's root (environment, ``.calibanconfig.json``)."""
+    from ..settings import resolve_settings
+
+    return resolve_settings({}, gpu=False, cwd=cwd)
+
+
+def backend_for(history: History, xgroup: str, settings: Settings) -> Backend:
+    """The backend a recorded group lives on (its backend, project and region)."""
+    from ..tracking import backend_for_group
+
+    return backend_for_group(history.group(xgroup), settings)
+
+
+def refresh(history: History, xgroup: str, backend: Backend) -> None:
+    """One listing of ``xgroup`` into the history (one list call per page)."""
+    from ..tracking import refresh_group
+
+    refresh_group(xgroup, backend, history)
+
+
+def _indices(history: History, xgroup: str, names: Sequence[str]) -> set[int]:
+    """The job indices of the display names ``names`` (any attempt's name)."""
+    by_name = {r.display_name: r.index for r in history.jobs(xgroup)}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise NotFoundError(f"no job named {missing[0]!r} in experiment group {xgroup!r}; "
+                            "use the display names GET /caliban/api/groups/"
+                            f"{xgroup} lists")
+    return {by_name[n] for n in names}
+
+
+def _check_names(names: Any) -> list[str] | None:
+    if names is None:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise UsageError(f'"jobs" takes a list of job display names, not {names!r}')
+    return names
+
+
+def stop(history: History, xgroup: str, settings: Settings, *,
+         jobs: Any = None) -> list[JobRecord]:
+    """``caliban stop --xgroup X`` (only the named jobs with ``jobs``)."""
+    from ..tracking import stop as _stop
+
+    history.require_group(xgroup)
+    names = _check_names(jobs)
+    indices = _indices(history, xgroup, names) if names is not None else None
+    return _stop(xgroup, settings=settings, history=history, indices=indices)
+
+
+def resubmit(history: History, xgroup: str, settings: Settings, *, jobs: Any = None,
+             all_jobs: Any = False) -> list[JobRecord]:
+    """``caliban resubmit --xgroup X [--all_jobs]`` (exactly the named jobs with ``jobs``)."""
+    from ..tracking import resubmit as _resubmit
+
+    history.require_group(xgroup)
+    if not isinstance(all_jobs, bool):
+        raise UsageError(f'"all_jobs" takes true or false, not {all_jobs!r}')
+    names = _check_names(jobs)
+    indices: Collection[int] | None = (_indices(history, xgroup, names)
+                                       if names is not None else None)
+    return _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
+                     indices=indices)
+
+
+def logs(history: History, job: str, settings: Settings, *, xgroup: str | None = None,
+         tail: int | None = None) -> str:
+    """``caliban logs JOB [--tail N]``."""
+    from ..tracking import logs as _logs
+
+    return _logs(job, xgroup=xgroup, tail=tail, settings=settings, history=history)
+
+
+# -- settings and the catalog -------------------------------------------------------------
+
+def config(cwd: str | os.PathLike[str], *, nogpu: bool) -> dict[str, Any]:
+    """The effective settings of a submission from ``cwd``, each with where it came from."""
+    from ..settings import resolve_settings
+
+    settings = resolve_settings({}, gpu=not nogpu, cwd=cwd)
+    values = settings.to_json()
+    mode = values.pop("mode")
+    return {"mode": mode, "settings": [
+        {"name": k, "value": v, "source": settings.sources.get(k, "default")}
+        for k, v in values.items()]}
+
+
+def catalog(*, kind: str = "GPU", accelerator: str | None = None, count: int | None = None,
+            region: str | None = None) -> dict[str, Any]:
+    """What a form may offer given what is picked (the widget form's own choices)."""
+    from ..spec import choices
+    from ..spec.catalog import get_catalog
+
+    if kind not in choices.KINDS:
+        raise UsageError(f"kind must be one of {', '.join(choices.KINDS)}, not {kind!r}")
+    offered, hidden = choices.accelerator_options(kind, region)
+    return {
+        "kinds": list(choices.KINDS),
+        "accelerators": offered,
+        "hidden_accelerators": hidden,
+        "counts": choices.count_options(accelerator) if kind != "none" else [],
+        "machine_types": choices.machine_options(kind, accelerator, count, region),
+        "regions": choices.region_options(kind, accelerator),
+        "catalog": get_catalog().info(),
+    }
+
+
+# -- notebooks and submissions ------------------------------------------------------------
+
+def confine(root: str | os.PathLike[str], notebook: Any) -> Path:
+    """The notebook ``notebook`` names, relative to the server's ``root``; never outside it
+    (no ``..``, no absolute path, no symlink leading out)."""
+    if not isinstance(notebook, str) or not notebook.strip():
+        raise UsageError('"notebook" takes the path of a .ipynb file relative to the '
+                         f"server's root, not {notebook!r}")
+    base = Path(root).resolve()
+    relative = notebook.strip().lstrip("/")
+    path = (base / relative).resolve()
+    if path != base and base not in path.parents:
+        raise UsageError(f"notebook {notebook!r} is outside the server's root; give a path "
+                         "relative to the root the file browser shows")
+    if path.suffix != ".ipynb":
+        raise UsageError(f"notebook {notebook!r} is not a .ipynb file; Run as job sends "
+                         "notebooks (use `caliban cloud` for modules and scripts)")
+    if not path.is_file():
+        raise NotFoundError(f"notebook {notebook!r} does not exist under the server's root; "
+                            "save it first")
+    return path
+
+
+def notebook_parameters(path: Path) -> list[dict[str, str]]:
+    """The names the notebook's cell tagged ``parameters`` assigns, with their source
+    text: the defaults an experiment config overrides (papermill's convention)."""
+    import nbformat
+
+    from ..errors import TargetError
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, ValueError, nbformat.reader.NotJSONError) as e:
+        raise TargetError(f"{path.name} is not a readable Jupyter notebook ({e})") from None
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code" and "parameters" in cell.get(
+                "metadata", {}).get("tags", ()):
+            source = cell.source
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                return []
+            out = []
+            for node in tree.body:
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    text = ast.get_source_segment(source, node.value) or ""
+                    out += [{"name": t.id, "value": text} for t in targets
+                            if isinstance(t, ast.Name)]
+            return out
+    return []
+
+
+def _submission_parser():
+    from .._magic_args import MagicParser
+    from ..commands.cloud import add_cloud_arguments
+
+    parser = MagicParser(prog="Run as job")
+    add_cloud_arguments(parser, module=False)
+    return parser
+
+
+def plan_notebook(root: str | os.PathLike[str], notebook: Any, options: Any, *,
+                  script_args: Any = (), dry_run: bool = False) -> Plan:
+    """Validate a notebook submission as ``caliban cloud [options] NOTEBOOK`` run from the
+    notebook's directory would. ``options`` holds caliban cloud's flags as keys; its
+    ``experiment_config`` is the config itself (a dict, a list, or its JSON text with
+    comments), never a path on the server."""
+    from .._magic_args import namespace_from_options
+    from ..service import CloudRequest, plan_from_request
+
+    path = confine(root, notebook)
+    if not isinstance(options, Mapping):
+        raise UsageError(f'"options" takes an object of caliban cloud flags, not {options!r}')
+    if not isinstance(script_args, (list, tuple)) or not all(
+            isinstance(a, str) for a in script_args):
+        raise UsageError(f'"script_args" takes a list of strings, not {script_args!r}')
+    options = dict(options)
+    experiments = options.pop("experiment_config", None)
+    args = namespace_from_options(_submission_parser(), options, what="options")
+    args.experiment_config = _experiment_config(experiments)
+    args.module = path.name
+    args.script_args = list(script_args)
+    args.dry_run = bool(dry_run or args.dry_run)
+    return plan_from_request(CloudRequest.from_namespace(args, cwd=str(path.parent)))
+
+
+def _experiment_config(value: Any) -> Any:
+    from ..spec.commented_json import parse_commented_json
+    from ..spec.experiments import load_experiment_config
+
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        value = parse_commented_json(value, "experiment_config")
+    if value is None:
+        return None
+    return load_experiment_config(value)
+
+
+def dry_run(plan: Plan) -> dict[str, Any]:
+    """What a submission would create: the jobs and their CustomJob bodies."""
+    from ..records import record_for_spec
+    from ..render import dry_run_bodies, planned_image
+
+    image = planned_image(plan)
+    jobs = [record_for_spec(spec.with_image(image), submission_id="", xgroup=plan.xgroup,
+                            backend=plan.backend, project=plan.settings.project_id or "",
+                            error="dry run: not submitted") for spec in plan.specs]
+    return {"xgroup": plan.xgroup, "image": image, "jobs": [job_json(j) for j in jobs],
+            "requests": dry_run_bodies(plan)}
+
+
+def plan_summary(plan: Plan) -> dict[str, Any]:
+    """Where a planned group will live, before anything is recorded."""
+    s = plan.settings
+    return {"xgroup": plan.xgroup, "backend": s.backend, "project": s.project_id or "",
+            "region": s.region, "total": len(plan.specs)}
+
+
+def execute(plan: Plan, progress: Progress) -> list[JobRecord]:
+    """Build (or reuse) the image and submit the jobs, as ``caliban cloud`` does."""
+    from ..service import execute as _execute
+
+    return _execute(plan, progress)

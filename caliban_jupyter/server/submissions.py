@@ -1,0 +1,122 @@
+"""Submissions the server is running: a notebook's image builds while the panel shows it.
+
+``POST /caliban/api/submissions`` validates the whole plan first (a mistake is a 400 and
+nothing starts), then answers 202 with the experiment group at once, and builds and
+submits on the extension's thread pool. Until the history holds the group's jobs, the
+group is listed from here, with what the build is doing; a failed build stays listed
+with its one-line error until the server restarts (nothing was recorded, nothing leaks).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import events as ev
+from ..errors import CalibanError
+from ..history import now
+from . import adapter
+
+if TYPE_CHECKING:
+    from ..service import Plan
+
+#: Submission states: building the image, creating jobs, done, or failed (see ``error``).
+STATES = ("building", "submitting", "submitted", "failed")
+
+
+@dataclass
+class Submission:
+    """One notebook submission started by this server."""
+
+    xgroup: str
+    notebook: str
+    backend: str
+    project: str
+    region: str
+    total: int
+    created: str = field(default_factory=now)
+    state: str = "building"
+    message: str = "starting"
+    submitted: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "message": self.message, "notebook": self.notebook,
+                "submitted": self.submitted, "total": self.total, "error": self.error}
+
+    def group_json(self) -> dict[str, Any]:
+        """The group as listed before the history has it."""
+        return {"xgroup": self.xgroup, "backend": self.backend, "project": self.project,
+                "region": self.region, "created": self.created, "total": self.total,
+                "counts": {}, "finished": self.state == "failed",
+                "submission": self.to_json()}
+
+
+class Submissions:
+    """The submissions of this server process, by experiment group."""
+
+    def __init__(self, executor: Executor, *, on_done: Callable[[str], None] = lambda x: None,
+                 log: logging.Logger | None = None):
+        self._executor = executor
+        self._on_done = on_done
+        self._log = log or logging.getLogger(__name__)
+        self._lock = threading.Lock()
+        self._by_group: dict[str, Submission] = {}
+
+    def start(self, plan: Plan, notebook: str) -> Submission:
+        """Record the submission and build and submit it in the background."""
+        where = adapter.plan_summary(plan)
+        submission = Submission(notebook=notebook, **where)
+        with self._lock:
+            self._by_group[plan.xgroup] = submission
+        self._executor.submit(self._run, submission, plan)
+        return submission
+
+    def get(self, xgroup: str) -> Submission | None:
+        with self._lock:
+            return self._by_group.get(xgroup)
+
+    def all(self) -> list[Submission]:
+        """Every submission, newest first."""
+        with self._lock:
+            return sorted(self._by_group.values(), key=lambda s: s.created, reverse=True)
+
+    def _run(self, submission: Submission, plan: Plan) -> None:
+        def progress(event: ev.Event) -> None:
+            with self._lock:
+                if isinstance(event, ev.BuildStep):
+                    submission.message = f"building: {event.message}"
+                elif isinstance(event, ev.PushProgress):
+                    submission.message = "pushing the image"
+                elif isinstance(event, ev.ImageReady):
+                    submission.state, submission.message = "submitting", event.message
+                elif isinstance(event, ev.JobSubmitted):
+                    submission.state = "submitting"
+                    submission.submitted += 1
+                    submission.message = f"submitted {submission.submitted} of " \
+                                         f"{submission.total} jobs"
+                elif isinstance(event, (ev.Info, ev.Warning_, ev.JobFailedToSubmit)):
+                    submission.message = event.message
+
+        try:
+            adapter.execute(plan, progress)
+        except CalibanError as e:
+            with self._lock:
+                submission.state, submission.error = "failed", str(e)
+                submission.message = str(e).splitlines()[0]
+        except Exception as e:  # not the user's doing: say where to look
+            self._log.exception("caliban: submission of %s failed", submission.notebook)
+            with self._lock:
+                submission.state = "failed"
+                submission.error = submission.message = (
+                    f"internal error ({type(e).__name__}: {e}); see the Jupyter server log")
+        else:
+            with self._lock:
+                submission.state = "submitted"
+                submission.message = f"submitted {submission.total} job" \
+                                     f"{'s' if submission.total != 1 else ''}"
+        self._on_done(submission.xgroup)
