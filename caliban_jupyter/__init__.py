@@ -39,6 +39,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built JupyterLab extension is (``jupyter labextension develop`` links it)."""
+    return [{"src": "labextension", "dest": "caliban-jupyter"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext caliban_jupyter``."""
     from .magics import load_ipython_extension as _load
