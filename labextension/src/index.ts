@@ -1,13 +1,155 @@
+/**
+ * caliban-jupyter for JupyterLab 4 and Notebook 7: the "Caliban" side panel and
+ * "Run as job" (notebook toolbar, file browser context menu, command palette).
+ */
 import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { ICommandPalette, Notification, ToolbarButton } from '@jupyterlab/apputils';
+import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IDisposable } from '@lumino/disposable';
+
+import { request } from './api';
+import { ISubmission, showRunDialog } from './dialog';
+import { CalibanModel } from './model';
+import { calibanIcon, CalibanPanel } from './panel';
+
+const PLUGIN_ID = 'caliban-jupyter:plugin';
+
+namespace CommandIDs {
+  export const runAsJob = 'caliban:run-as-job';
+  export const openPanel = 'caliban:open-panel';
+}
+
+/** A "Run as job" button on every notebook's toolbar. */
+class RunButtonExtension
+  implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel>
+{
+  constructor(private app: JupyterFrontEnd) {}
+
+  createNew(panel: NotebookPanel): IDisposable {
+    const button = new ToolbarButton({
+      className: 'caliban-run-button',
+      icon: calibanIcon,
+      label: 'Run as job',
+      tooltip: 'Run this notebook as a job sweep (Caliban)',
+      onClick: () =>
+        void this.app.commands.execute(CommandIDs.runAsJob, {
+          path: panel.context.path
+        })
+    });
+    panel.toolbar.insertItem(10, 'calibanRunAsJob', button);
+    return button;
+  }
+}
 
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'caliban-jupyter:plugin',
+  id: PLUGIN_ID,
+  description: 'A live panel of experiment groups, and Run as job for notebooks.',
   autoStart: true,
-  activate: (app: JupyterFrontEnd) => {
-    console.log('caliban-jupyter activated');
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, ISettingRegistry, IDefaultFileBrowser],
+  activate: (
+    app: JupyterFrontEnd,
+    notebooks: INotebookTracker,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    fileBrowser: IDefaultFileBrowser | null
+  ) => {
+    const model = new CalibanModel();
+    const panel = new CalibanPanel(model);
+    app.shell.add(panel, 'left', { rank: 900 });
+    model.onShowLogs = () => app.shell.activateById(panel.id);
+    let defaultBackend = '';
+
+    if (settingRegistry) {
+      void settingRegistry.load(PLUGIN_ID).then(settings => {
+        const apply = () => {
+          model.interval = Math.max(
+            0.5,
+            Number(settings.get('refreshInterval').composite) || 3
+          );
+          defaultBackend = String(settings.get('defaultBackend').composite || '');
+          model.schedule(0);
+        };
+        apply();
+        settings.changed.connect(apply);
+      });
+    }
+
+    /** The notebook a command acts on: its argument, the current one, or the selection. */
+    const notebookPath = (args: any): string | null => {
+      if (args && typeof args.path === 'string' && args.path) {
+        return args.path;
+      }
+      const current = notebooks.currentWidget;
+      if (current && app.shell.currentWidget === current) {
+        return current.context.path;
+      }
+      const selected = fileBrowser?.selectedItems().next();
+      if (selected && !selected.done && selected.value.path.endsWith('.ipynb')) {
+        return selected.value.path;
+      }
+      return current ? current.context.path : null;
+    };
+
+    const submit = async (body: ISubmission): Promise<string> => {
+      // Submit what is on screen: save the open notebook first.
+      const open = notebooks.find(w => w.context.path === body.notebook);
+      if (open && open.context.model.dirty) {
+        await open.context.save();
+      }
+      const reply = await request<{ xgroup: string }>('submissions', {
+        method: 'POST',
+        body
+      });
+      model.refresh();
+      app.shell.activateById(panel.id);
+      model.expand(reply.xgroup);
+      Notification.info(`Submitted ${body.notebook} as experiment group ${reply.xgroup}`, {
+        autoClose: 5000
+      });
+      return reply.xgroup;
+    };
+
+    app.commands.addCommand(CommandIDs.runAsJob, {
+      label: 'Run as job…',
+      caption: 'Run a notebook as a job sweep on Vertex AI or the local emulator',
+      icon: calibanIcon,
+      isEnabled: () => true,
+      execute: async args => {
+        const path = notebookPath(args);
+        if (!path) {
+          Notification.warning('Open or select a notebook to run it as a job.', {
+            autoClose: 5000
+          });
+          return;
+        }
+        await showRunDialog({ notebook: path, defaultBackend, submit });
+      }
+    });
+    app.commands.addCommand(CommandIDs.openPanel, {
+      label: 'Show the Caliban panel',
+      execute: () => app.shell.activateById(panel.id)
+    });
+
+    app.docRegistry.addWidgetExtension('Notebook', new RunButtonExtension(app));
+    app.contextMenu.addItem({
+      command: CommandIDs.runAsJob,
+      selector: '.jp-DirListing-item[data-file-type="notebook"]',
+      rank: 60
+    });
+    if (palette) {
+      palette.addItem({ command: CommandIDs.runAsJob, category: 'Caliban' });
+      palette.addItem({ command: CommandIDs.openPanel, category: 'Caliban' });
+    }
+    // Checked once at start even if the panel is closed: notifications and the "server
+    // extension missing" message depend on it.
+    model.schedule(0);
   }
 };
 

@@ -95,6 +95,21 @@ def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
     stop(home)
 
 
+def lab_extension(config: Path) -> Path:
+    """A labextensions directory holding this checkout's built lab extension, so the
+    browser runs the sources under test (scripts/ui-deps.sh builds it)."""
+    built = REPO / "caliban_jupyter" / "labextension"
+    if not (built / "package.json").is_file():
+        pytest.fail(f"the lab extension is not built ({built}): run scripts/ui-deps.sh",
+                    pytrace=False)
+    where = config / "labextensions"
+    where.mkdir(exist_ok=True)
+    link = where / "caliban-jupyter"
+    if not link.exists():
+        link.symlink_to(built)
+    return where
+
+
 @contextmanager
 def jupyter_server(module: str, root: Path, config: Path, env: dict[str, str],
                    args: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
@@ -106,11 +121,16 @@ def jupyter_server(module: str, root: Path, config: Path, env: dict[str, str],
     app exposed as ``window.jupyterapp``; user settings and workspaces live there too.
     """
     (config / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"ip": "127.0.0.1", "open_browser": False, "allow_root": True},
+        "ServerApp": {"ip": "127.0.0.1", "open_browser": False, "allow_root": True,
+                      # enabled on install too; explicit so a stale install cannot hide it
+                      "jpserver_extensions": {"caliban_jupyter.server": True}},
         "LabApp": {"news_url": None, "expose_app_in_browser": True,
+                   "extra_labextensions_path": [str(lab_extension(config))],
                    "check_for_updates_class":
                        "jupyterlab.handlers.announcements.NeverCheckForUpdate"},
-        "JupyterNotebookApp": {"expose_app_in_browser": True},
+        "JupyterNotebookApp": {"expose_app_in_browser": True,
+                               "extra_labextensions_path": [str(lab_extension(config))]},
+        "CalibanApp": {"refresh_interval": 0.5, "max_refresh_interval": 2.0},
     }))
     # No "get notified about Jupyter news?" toast over the screenshots, no update checks.
     notification = config / "settings" / "@jupyterlab" / "apputils-extension"

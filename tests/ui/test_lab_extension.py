@@ -1,0 +1,160 @@
+"""The JupyterLab extension as a person uses it, in headless Chromium: Run as job from a
+notebook's toolbar (a 2-job sweep, both SUCCEEDED in the Caliban panel without a reload),
+a job submitted from a kernel cell appearing in the panel by itself, and a running job
+stopped from the panel. Screenshots of the dialog and the panel are kept in docs/.
+
+Needs scripts/ui-deps.sh (chromium, the `ui` extra, the built lab extension) and
+scripts/services.sh (Docker engine, base image).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from .conftest import DOCS, check_png, jupyter_server
+
+pytestmark = [pytest.mark.ui, pytest.mark.docker, pytest.mark.kernel]
+
+CONFIG = '{\n  // one job per learning rate\n  "learning_rate": [0.1, 0.01]\n}'
+APP = "window.jupyterapp"
+
+
+def notebook(path, *sources: str, parameters: bool = False) -> None:
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    if parameters:
+        nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, ui_env):
+    root = tmp_path_factory.mktemp("lab-ext")
+    notebook(root / "train.ipynb", "learning_rate = 0.5\nepochs = 3",
+             "print('TRAINED', learning_rate * epochs)", parameters=True)
+    notebook(root / "from_kernel.ipynb", "%load_ext caliban_jupyter",
+             "%%caliban_cloud --nogpu --backend local --xgroup from-kernel\n"
+             "print('FROM KERNEL')")
+    notebook(root / "slow.ipynb", "seconds = 0",
+             "import time\nprint('START', flush=True)\ntime.sleep(seconds)", parameters=True)
+    with jupyter_server("jupyterlab", root, tmp_path_factory.mktemp("lab-ext-config"),
+                        ui_env) as server:
+        yield server
+
+
+def open_notebook(page, lab, name: str) -> None:
+    page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
+    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    page.wait_for_function(f"{APP} && {APP}.shell.currentWidget && "
+                           f"{APP}.shell.currentWidget.context.path == '{name}'",
+                           timeout=60_000)
+
+
+def group(page, xgroup: str):
+    return page.locator(f".caliban-group[data-xgroup='{xgroup}']")
+
+
+def wait_states(page, xgroup: str, state: str, n: int, timeout: int = 300_000) -> None:
+    page.wait_for_function(
+        f"document.querySelectorAll(\".caliban-group[data-xgroup='{xgroup}'] "
+        f".caliban-job .caliban-state-{state}\").length == {n}", timeout=timeout)
+
+
+def test_run_as_job_from_the_toolbar(lab, page):
+    open_notebook(page, lab, "train.ipynb")
+    # An unsaved edit: Submit must save it first, so the jobs run what is on screen.
+    page.wait_for_function(f"{APP}.shell.currentWidget.content.model && "
+                           f"{APP}.shell.currentWidget.content.model.cells.length == 2",
+                           timeout=60_000)
+    page.evaluate(f"{APP}.shell.currentWidget.content.model.cells.get(1).sharedModel"
+                  ".setSource(\"print('EDITED', learning_rate * epochs)\")")
+    page.locator(".caliban-run-button").click()
+    dialog = page.locator(".caliban-dialog")
+    dialog.wait_for(timeout=30_000)
+    # The notebook's parameters are offered in the config editor.
+    editor = dialog.locator("textarea[name=experiment_config]")
+    page.wait_for_function("document.querySelector('.caliban-dialog textarea')"
+                           ".value.includes('learning_rate = 0.5')", timeout=30_000)
+    dialog.locator("select[name=backend]").select_option("local")
+    # Choices follow each other: V100 offers its counts only.
+    dialog.locator("select[name=accelerator]").select_option("V100")
+    page.wait_for_function("document.querySelectorAll('.caliban-dialog select[name=count] "
+                           "option').length == 5", timeout=30_000)
+    counts = dialog.locator("select[name=count] option").all_inner_texts()
+    assert counts == ["1", "1", "2", "4", "8"]  # "(1)" default, then the catalog's counts
+    dialog.locator("button.caliban-kind:has-text('none')").click()
+    # A broken config is explained inline and disables Submit ...
+    editor.fill('{\n  "learning_rate": [0.1, oops]\n}')
+    page.wait_for_function("document.querySelector('.caliban-message').innerText"
+                           ".includes('line 2, column')", timeout=30_000)
+    assert dialog.locator("button.caliban-submit").is_disabled()
+    # ... and a valid one previews its jobs from the server's dry run.
+    editor.fill(CONFIG)
+    dialog.locator("input[name=xgroup]").fill("lab-two")
+    page.wait_for_function("document.querySelector('.caliban-message').innerText"
+                           ".includes('2 jobs on local')", timeout=30_000)
+    preview = dialog.locator(".caliban-preview").inner_text()
+    assert "--learning_rate 0.1" in preview and "--learning_rate 0.01" in preview
+    DOCS.mkdir(exist_ok=True)
+    page.locator(".jp-Dialog-content").screenshot(path=str(DOCS / "lab-dialog.png"))
+    check_png(DOCS / "lab-dialog.png")
+
+    dialog.locator("button.caliban-submit").click()
+    dialog.wait_for(state="detached", timeout=60_000)
+    group(page, "lab-two").wait_for(timeout=30_000)  # shown at once, while it builds
+    wait_states(page, "lab-two", "SUCCEEDED", 2)
+    assert "2 jobs: 2 SUCCEEDED" in group(page, "lab-two").locator(
+        ".caliban-group-counts").inner_text()
+    # The log view of a job: it ran the edited, saved notebook.
+    group(page, "lab-two").locator(".caliban-job").first.locator(".caliban-logs").click()
+    page.wait_for_function("document.querySelector('.caliban-log-text') && document"
+                           ".querySelector('.caliban-log-text').innerText.includes('EDITED')",
+                           timeout=60_000)
+    assert "EDITED 0.30000000000000004" in page.locator(".caliban-log-text").inner_text()
+    assert not page.evaluate(f"{APP}.shell.currentWidget.context.model.dirty")
+    page.locator("#caliban-panel").screenshot(path=str(DOCS / "lab-panel.png"))
+    check_png(DOCS / "lab-panel.png")
+
+
+def test_a_job_submitted_from_a_kernel_cell_appears_by_itself(lab, page):
+    open_notebook(page, lab, "from_kernel.ipynb")
+    page.evaluate(f"{APP}.commands.execute('caliban:open-panel')")
+    page.wait_for_function(f"{APP}.shell.currentWidget.sessionContext.session",
+                           timeout=60_000)
+    page.evaluate(f"{APP}.commands.execute('notebook:run-all-cells')")
+    group(page, "from-kernel").wait_for(timeout=600_000)
+    page.wait_for_function(
+        "document.querySelector(\".caliban-group[data-xgroup='from-kernel'] "
+        ".caliban-group-counts\").innerText.includes('1 SUCCEEDED')", timeout=300_000)
+
+
+def submit(lab, body: dict) -> dict:
+    request = urllib.request.Request(
+        f"{lab['url']}/caliban/api/submissions", data=json.dumps(body).encode(),
+        method="POST", headers={"Authorization": f"token {lab['token']}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_stop_a_running_job_from_the_panel(lab, page):
+    open_notebook(page, lab, "train.ipynb")
+    reply = submit(lab, {"notebook": "slow.ipynb", "options": {
+        "backend": "local", "nogpu": True, "xgroup": "lab-stop",
+        "experiment_config": {"seconds": [600]}}})
+    assert reply["xgroup"] == "lab-stop"
+    page.evaluate(f"{APP}.commands.execute('caliban:open-panel')")
+    group(page, "lab-stop").wait_for(timeout=60_000)
+    group(page, "lab-stop").locator(".caliban-group-head").click()  # expand
+    wait_states(page, "lab-stop", "RUNNING", 1)
+    job = group(page, "lab-stop").locator(".caliban-job").first
+    assert job.locator(".caliban-resubmit").is_disabled()
+    job.locator(".caliban-stop").click()
+    wait_states(page, "lab-stop", "CANCELLED", 1, timeout=120_000)
+    assert job.locator(".caliban-stop").is_disabled()
+    assert job.locator(".caliban-resubmit").is_enabled()
