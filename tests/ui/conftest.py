@@ -112,7 +112,8 @@ def lab_extension(config: Path) -> Path:
 
 @contextmanager
 def jupyter_server(module: str, root: Path, config: Path, env: dict[str, str],
-                   args: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+                   args: Sequence[str] = (), *, caliban_server: bool = True
+                   ) -> Iterator[dict[str, Any]]:
     """Run ``python -m module`` (``jupyterlab`` or ``notebook``) on 127.0.0.1 serving
     ``root``; yields ``{"url", "token", "root"}`` once it answers.
 
@@ -123,7 +124,7 @@ def jupyter_server(module: str, root: Path, config: Path, env: dict[str, str],
     (config / "jupyter_server_config.json").write_text(json.dumps({
         "ServerApp": {"ip": "127.0.0.1", "open_browser": False, "allow_root": True,
                       # enabled on install too; explicit so a stale install cannot hide it
-                      "jpserver_extensions": {"caliban_jupyter.server": True}},
+                      "jpserver_extensions": {"caliban_jupyter.server": caliban_server}},
         "LabApp": {"news_url": None, "expose_app_in_browser": True,
                    "extra_labextensions_path": [str(lab_extension(config))],
                    "check_for_updates_class":

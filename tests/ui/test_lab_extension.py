@@ -56,6 +56,12 @@ def open_notebook(page, lab, name: str) -> None:
                            timeout=60_000)
 
 
+def open_panel(page) -> None:
+    """Show the Caliban panel (once the shell is restored, or the restore hides it)."""
+    page.evaluate(f"{APP}.restored.then(() => {APP}.commands.execute('caliban:open-panel'))")
+    page.locator("#caliban-panel").wait_for(state="visible", timeout=30_000)
+
+
 def group(page, xgroup: str):
     return page.locator(f".caliban-group[data-xgroup='{xgroup}']")
 
@@ -117,14 +123,21 @@ def test_run_as_job_from_the_toolbar(lab, page):
                            ".querySelector('.caliban-log-text').innerText.includes('EDITED')",
                            timeout=60_000)
     assert "EDITED 0.30000000000000004" in page.locator(".caliban-log-text").inner_text()
-    assert not page.evaluate(f"{APP}.shell.currentWidget.context.model.dirty")
-    page.locator("#caliban-panel").screenshot(path=str(DOCS / "lab-panel.png"))
+    assert "EDITED" in (lab["root"] / "train.ipynb").read_text()  # saved before submitting
+    # Widen the side panel (drag its handle) and keep the panel beside the notebook.
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first.bounding_box()
+    page.mouse.move(handle["x"] + 1, handle["y"] + 300)
+    page.mouse.down()
+    page.mouse.move(handle["x"] + 260, handle["y"] + 300, steps=5)
+    page.mouse.up()
+    page.screenshot(path=str(DOCS / "lab-panel.png"),
+                    clip={"x": 0, "y": 0, "width": 1200, "height": 560})
     check_png(DOCS / "lab-panel.png")
 
 
 def test_a_job_submitted_from_a_kernel_cell_appears_by_itself(lab, page):
     open_notebook(page, lab, "from_kernel.ipynb")
-    page.evaluate(f"{APP}.commands.execute('caliban:open-panel')")
+    open_panel(page)
     page.wait_for_function(f"{APP}.shell.currentWidget.sessionContext.session",
                            timeout=60_000)
     page.evaluate(f"{APP}.commands.execute('notebook:run-all-cells')")
@@ -148,7 +161,7 @@ def test_stop_a_running_job_from_the_panel(lab, page):
         "backend": "local", "nogpu": True, "xgroup": "lab-stop",
         "experiment_config": {"seconds": [600]}}})
     assert reply["xgroup"] == "lab-stop"
-    page.evaluate(f"{APP}.commands.execute('caliban:open-panel')")
+    open_panel(page)
     group(page, "lab-stop").wait_for(timeout=60_000)
     group(page, "lab-stop").locator(".caliban-group-head").click()  # expand
     wait_states(page, "lab-stop", "RUNNING", 1)
@@ -158,3 +171,16 @@ def test_stop_a_running_job_from_the_panel(lab, page):
     wait_states(page, "lab-stop", "CANCELLED", 1, timeout=120_000)
     assert job.locator(".caliban-stop").is_disabled()
     assert job.locator(".caliban-resubmit").is_enabled()
+
+
+def test_the_panel_says_when_the_server_extension_is_missing(tmp_path_factory, ui_env, page):
+    root = tmp_path_factory.mktemp("lab-no-server-ext")
+    with jupyter_server("jupyterlab", root, tmp_path_factory.mktemp("lab-no-ext-config"),
+                        ui_env, caliban_server=False) as server:
+        page.goto(f"{server['url']}/lab?token={server['token']}")
+        page.wait_for_function(f"{APP} && {APP}.commands.hasCommand('caliban:open-panel')",
+                               timeout=90_000)
+        open_panel(page)
+        missing = page.locator(".caliban-missing")
+        missing.wait_for(timeout=60_000)
+        assert "jupyter server extension enable caliban_jupyter.server" in missing.inner_text()
