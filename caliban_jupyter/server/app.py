@@ -15,8 +15,10 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Float, Int
 
+from ..errors import NotFoundError
 from ..history import History
 from . import adapter
+from .cache import HistoryVersion, ResponseCache
 from .handlers import ROUTES
 from .refresher import Refresher
 from .submissions import Submissions
@@ -50,6 +52,8 @@ class CalibanApp(ExtensionApp):
         self.executor = ThreadPoolExecutor(max_workers=self.workers,
                                            thread_name_prefix="caliban-server")
         self.history = History()
+        self.history_version = HistoryVersion(self.history.path)
+        self.cache = ResponseCache()
         self.refresher = Refresher(
             self.history, self.settings_now, self.executor, interval=self.refresh_interval,
             max_interval=self.max_refresh_interval, backoff=self.refresh_backoff,
@@ -68,6 +72,36 @@ class CalibanApp(ExtensionApp):
     def api_url(self, path: str) -> str:
         return url_path_join(self.serverapp.base_url, API, path)
 
+    def version(self) -> tuple[int, int, int]:
+        """Changes whenever an answer about groups may change (see :mod:`.cache`)."""
+        return (self.history_version(), self.submissions.version, self.refresher.version)
+
+    def list_groups(self, page_size: int, offset: int) -> dict[str, Any]:
+        """A page of groups; the first page starts with submissions still building."""
+        groups, next_offset = adapter.list_groups(self.history, page_size=page_size,
+                                                  offset=offset)
+        listed = {g["xgroup"] for g in groups}
+        pending = [] if offset else [
+            s.group_json() for s in self.submissions.all()
+            if s.xgroup not in listed and self.history.group(s.xgroup) is None]
+        reply: dict[str, Any] = {"groups": pending + [self.decorate(g) for g in groups]}
+        if next_offset is not None:
+            reply["next_page_token"] = str(next_offset)
+        return reply
+
+    def group_detail(self, xgroup: str, *, all_attempts: bool, full: bool
+                     ) -> dict[str, Any]:
+        """A group and its jobs (a submission still building: its jobs are [])."""
+        try:
+            group = adapter.group_detail(self.history, xgroup, all_attempts=all_attempts,
+                                         full=full)
+        except NotFoundError:
+            submission = self.submissions.get(xgroup)
+            if submission is None:
+                raise
+            group = {**submission.group_json(), "jobs": []}
+        return self.decorate(group)
+
     def decorate(self, group: dict[str, Any]) -> dict[str, Any]:
         """Add what this server knows beyond the history: refresh state, submission."""
         group.update(self.refresher.group_state(group["xgroup"]))
@@ -78,5 +112,7 @@ class CalibanApp(ExtensionApp):
 
     async def stop_extension(self) -> None:
         await self.refresher.stop()
+        # A refresh or build in flight finishes in its thread; the history stays open
+        # for it (the process is ending).
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self.history.close()
+        self.history_version.close()

@@ -53,6 +53,17 @@ class CalibanHandler(ExtensionHandlerMixin, APIHandler):
         self.set_status(status)
         self.finish(json.dumps(data))
 
+    async def write_cached(self, key: Any, build: Callable[[], Any]) -> None:
+        """The answer of ``key``, computed once per change for every poller; a poller
+        that already has it (``If-None-Match``) gets a 304."""
+        body, etag = await self.app.cache.get(key, self.app.version(), build)
+        self.set_header("Etag", etag)
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+            return
+        self.finish(body)
+
     def fail(self, status: int, message: str) -> None:
         self.set_status(status)
         self.finish(json.dumps({"message": message}))
@@ -134,18 +145,8 @@ class GroupsHandler(CalibanHandler):
                              "again without it")
         offset = int(token or 0)
         self.app.refresher.touch()
-        groups, next_offset = await self.call(adapter.list_groups, self.app.history,
-                                              page_size=page_size, offset=offset)
-        listed = {g["xgroup"] for g in groups}
-        pending = [s.group_json() for s in self.app.submissions.all()
-                   if s.xgroup not in listed and not offset
-                   and self.app.history.group(s.xgroup) is None]
-        for group in groups:
-            self.app.decorate(group)
-        reply: dict[str, Any] = {"groups": pending + groups}
-        if next_offset is not None:
-            reply["next_page_token"] = str(next_offset)
-        self.write_json(reply)
+        await self.write_cached(("groups", page_size, offset),
+                                lambda: self.call(self.app.list_groups, page_size, offset))
 
 
 class GroupHandler(CalibanHandler):
@@ -155,16 +156,10 @@ class GroupHandler(CalibanHandler):
     @authorized
     async def get(self, xgroup: str) -> None:
         self.app.refresher.touch()
-        try:
-            group = await self.call(adapter.group_detail, self.app.history, xgroup,
-                                    all_attempts=self.flag_argument("all_attempts"),
-                                    full=self.flag_argument("full"))
-        except NotFoundError:
-            submission = self.app.submissions.get(xgroup)
-            if submission is None:
-                raise
-            group = {**submission.group_json(), "jobs": []}
-        self.write_json(self.app.decorate(group))
+        options = {"all_attempts": self.flag_argument("all_attempts"),
+                   "full": self.flag_argument("full")}
+        await self.write_cached(("group", xgroup, *options.values()),
+                                lambda: self.call(self.app.group_detail, xgroup, **options))
 
 
 class GroupActionHandler(CalibanHandler):

@@ -89,6 +89,7 @@ class Refresher:
         self.idle_after = idle_after
         self.log = log or logging.getLogger(__name__)
         self.stats = RefresherStats()
+        self.version = 0  # changes when a group's refresh error appears or goes
         self._due: dict[str, _Due] = {}
         self._backends: dict[tuple[str, str, str], Backend] = {}
         self.backend_for = backend_for or self._recorded_backend
@@ -118,12 +119,12 @@ class Refresher:
             self._wake.set()
 
     def group_state(self, xgroup: str) -> dict[str, Any]:
-        """``{"refreshed", "refresh_error"}`` of a group this refresher follows ({} else)."""
+        """``{"refresh_error"}`` of a group this refresher follows ({} else)."""
         with self._lock:
             due = self._due.get(xgroup)
             if due is None:
                 return {}
-            return {"refreshed": due.refreshed, "refresh_error": due.error}
+            return {"refresh_error": due.error}
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -200,6 +201,8 @@ class Refresher:
             due.interval = self.interval if changed and error is None else min(
                 self.max_interval, due.interval * self.backoff)
             due.at = time.monotonic() + due.interval
+            if due.error != error:
+                self.version += 1
             due.refreshed, due.error = now(), error
 
     def _fingerprint(self, xgroup: str) -> Any:

@@ -66,6 +66,7 @@ class Submissions:
         self._log = log or logging.getLogger(__name__)
         self._lock = threading.Lock()
         self._by_group: dict[str, Submission] = {}
+        self.version = 0  # changes with any submission's state or message
 
     def start(self, plan: Plan, notebook: str) -> Submission:
         """Record the submission and build and submit it in the background."""
@@ -73,6 +74,7 @@ class Submissions:
         submission = Submission(notebook=notebook, **where)
         with self._lock:
             self._by_group[plan.xgroup] = submission
+            self.version += 1
         self._executor.submit(self._run, submission, plan)
         return submission
 
@@ -101,6 +103,9 @@ class Submissions:
                                          f"{submission.total} jobs"
                 elif isinstance(event, (ev.Info, ev.Warning_, ev.JobFailedToSubmit)):
                     submission.message = event.message
+                else:
+                    return
+                self.version += 1
 
         try:
             adapter.execute(plan, progress)
@@ -119,4 +124,6 @@ class Submissions:
                 submission.state = "submitted"
                 submission.message = f"submitted {submission.total} job" \
                                      f"{'s' if submission.total != 1 else ''}"
+        with self._lock:
+            self.version += 1
         self._on_done(submission.xgroup)

@@ -63,7 +63,7 @@ def test_only_unfinished_groups_are_listed_and_unchanged_ones_back_off(caliban_h
         refresher.wake()
         refresher.run_round()  # now finished: no more listings
         assert backend.listings == ["live", "live"]
-        assert refresher.group_state("live")["refreshed"]
+        assert refresher._due["live"].refreshed
 
 
 async def test_many_clients_polling_cost_the_job_service_one_reader(jp_serverapp, jp_fetch,
@@ -87,3 +87,10 @@ async def test_many_clients_polling_cost_the_job_service_one_reader(jp_serverapp
         await asyncio.sleep(0.05)
     assert backend.listings == ["live"]
     assert refresher.stats.rounds >= 1
+    # The answers were computed once per change of the history, not once per request.
+    assert app_builds(jp_serverapp) <= 6
+
+
+def app_builds(serverapp) -> int:
+    app = next(iter(serverapp.extension_manager.extension_apps["caliban_jupyter.server"]))
+    return app.cache.builds
