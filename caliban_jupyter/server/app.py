@@ -48,6 +48,7 @@ class CalibanApp(ExtensionApp):
     workers = Int(4, config=True, help="Threads for builds, submissions and job service calls.")
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None
         self.root_dir = Path(self.serverapp.root_dir).resolve()
         self.executor = ThreadPoolExecutor(max_workers=self.workers,
                                            thread_name_prefix="caliban-server")
@@ -70,9 +71,10 @@ class CalibanApp(ExtensionApp):
         return adapter.server_settings(self.root_dir)
 
     def api_url(self, path: str) -> str:
+        assert self.serverapp is not None
         return url_path_join(self.serverapp.base_url, API, path)
 
-    def version(self) -> tuple[int, int, int]:
+    def answers_version(self) -> tuple[int, int, int]:
         """Changes whenever an answer about groups may change (see :mod:`.cache`)."""
         return (self.history_version(), self.submissions.version, self.refresher.version)
 

@@ -56,7 +56,7 @@ class CalibanHandler(ExtensionHandlerMixin, APIHandler):
     async def write_cached(self, key: Any, build: Callable[[], Any]) -> None:
         """The answer of ``key``, computed once per change for every poller; a poller
         that already has it (``If-None-Match``) gets a 304."""
-        body, etag = await self.app.cache.get(key, self.app.version(), build)
+        body, etag = await self.app.cache.get(key, self.app.answers_version(), build)
         self.set_header("Etag", etag)
         if self.check_etag_header():
             self.set_status(304)

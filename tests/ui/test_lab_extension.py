@@ -184,3 +184,24 @@ def test_the_panel_says_when_the_server_extension_is_missing(tmp_path_factory, u
         missing = page.locator(".caliban-missing")
         missing.wait_for(timeout=60_000)
         assert "jupyter server extension enable caliban_jupyter.server" in missing.inner_text()
+
+
+def test_notebook7_has_run_as_job_and_the_panel(tmp_path_factory, ui_env, page):
+    root = tmp_path_factory.mktemp("nb7-ext")
+    notebook(root / "train.ipynb", "learning_rate = 0.5", "print(learning_rate)",
+             parameters=True)
+    with jupyter_server("notebook", root, tmp_path_factory.mktemp("nb7-ext-config"),
+                        ui_env) as server:
+        page.goto(f"{server['url']}/notebooks/train.ipynb?token={server['token']}")
+        page.wait_for_selector(".jp-Notebook", timeout=90_000)
+        page.locator(".caliban-run-button").click()
+        dialog = page.locator(".caliban-dialog")
+        dialog.wait_for(timeout=30_000)
+        dialog.locator("select[name=backend]").select_option("local")
+        dialog.locator("button.caliban-kind:has-text('none')").click()
+        page.wait_for_function("document.querySelector('.caliban-message').innerText"
+                               ".includes('1 job on local')", timeout=30_000)
+        assert dialog.locator("button.caliban-submit").is_enabled()
+        page.locator(".jp-Dialog button:has-text('Cancel')").click()
+        open_panel(page)
+        page.locator(".caliban-panel-body").wait_for(timeout=30_000)
