@@ -67,7 +67,7 @@ def group_detail(history: History, xgroup: str, *, all_attempts: bool = False,
                  full: bool = False) -> dict[str, Any]:
     """A group's summary with its ``jobs`` (each job once, by its latest attempt, unless
     ``all_attempts``). Raises :class:`NotFoundError` for a group the history lacks."""
-    from ..tracking import latest_attempts
+    from ..records import latest_attempts
 
     group = history.group(xgroup)
     if group is None:
