@@ -52,7 +52,8 @@ def test_quickstart_with_the_form_and_the_table(lab, page):
     # The form rendered with its controls and catalog choices.
     assert form.locator("button:has-text('Submit')").is_enabled()
     assert form.locator(".caliban-form-message").inner_text().startswith("✓ 1 job")
-    kinds = form.locator(".widget-toggle-buttons button").all_inner_texts()
+    # The first toggle is the accelerator kind (the scheduling strategy is another).
+    kinds = form.locator(".widget-toggle-buttons").first.locator("button").all_inner_texts()
     assert [k.strip() for k in kinds] == ["GPU", "TPU", "none"]
 
     # Typing a broken config shows the line and column and disables Submit ...

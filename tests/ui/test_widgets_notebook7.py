@@ -72,7 +72,8 @@ def test_form_and_table_in_notebook7(notebook7, page):
     assert form.locator("button:has-text('Submit')").is_enabled()
     assert form.locator("button:has-text('Dry run')").is_visible()
     assert form.locator(".caliban-form-message").inner_text().startswith("✓ 2 jobs on local")
-    kinds = form.locator(".widget-toggle-buttons button").all_inner_texts()
+    # The first toggle is the accelerator kind (the scheduling strategy is another).
+    kinds = form.locator(".widget-toggle-buttons").first.locator("button").all_inner_texts()
     assert [k.strip() for k in kinds] == ["GPU", "TPU", "none"]
     assert "learning_rate" in form.locator(".caliban-experiments textarea").input_value()
     assert "--learning_rate 0.01" in form.locator(".caliban-preview").inner_text()
