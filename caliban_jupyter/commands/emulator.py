@@ -62,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Internal: used by `start` / ensure_emulator for the background process.
     parser.add_argument("--record", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--port-fallback", action="store_true", help=argparse.SUPPRESS)
+    # Internal: the file the background process's stderr goes to, named in job errors.
+    parser.add_argument("--log-file", default=None, help=argparse.SUPPRESS)
 
 
 def _background_options(args: argparse.Namespace) -> list[str]:
@@ -85,6 +87,8 @@ def _background_options(args: argparse.Namespace) -> list[str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import logging
+
     from ..backends.emulator import control
     from ..backends.emulator.app import Emulator, EmulatorConfig
     from ..backends.emulator.faults import FaultConfig
@@ -110,10 +114,13 @@ def _serve(args: argparse.Namespace) -> int:
         port_fallback=args.port_fallback,
         runner=RunnerConfig(mode=mode, max_running=args.max_running, network=args.network,
                             simulate_seconds=args.simulate or 0.0,
-                            stop_grace_seconds=args.stop_grace),
+                            stop_grace_seconds=args.stop_grace, log_file=args.log_file),
         faults=faults,
         verbose=args.verbose,
     )
+    # Errors in job threads (with their tracebacks) go to stderr: the background log.
+    logging.basicConfig(stream=sys.stderr,
+                        format="%(asctime)s [emulator] %(levelname)s %(message)s")
     emulator = Emulator(config).start()
     # The foreground emulator becomes this home's emulator unless a healthy one is.
     record_path = args.record

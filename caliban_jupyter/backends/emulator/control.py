@@ -123,7 +123,7 @@ def start(home: Path | None = None, options: Sequence[str] = (),
     log_path = home / "emulator.log"
     record_path = home / RECORD
     argv = [sys.executable, "-m", "caliban_jupyter.backends.emulator", "run",
-            "--record", str(record_path), *options]
+            "--record", str(record_path), "--log-file", str(log_path), *options]
     if "--state-dir" not in options:
         argv += ["--state-dir", str(default_state_dir(home))]
     if port_fallback:

@@ -206,7 +206,7 @@ class Watcher:
         self._stream_logs = stream_logs
         self._wait = wait
         self._stopping = stopping
-        self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
+        self._exits: queue.Queue[tuple[str, int | Exception]] = queue.Queue()
         self._threads = [threading.Thread(target=self._follow, args=(name, c), daemon=True,
                                           name=f"emulator-replica-{name}")
                          for name, c in self.containers.items()]
@@ -214,18 +214,22 @@ class Watcher:
             t.start()
 
     def _follow(self, name: str, container: Container) -> None:
-        for chunk in self._stream_logs(container):
-            if self._stopping.is_set():
-                return  # the container runs on; the next emulator re-attaches
-            self._log.write(name, chunk)
-        if not self._stopping.is_set():
-            self._exits.put((name, self._wait(container)))
+        try:
+            for chunk in self._stream_logs(container):
+                if self._stopping.is_set():
+                    return  # the container runs on; the next emulator re-attaches
+                self._log.write(name, chunk)
+            if not self._stopping.is_set():
+                self._exits.put((name, self._wait(container)))
+        except Exception as e:  # outcome() raises it in the job's thread, which ends the job
+            self._exits.put((name, e))
 
     def outcome(self, *, deadline: float | None = None, preempt: bool = False) -> Outcome:
         """Block until the job's end is decided.
 
         ``deadline`` is a ``time.time()`` (the job's start plus its timeout). With
-        ``preempt``, the replicas are found preempted as soon as they run.
+        ``preempt``, the replicas are found preempted as soon as they run. An error
+        following a replica (its log or exit status) is raised here.
         """
         pending = set(self.containers)
         while pending:
@@ -241,6 +245,8 @@ class Watcher:
                     timeout=POLL_SECONDS if left is None else min(POLL_SECONDS, left))
             except queue.Empty:
                 continue
+            if isinstance(code, Exception):
+                raise code
             pending.discard(name)
             if code != 0:
                 return Outcome("failed", name, code)

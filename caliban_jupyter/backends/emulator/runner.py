@@ -11,19 +11,19 @@ once their logs are saved.
 
 On start, jobs left PENDING/RUNNING/CANCELLING by a previous emulator are picked up again:
 their containers are found by label and followed to the end; a container that vanished
-fails its job with a message saying so.
+fails its job with a message saying so. An unexpected error in a job's thread fails the
+job too (see :mod:`.supervise`): no job is left RUNNING by an emulator that runs on.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import containers, python_package, replicas
+from . import containers, python_package, replicas, supervise
 from .faults import FaultInjector
 from .replicas import JobLog, Outcome, Replica, Watcher
 from .rpc import TERMINAL_STATES, ApiError
@@ -58,6 +58,9 @@ class RunnerConfig:
         each other on 127.0.0.1.
     stop_grace_seconds
         Seconds between SIGTERM and SIGKILL when a job is cancelled.
+    log_file
+        Where the emulator's standard error goes (the background emulator's log), named
+        in the message of a job failed by an error in the emulator itself.
     """
 
     mode: str = "docker"
@@ -65,6 +68,7 @@ class RunnerConfig:
     network: str = "none"
     simulate_seconds: float = 1.0
     stop_grace_seconds: int = 5
+    log_file: str | None = None
 
 
 class Runner:
@@ -136,7 +140,10 @@ class Runner:
             self._wake.wait(0.5)
             self._wake.clear()
             if self.config.mode != "none" and not self._stopping.is_set():
-                self._fill()
+                try:
+                    self._fill()
+                except Exception:  # the next tick retries; a dead scheduler would not
+                    supervise.log.exception("scheduling queued jobs failed")
 
     def _fill(self) -> None:
         with self._lock:
@@ -151,18 +158,10 @@ class Runner:
                 self._spawn(claimed.id, target, claimed)
 
     def _spawn(self, job_id: int, target: Callable[..., None], *args: Any) -> None:
-        def body() -> None:
-            try:
-                target(*args)
-            except sqlite3.ProgrammingError:
-                # The emulator stopped (and closed its store) under a job in progress:
-                # the next emulator resumes it from the state on disk.
-                if not self._stopping.is_set():
-                    raise
-            finally:
-                self._wake.set()
-
-        thread = threading.Thread(target=body, name=f"emulator-job-{job_id}", daemon=True)
+        thread = supervise.job_thread(
+            job_id, lambda: target(*args), stopping=self._stopping, done=self._wake.set,
+            remove=lambda: self._remove_containers(job_id), log_file=self.config.log_file,
+            fail=lambda message: self._fail(job_id, message, EMULATOR_FAILED))
         with self._lock:
             self._workers[job_id] = thread
         thread.start()
@@ -352,9 +351,16 @@ class Runner:
     def _fail(self, job_id: int, message: str, code: int) -> None:
         if self._stopping.is_set():
             return
-        if not self._cancelled_early(job_id):
-            self.store.transition(job_id, FAILED, only_from=[PENDING, RUNNING],
-                                  end_time=True, error={"code": code, "message": message})
+        for _ in range(5):  # a cancel may arrive between the two transitions: retry
+            if self._cancelled_early(job_id) or self.store.transition(
+                    job_id, FAILED, only_from=[PENDING, RUNNING], end_time=True,
+                    error={"code": code, "message": message}):
+                return
+
+    def _remove_containers(self, job_id: int) -> None:
+        if self._client is not None:
+            for c in containers.find(self._client, self.store.instance, job_id):
+                containers.remove(c)
 
     def _simulate(self, job: Job) -> None:
         event = self._simulated[job.id] = threading.Event()
