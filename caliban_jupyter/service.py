@@ -158,6 +158,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
     from .spec.labels import build_labels, parse_label_flags
     from .spec.runtime import resolve_runtime
 
+    request = with_config_flags(request)
     cwd = request.cwd
     env = os.environ if request.env is None else request.env
     now = now or _now()
@@ -260,38 +261,62 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
                 image=image, program=program, runtime=runtime, build=build)
 
 
-def notebook_program(path: Path, experiments: Sequence[Mapping[str, Any]]) -> str:
-    """A whole notebook as one job's program: its code cells in order, magics and shell
-    lines dropped.
+_MACHINE_FLAGS = ("nogpu", "gpu_spec", "tpu_spec", "machine_type")
+_SCHEDULING_FLAGS = ("spot", "flex_start", "max_wait")
+_RUNTIME_FLAGS = (*_SCHEDULING_FLAGS, "restart_on_worker_restart", "disable_retries",
+                  "enable_web_access", "workers", "worker_machine_type", "worker_gpu_spec")
 
-    Identifier experiment keys are set from the job's command line right after the cell
-    tagged ``parameters`` (papermill's convention), or before the first cell when none is
-    tagged, so the experiment overrides the notebook's defaults.
+
+def with_config_flags(request: CloudRequest) -> CloudRequest:
+    """``request`` with the flags kept in ``.calibanconfig.json`` (``settings.JOB_KEYS``)
+    where the command line left them out.
+
+    A flag given wins. The machine flags (``nogpu``, ``gpu_spec``, ``tpu_spec``,
+    ``machine_type``) go together: any of them given replaces all four of the file, so a
+    ``--gpu_spec`` never meets the file's ``nogpu``; so do ``spot``, ``flex_start`` and
+    ``max_wait``. Lists add up: the file's labels, dirs, extras and args come first, then
+    the command line's (a label given again wins). Applying it twice changes nothing.
     """
-    import nbformat
+    from .settings import job_flags
 
-    from .errors import CaptureError, TargetError
-    from .packaging.capture import capture
+    config = job_flags(request.cwd)
+    if not config:
+        return request
+    changes: dict[str, Any] = {}
+    if not any(getattr(request, key) for key in _MACHINE_FLAGS):
+        changes.update({key: config[key] for key in _MACHINE_FLAGS if key in config})
+    if config.get("force"):
+        changes["force"] = True
+    if "experiment_config" in config and request.experiment_config is None:
+        changes["experiment_config"] = str(Path(request.cwd, config["experiment_config"]))
+    if "name" in config and not request.name:
+        changes["name"] = config["name"]
+    if config.get("labels"):
+        changes["labels"] = tuple(dict.fromkeys(
+            (*(f"{k}={v}" for k, v in config["labels"].items()), *request.labels)))
+    for key in ("dirs", "extras"):
+        if config.get(key):
+            changes[key] = tuple(dict.fromkeys((*config[key], *getattr(request, key))))
+    args = tuple(config.get("args", ()))
+    if args and request.script_args[:len(args)] != args:
+        changes["script_args"] = (*args, *request.script_args)
+    given = request.runtime
+    scheduling = any(getattr(given, key) for key in _SCHEDULING_FLAGS)
+    runtime: dict[str, Any] = {
+        key: config[key] if isinstance(config[key], bool) else str(config[key])
+        for key in _RUNTIME_FLAGS if key in config and not getattr(given, key)
+        and not (scheduling and key in _SCHEDULING_FLAGS)}
+    if runtime:
+        changes["runtime"] = replace(given, **runtime)
+    return replace(request, **changes)
 
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except (OSError, ValueError, nbformat.reader.NotJSONError) as e:
-        raise TargetError(f"{path.name} is not a readable Jupyter notebook ({e}); "
-                          "open and save it in Jupyter, or name a module or script") from None
-    code = [c for c in nb.cells if c.get("cell_type") == "code"]
-    tagged = [i for i, c in enumerate(code) if "parameters" in c.get("metadata", {}).get(
-        "tags", ())]
-    cut = tagged[0] + 1 if tagged else 0
-    head = [c.source for c in code[:cut]]
-    # Cell magics (%%bash ...) cannot be joined into one body; like the capture of history
-    # cells, they are left out.
-    body = "\n\n".join(c.source for c in code[cut:] if not c.source.lstrip().startswith("%%"))
-    parameters = tuple(dict.fromkeys(k for e in experiments for k in e if k.isidentifier()))
-    try:
-        return capture(body, head, mode="all", parameters=parameters).source
-    except SyntaxError as e:
-        raise CaptureError(f"{path.name}: a code cell is not valid Python (line {e.lineno}: "
-                           f"{e.msg}); fix it and save the notebook") from None
+
+def notebook_program(path: Path, experiments: Sequence[Mapping[str, Any]]) -> str:
+    """A whole notebook as one job's program: its code cells in order (see
+    :func:`caliban_jupyter.packaging.capture_notebook.notebook_capture`)."""
+    from .packaging.capture_notebook import notebook_capture
+
+    return notebook_capture(path, experiments).source
 
 
 def build_request(plan: Plan):  # -> packaging.BuildRequest (imported lazily)

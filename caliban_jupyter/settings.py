@@ -57,6 +57,35 @@ CONFIG_KEYS = {
 RUNTIME_KEYS = ("service_account", "network", "tensorboard", "reservation", "boot_disk_size",
                 "boot_disk_type", "timeout", "env")
 
+# The other flags of `caliban cloud` a project, or a job directory written by `caliban
+# export`, keeps beside its code. A flag on the command line wins (service.py merges them).
+JOB_KEYS = {
+    "nogpu": "true or false (CPU-only jobs)",
+    "gpu_spec": "GPUs per job such as \"2xV100\" (string)",
+    "tpu_spec": "TPU cores per job such as \"8xV3\" (string)",
+    "machine_type": "a Vertex AI machine type such as \"n1-standard-8\" (string)",
+    "force": "true or false (skip accelerator/machine/region combination checks)",
+    "experiment_config": "path of a JSON experiment config, relative to the file (string)",
+    "name": "the job name prefix (string)",
+    "labels": "an object of label names to values, e.g. {\"team\": \"vision\"}",
+    "dirs": "a list of directories to copy into the image, relative to the file",
+    "extras": "a list of setup.py/pyproject.toml extras to install",
+    "args": "a list of arguments for every job, before the experiment's own",
+    "spot": "true or false (Spot VMs)",
+    "flex_start": "true or false (wait for capacity with the Dynamic Workload Scheduler)",
+    "max_wait": "with flex_start, how long to wait for capacity, e.g. \"2h\" (string)",
+    "restart_on_worker_restart": "true or false",
+    "disable_retries": "true or false",
+    "enable_web_access": "true or false",
+    "workers": "the number of worker replicas besides the chief (number)",
+    "worker_machine_type": "the workers' machine type (string)",
+    "worker_gpu_spec": "GPUs per worker such as \"1xT4\", or \"none\" (string)",
+}
+#: The job keys that are on/off flags.
+JOB_SWITCHES = ("nogpu", "force", "spot", "flex_start", "restart_on_worker_restart",
+                "disable_retries", "enable_web_access")
+CONFIG_KEYS.update(JOB_KEYS)
+
 # setting -> environment variables consulted, in order
 ENV_VARS = {
     "project_id": ("PROJECT_ID",),
@@ -155,9 +184,12 @@ def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
                           f"; allowed keys: {allowed}")
     for key in ("project_id", "region", "cloud_key", "backend", "registry", "endpoint",
                 "service_account", "network", "tensorboard", "reservation", "boot_disk_type",
-                "timeout", "build", "staging_bucket", "executor_image"):
+                "timeout", "build", "staging_bucket", "executor_image", "gpu_spec", "tpu_spec",
+                "machine_type", "experiment_config", "name", "max_wait", "worker_machine_type",
+                "worker_gpu_spec"):
         if key in data and not isinstance(data[key], str):
             raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
+    _check_job_keys(data, path)
     size = data.get("boot_disk_size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, (int, str))):
         raise ConfigError(f"{path}: 'boot_disk_size' must be {CONFIG_KEYS['boot_disk_size']}")
@@ -168,6 +200,34 @@ def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
         raise ConfigError(f"{path}: 'env' must be {CONFIG_KEYS['env']} (values text or "
                           "numbers)")
     return data
+
+
+def _check_job_keys(data: Mapping[str, Any], path: Path) -> None:
+    for key in JOB_SWITCHES:
+        if key in data and not isinstance(data[key], bool):
+            raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
+    for key in ("dirs", "extras", "args"):
+        if key in data and not (isinstance(data[key], list)
+                                and all(isinstance(v, str) for v in data[key])):
+            raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]} (strings)")
+    workers = data.get("workers")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, str))):
+        raise ConfigError(f"{path}: 'workers' must be {CONFIG_KEYS['workers']}")
+    labels = data.get("labels", {})
+    if not isinstance(labels, dict) or not all(
+            isinstance(v, (str, int, float)) for v in labels.values()):
+        raise ConfigError(f"{path}: 'labels' must be {CONFIG_KEYS['labels']}, each value a "
+                          "string or a number")
+
+
+def job_flags(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
+    """The ``caliban cloud`` flags kept in ``.calibanconfig.json`` (see :data:`JOB_KEYS`).
+
+    Paths (``experiment_config``, ``dirs``) stay as written: relative to ``cwd``, which is
+    where the file is and where ``caliban cloud`` packages from.
+    """
+    config = load_config_file(cwd)
+    return {key: config[key] for key in JOB_KEYS if key in config}
 
 
 def _per_mode(value: Any, key: str, path: str, item_check: type) -> dict[str, Any]:

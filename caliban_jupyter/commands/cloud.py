@@ -37,7 +37,13 @@ More:
   {"cpu": ..., "gpu": ...}), apt_packages (list or {"cpu": [...], "gpu": [...]}), registry,
   endpoint, build, staging_bucket, executor_image, and the runtime settings
   service_account, network, tensorboard, reservation, boot_disk_size, boot_disk_type,
-  timeout, env ({"NAME": "value"}; --env adds to it). Unknown keys are rejected.
+  timeout, env ({"NAME": "value"}; --env adds to it); and the other flags of every job (a
+  flag given wins): nogpu, gpu_spec, tpu_spec, machine_type (these four go together),
+  force, experiment_config (path), name, labels ({"k": "v"}), dirs, extras, args (lists;
+  the command line's are added after them), spot, flex_start, max_wait (these three go
+  together), restart_on_worker_restart, disable_retries, enable_web_access, workers,
+  worker_machine_type, worker_gpu_spec. Unknown keys are rejected; `caliban export`
+  writes one.
   Executor images (--executor_image): caliban_jupyter/spec/executor_images.json, dated.
   Defaults: machine type n1-standard-8 with a GPU, n1-highcpu-32 with --nogpu; GPU 1xP100.
   GPU types: K80 P4 P100 T4 V100 A100 A100_80GB L4 H100 H100_MEGA H200 B200 GB200 RTX_PRO_6000.
