@@ -42,7 +42,7 @@ from caliban_jupyter.packaging.capture_local import local_path
 from caliban_jupyter.packaging.capture_render import render_program
 from caliban_jupyter.packaging.capture_scan import Statement, leading_blank_lines, scan_cell
 
-__all__ = ["MODES", "CapturedProgram", "capture", "pinned_requirements"]
+__all__ = ["MODES", "CapturedProgram", "assigned_names", "capture", "pinned_requirements"]
 
 MODES = ("deps", "all")
 
@@ -231,6 +231,24 @@ def capture(
         cells_used=tuple(sorted({s.cell for s in code if s.cell is not None})),
         notes=_notes(statements, scanned_body, taken, slice_notes),
     )
+
+
+def assigned_names(cell: str) -> tuple[str, ...]:
+    """The names a cell assigns at top level (``lr = 0.1``, ``n: int = 3``), in order.
+
+    These are the parameters of a cell tagged ``parameters`` (papermill's convention): a
+    job may override each. A cell that does not parse has none.
+    """
+    names: dict[str, None] = {}
+    for statement in scan_cell(cell, None, 0) or []:
+        node = statement.node
+        if statement.magic or not isinstance(node, (ast.Assign, ast.AnnAssign)):
+            continue
+        for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name):
+                    names.setdefault(name.id)
+    return tuple(names)
 
 
 def pinned_requirements(imports: Iterable[str], *, cwd: str = ".") -> tuple[str, ...]:
