@@ -78,23 +78,9 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
     ``code`` is a cell body to capture against ``history``; otherwise ``args.module`` is
     the target. ``user_ns`` lets ``--experiment_config`` name a kernel variable.
     """
-    from .service import CloudRequest, execute, plan_from_request
-    from .spec.experiments import expand_experiment_config, load_experiment_config
+    from .service import execute, plan_from_request
 
-    cwd = cwd or os.getcwd()
-    overrides: dict[str, Any] = {"cwd": cwd, "session": get_config().session()}
-    experiments: list[dict[str, Any]] = [{}]
-    source = _experiment_source(args.experiment_config, user_ns, cwd)
-    if source is not None:
-        config = load_experiment_config(source)
-        experiments = expand_experiment_config(config)
-        overrides["experiment_config"] = config
-    if code is not None:
-        from ._cell_program import program_overrides
-
-        overrides.update(program_overrides(code, history, args.capture or get_config().capture,
-                                           experiments, cwd))
-    request = CloudRequest.from_namespace(args, **overrides)
+    request = cloud_request(args, code=code, history=history, user_ns=user_ns, cwd=cwd)
     plan = plan_from_request(request)
     if request.dry_run:
         return DryRun(plan)
@@ -111,6 +97,35 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
         with submitting(plan.xgroup):
             records = execute(plan, progress)
     return Sweep(plan.xgroup, records, plan.settings)
+
+
+def cloud_request(args: argparse.Namespace, *, code: str | None = None,
+                  history: Sequence[str] = (), user_ns: Mapping[str, Any] | None = None,
+                  cwd: str | None = None):  # -> service.CloudRequest
+    """The request :func:`run_cloud` submits (``%caliban_export`` writes it as files)."""
+    from .service import CloudRequest
+    from .settings import job_flags
+    from .spec.experiments import expand_experiment_config, load_experiment_config
+
+    cwd = cwd or os.getcwd()
+    overrides: dict[str, Any] = {"cwd": cwd, "session": get_config().session()}
+    experiments: list[dict[str, Any]] = [{}]
+    # An experiment config kept in .calibanconfig.json counts already here: its keys
+    # become variables of the captured program.
+    wanted = args.experiment_config
+    if wanted is None:
+        wanted = job_flags(cwd).get("experiment_config")
+    source = _experiment_source(wanted, user_ns, cwd)
+    if source is not None:
+        config = load_experiment_config(source)
+        experiments = expand_experiment_config(config)
+        overrides["experiment_config"] = config
+    if code is not None:
+        from ._cell_program import program_overrides
+
+        overrides.update(program_overrides(code, history, args.capture or get_config().capture,
+                                           experiments, cwd))
+    return CloudRequest.from_namespace(args, **overrides)
 
 
 def _experiment_source(value: Any, user_ns: Mapping[str, Any] | None, cwd: str) -> Any:
