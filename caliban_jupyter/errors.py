@@ -44,6 +44,10 @@ class CaptureError(UsageError):
     """Notebook code that cannot be captured (e.g. a name nothing defines)."""
 
 
+class ExportError(UsageError):
+    """A job directory that cannot be written where asked (e.g. a non-empty directory)."""
+
+
 class DockerError(CalibanError):
     """The Docker engine is unreachable or refused an operation."""
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError as IPythonUsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 
 from ._magic_args import HelpShown, MagicParser, cloud_parser, command_parser, parse_line
 from .errors import CalibanError
@@ -65,7 +65,14 @@ _PARSERS: dict[str, Callable[[], MagicParser]] = {
     "logs": lambda: _tracking_parser("logs"),
     "config": lambda: command_parser("%caliban_config", _config_args),
     "form": lambda: _form_parser(),
+    "export": lambda: _export_parser(),
 }
+
+
+def _export_parser() -> MagicParser:
+    from ._kernel_export import export_parser
+
+    return export_parser()
 
 
 def _form_parser() -> MagicParser:
@@ -199,6 +206,23 @@ class CalibanMagics(Magics):
             print(f"\nstopped following {args.job}; the job keeps running "
                   f"(%caliban_stop {args.job} stops it)")
 
+    @line_cell_magic
+    @_as_usage_errors
+    def caliban_export(self, line: str, cell: str | None = None) -> Any:
+        """Write a %%caliban_cloud cell as a job directory to read, commit and submit.
+
+        ``%caliban_export DIR``: the last ``%%caliban_cloud`` cell run in this kernel, with
+        its flags; ``%caliban_export DIR --cell``: this cell's other lines (they still run
+        here afterwards); ``%%caliban_export DIR [flags]``: this cell's body (not run).
+        DIR gets main.py (the captured program; a header says where it came from and what
+        was left out), requirements.txt, experiment.json, .calibanconfig.json (the flags),
+        submit.sh and copies of the local modules it imports. A non-empty DIR is written
+        into only if you answer yes, or with ``--force``.
+        """
+        from ._kernel_export import export_from_kernel
+
+        return export_from_kernel(self.shell, line, cell)
+
     @line_magic
     @_as_usage_errors
     def caliban_config(self, line: str) -> Any:
@@ -213,7 +237,7 @@ class CalibanMagics(Magics):
         return api.config(nogpu=args.nogpu)
 
 
-for _name in ("cloud", "status", "stop", "resubmit", "logs", "config"):
+for _name in ("cloud", "status", "stop", "resubmit", "logs", "config", "export"):
     _fn = getattr(CalibanMagics, f"caliban_{_name}")
     _fn.__doc__ = _with_help(_fn.__doc__ or "", parser(_name))
 

@@ -8,6 +8,7 @@ inside ``run``, so ``caliban --help`` and ``caliban cloud --dry_run`` start fast
 # name -> module under caliban_jupyter.commands, in the order `caliban --help` lists them.
 COMMANDS = {
     "cloud": "cloud",
+    "export": "export",
     "expansion": "expansion",
     "status": "status",
     "stop": "stop",
