@@ -14,7 +14,8 @@ from .packaging.export import EXPERIMENT
 from .service import CloudRequest
 
 #: Settings that may be given as flags; written when they were.
-_SETTING_FLAGS = ("base_image", "registry", "backend", "project_id", "region", "endpoint")
+_SETTING_FLAGS = ("base_image", "registry", "build", "staging_bucket", "executor_image",
+                  "backend", "project_id", "region", "endpoint")
 _RUNTIME_SWITCHES = ("spot", "flex_start", "restart_on_worker_restart", "disable_retries",
                      "enable_web_access")
 _RUNTIME_VALUES = ("max_wait", "timeout", "service_account", "network", "tensorboard",

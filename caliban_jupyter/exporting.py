@@ -246,14 +246,15 @@ def _requirements(cwd: str, pins: Sequence[str]) -> tuple[str | None, dict[str, 
 def _check(staged: Path, shown: str) -> None:
     """Plan the staged directory as ``caliban cloud`` would (a dry run, nothing built).
 
-    Where it runs is decided when it is submitted: the plan uses the local backend, which
-    needs no project.
+    Where it runs and how it is built are decided when it is submitted: the plan uses the
+    local backend, which needs no project, and names an image, so that no Docker engine is
+    asked and no build mode is chosen here.
     """
     from .service import plan_from_request
 
     try:
         plan_from_request(CloudRequest(module=files.PROGRAM, cwd=str(staged), backend="local",
-                                       dry_run=True))
+                                       image_tag="caliban-export-check:0", dry_run=True))
     except CalibanError as e:
         raise ExportError(f"the exported directory would not submit, so nothing was written: "
                           f"{str(e).replace(str(staged), shown)}") from None

@@ -168,8 +168,8 @@ _FLAG_ORDER = ("nogpu", "gpu_spec", "tpu_spec", "machine_type", "force", "experi
                "spot", "flex_start", "max_wait", "timeout", "restart_on_worker_restart",
                "disable_retries", "env", "service_account", "network", "tensorboard",
                "enable_web_access", "boot_disk_size", "boot_disk_type", "reservation",
-               "workers", "worker_machine_type", "worker_gpu_spec",
-               "backend", "project_id", "region", "endpoint", "args")
+               "workers", "worker_machine_type", "worker_gpu_spec", "build", "staging_bucket",
+               "executor_image", "backend", "project_id", "region", "endpoint", "args")
 _SWITCHES = ("nogpu", "force", "spot", "flex_start", "restart_on_worker_restart",
              "disable_retries", "enable_web_access")
 _REPEATED = {"labels": "-l", "env": "--env", "dirs": "-d", "extras": "--extras"}
