@@ -45,7 +45,7 @@ def dry_run_args(cwd):
                         "main.py"], cwd=cwd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     return [(b["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"], b["labels"]["team"])
-            for b in json.loads(r.stdout)]
+            for b in json.loads(r.stdout)["jobs"]]
 
 
 def run_main(cwd, *args):

@@ -103,7 +103,7 @@ def test_caliban_export_writes_a_directory_caliban_cloud_submits(project):
         return [(b["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"],
                  b["jobSpec"]["workerPoolSpecs"][0]["machineSpec"],
                  {k: v for k, v in b["labels"].items() if k not in ("xgroup",)})
-                for b in json.loads(out.stdout)]
+                for b in json.loads(out.stdout)["jobs"]]
 
     original = jobs(project, "--nogpu", "--experiment_config", "exp.json", "-l",
                     "team=vision", "analysis.ipynb", "--", "--epochs", "2")
@@ -252,7 +252,7 @@ def test_runtime_flags_are_exported_and_secrets_are_not(project):
         out = caliban(cwd, "cloud", "--dry_run", "--format", "json", "--backend", "local",
                       "--image_tag", "img:1", "--xgroup", "g", *args)
         assert out.returncode == 0, out.stderr
-        return [(b["jobSpec"], b["labels"]) for b in json.loads(out.stdout)]
+        return [(b["jobSpec"], b["labels"]) for b in json.loads(out.stdout)["jobs"]]
 
     assert bodies(project / "job", "main.py") == bodies(project, *flags, "analysis.ipynb")
 
