@@ -278,16 +278,19 @@ class CalibanForm(w.VBox):
         """Plan the request; show the reason and disable Submit when it is invalid."""
         from ..service import plan_from_request
 
+        # Buttons first: each widget reaches the browser on its own, in the order set, so
+        # a ✗ shown before them leaves Submit looking enabled (~0.1 s seen in Chromium).
         try:
             plan = plan_from_request(self.request())
         except CalibanError as e:
             self.plan = None
+            self._show_buttons()
             self.message.value = ("<div class='caliban-form-error' style='color:#b00020;"
                                   f"white-space:pre-wrap'>✗ {html.escape(str(e))}</div>")
             self.preview.value = self.program_view.value = ""
-            self._show_buttons()
             return None
         self.plan = plan
+        self._show_buttons()
         n = len(plan.specs)
         self.message.value = (
             f"<div class='caliban-form-ok' style='color:#1e8e3e'>✓ {n} job{'s' * (n != 1)} "
@@ -295,7 +298,6 @@ class CalibanForm(w.VBox):
             f"{html.escape(plan.machine.accelerator_label)})</div>")
         self.preview.value = preview_html(plan)
         self.program_view.value = program_html(plan)
-        self._show_buttons()
         return plan
 
     def _edited(self) -> None:

@@ -96,6 +96,22 @@ def test_experiment_config_errors_show_line_and_column(project):
     assert "--lr 0.1 --layers 2" in f.preview.value and "layers=2" in f.preview.value
 
 
+def test_the_buttons_follow_the_verdict_before_the_message_shows_it(project):
+    # ipywidgets sends each trait to the browser when it is set, before its observers
+    # run: what an observer of the message sees is what the browser has when the message
+    # appears. A ✗ shown while Submit is still enabled lets a person (or a browser test)
+    # act on a stale button.
+    f = make(project)
+    seen = []
+    f.message.observe(lambda c: seen.append((c["new"][:30], f.submit_button.disabled,
+                                             f.dry_run_button.disabled)), names="value")
+    f.experiments.text.value = '{\n  "learning_rate": [0.1, oops]\n}'
+    f.experiments.text.value = '{"learning_rate": [0.1, 0.01]}'
+    assert seen == [
+        ("<div class='caliban-form-error", True, True),
+        ("<div class='caliban-form-ok' s", False, False)]
+
+
 def test_every_flag_reaches_the_request(project):
     f = make(project, name="exp", xgroup="my-group", label=["team=ml", "p=1"], dirs=["data"],
              extras=["gpu"], base_image="img:1", image_tag="127.0.0.1:5000/x:1",
