@@ -16,13 +16,14 @@ from typing import Any
 
 from .spec.executors import PackageRun, pool_image_and_args
 from .spec.jobs import JobSpec, MachineSpec
+from .spec.labels import INDEX_KEY, SID_KEY, XGROUP_KEY
 
 #: Label carrying each job's unique submission id (what makes submission exactly-once).
-SID_LABEL = "caliban_sid"
+SID_LABEL = SID_KEY
 #: Label carrying each job's 1-based index in its experiment group.
-INDEX_LABEL = "caliban_index"
+INDEX_LABEL = INDEX_KEY
 #: Label carrying the experiment group (set by spec/labels.py on every job).
-XGROUP_LABEL = "xgroup"
+XGROUP_LABEL = XGROUP_KEY
 
 NOT_SUBMITTED = "NOT_SUBMITTED"
 TERMINAL_STATES = frozenset(

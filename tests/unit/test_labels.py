@@ -11,6 +11,7 @@ from caliban_jupyter.spec.labels import (
     MAX_LABEL_LENGTH,
     MAX_LABELS,
     build_labels,
+    build_labels_and_notes,
     labels_from_args,
     parse_label_flags,
     sanitize_key,
@@ -167,10 +168,71 @@ def test_user_label_overrides_flag_with_same_key():
     assert labels["lr"] == "custom"
 
 
-def test_flag_overrides_automatic_and_user_overrides_automatic():
-    labels = _build(args=["--xgroup", "fromflag"], user_labels=[("job_name", "mine")])
-    assert labels["xgroup"] == "fromflag"
-    assert labels["job_name"] == "mine"
+@pytest.mark.parametrize("raw_key", ["xgroup", "XGroup", "job.name", "job_name",
+                                     "Caliban_Index", "caliban_sid", "gpu_enabled",
+                                     "tpu.enabled"])
+def test_label_flag_may_not_set_a_reserved_label(raw_key):
+    """`-l xgroup=mine` used to move the job out of its group (and `-l job_name=...` to
+    relabel it): any --label whose key sanitizes to a reserved one is refused."""
+    with pytest.raises(LabelError) as e:
+        _build(user_labels=[(raw_key, "mine")], extra={"caliban_index": "1"})
+    msg = str(e.value)
+    assert f"--label {raw_key}=mine" in msg
+    assert "reserved: job_name, gpu_enabled, tpu_enabled, xgroup, caliban_index, " \
+           "caliban_sid" in msg
+    assert "use another key" in msg
+
+
+def test_reserved_label_messages_name_the_flag_to_use():
+    with pytest.raises(LabelError, match="choose the group with --xgroup"):
+        _build(user_labels=[("xgroup", "mine")])
+    with pytest.raises(LabelError, match="choose the name with --name"):
+        _build(user_labels=[("job_name", "mine")])
+
+
+def test_flag_with_a_reserved_name_keeps_the_automatic_label_and_says_so():
+    labels, notes = build_labels_and_notes(
+        job_name="j", gpu_enabled=False, tpu_enabled=False, xgroup="g1",
+        args=["--xgroup", "fromflag", "--job_name", "x", "--lr", "0.1"], user_labels=[])
+    assert labels["xgroup"] == "g1" and labels["job_name"] == "j" and labels["lr"] == "0_1"
+    assert notes == [
+        "flag --xgroup is not a label: 'xgroup' is set by caliban itself (the flag still "
+        "reaches the program)",
+        "flag --job_name is not a label: 'job_name' is set by caliban itself (the flag still "
+        "reaches the program)",
+    ]
+
+
+def test_every_changed_or_dropped_label_is_reported_once():
+    labels, notes = build_labels_and_notes(
+        job_name="Run", gpu_enabled=False, tpu_enabled=False, xgroup="g1",
+        args=["--lr", "0.01", "--path", "/data/a.csv"],
+        user_labels=[("ключ", "значение"), ("émoji", "x"), ("a", "b=c"), ("long", "v" * 70),
+                     ("team", "ml.1")])
+    assert labels["moji"] == "x" and labels["a"] == "bc" and labels["long"] == "v" * 63
+    assert labels["lr"] == "0_01" and labels["team"] == "ml_1"  # '.' -> '_' is the rule
+    assert "ключ" not in str(labels)
+    assert notes == [
+        "label 'job_name=Run' (--name) became 'job_name=run': lowercased",
+        "label 'path=/data/a.csv' (script args) became 'path=dataa_csv': dropped '/' (Vertex "
+        "AI labels allow only lowercase letters, digits, '_' and '-')",
+        "label 'ключ=значение' (--label) dropped: no character of its key is allowed in a "
+        "Vertex AI label key (lowercase letters, digits, '_' and '-')",
+        "label 'émoji=x' (--label) became 'moji=x': dropped 'é' (Vertex AI labels allow "
+        "only lowercase letters, digits, '_' and '-')",
+        "label 'a=b=c' (--label) became 'a=bc': dropped '=' (Vertex AI labels allow only "
+        "lowercase letters, digits, '_' and '-')",
+        f"label 'long={'v' * 54}…' (--label) became 'long={'v' * 54}…': cut to 63 "
+        "characters (was 70)",
+    ]
+
+
+def test_nothing_to_report_for_clean_labels():
+    _, notes = build_labels_and_notes(
+        job_name="run", gpu_enabled=True, tpu_enabled=False, xgroup="g1",
+        args=["--lr", "0.5", "--flag"], user_labels=[("team", "ml")],
+        extra={"caliban_index": "1"})
+    assert notes == []
 
 
 def test_repeated_raw_key_last_wins():
