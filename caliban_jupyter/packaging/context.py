@@ -12,7 +12,7 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO
@@ -195,21 +195,31 @@ def _with_parent_dirs(entries: dict[str, Entry], roots: tuple[str, ...]) -> list
     return [entries[k] for k in sorted(entries)]
 
 
-def _dependencies(req: BuildRequest, cwd: str, entries: dict[str, Entry]
+def _dependencies(req: BuildRequest, cwd: str, entries: dict[str, Entry],
+                  ship: Callable[[str, str], None]
                   ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Add dependency files; return (requirements files, setup files, extras)."""
+    """Add dependency files, and what they reference (``ship(rel, prefix)``), under
+    ``deps/`` in the working directory's layout; return (requirements files to install,
+    setup files, extras)."""
+    from .dep_files import requirement_references, setup_references
+
     requirements: list[str] = []
     path = os.path.join(cwd, REQUIREMENTS_FILE)
     if os.path.isfile(path):
         requirements.append(REQUIREMENTS_FILE)
         entries[f"deps/requirements/{REQUIREMENTS_FILE}"] = _file_entry(
             f"deps/requirements/{REQUIREMENTS_FILE}", path, os.stat(path))
+        files, paths = requirement_references(cwd, REQUIREMENTS_FILE)
+        for rel in (*files[1:], *paths):
+            ship(rel, "deps/requirements/")
     setup = [n for n in SETUP_FILES if os.path.isfile(os.path.join(cwd, n))]
     if not {"setup.py", "pyproject.toml"} & set(setup):
         setup = []  # a lone setup.cfg is not installable
     for name in setup:
         p = os.path.join(cwd, name)
         entries[f"deps/setup/{name}"] = _file_entry(f"deps/setup/{name}", p, os.stat(p))
+    for rel in setup_references(cwd, tuple(setup)):
+        ship(rel, "deps/setup/")
     if req.extras and not setup:
         raise UsageError(f"--extras {','.join(req.extras)} needs a setup.py or pyproject.toml "
                          f"in {cwd} that declares them; add one or drop --extras")
@@ -245,21 +255,34 @@ def _select(req: BuildRequest) -> tuple[list[Entry], DockerfileSpec, tuple[str, 
     skipped: set[str] = set()
     entries: dict[str, Entry] = {}
 
+    def add(rel: str, st: os.stat_result, prefix: str, strip: str) -> None:
+        source = os.path.join(cwd, rel)
+        if stat.S_ISREG(st.st_mode):
+            # realpath costs a few lstat calls per file: only when there is a list.
+            real = os.path.realpath(source) if never or allowed else source
+            if real in never:
+                return
+            if real not in allowed and looks_like_credential(source, st.st_size):
+                skipped.add(rel)
+                return
+        inner = rel[len(strip) + 1:] if strip not in ("", ".") else rel
+        entries[prefix + inner] = _file_entry(prefix + inner, source, st)
+
     def add_tree(start: str, prefix: str, strip: str, skip_under: tuple[str, ...]) -> None:
         for rel, st in walk(cwd, start, matcher):
-            if _is_under(rel, skip_under):
-                continue
-            source = os.path.join(cwd, rel)
-            if stat.S_ISREG(st.st_mode):
-                # realpath costs a few lstat calls per file: only when there is a list.
-                real = os.path.realpath(source) if never or allowed else source
-                if real in never:
-                    continue
-                if real not in allowed and looks_like_credential(source, st.st_size):
-                    skipped.add(rel)
-                    continue
-            inner = rel[len(strip) + 1:] if strip not in ("", ".") else rel
-            entries[prefix + inner] = _file_entry(prefix + inner, source, st)
+            if not _is_under(rel, skip_under):
+                add(rel, st, prefix, strip)
+
+    def ship(rel: str, prefix: str) -> None:
+        """A file or directory a dependency file references, under the same rules."""
+        if matcher.excluded(rel):
+            raise UsageError(f"{rel} is needed to install the dependencies (a requirements "
+                             "or setup file names it) but .dockerignore (or a default "
+                             "exclusion) leaves it out; fix .dockerignore")
+        st = os.lstat(os.path.join(cwd, rel))
+        add(rel, st, prefix, "")
+        if stat.S_ISDIR(st.st_mode):
+            add_tree(rel, prefix, "", ())
 
     roots: list[str] = []
     for i, d in enumerate(dirs):
@@ -286,7 +309,7 @@ def _select(req: BuildRequest) -> tuple[list[Entry], DockerfileSpec, tuple[str, 
         entries[arc] = Entry(arc, "file", data=bytes(data), size=len(data))
     if req.generated_files:
         roots.append("gen")
-    requirements, setup, extras = _dependencies(req, cwd, entries)
+    requirements, setup, extras = _dependencies(req, cwd, entries, ship)
     spec = DockerfileSpec(
         base_image=req.resolved_base_image, entrypoint=tuple(entrypoint),
         apt_packages=tuple(req.apt_packages), requirements=requirements, setup_files=setup,

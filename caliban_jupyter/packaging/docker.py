@@ -133,6 +133,20 @@ def push_image(client: docker.DockerClient, tag: str, progress: Progress = ignor
         raise stream.error(str(message)) from None
 
 
+#: A build context larger than this gets a heads-up before it is sent to the engine.
+LARGE_CONTEXT_BYTES = 500 * 1000 * 1000
+
+
+def large_context_warning(size: int) -> str | None:
+    """One line when a context of ``size`` bytes is large enough to make builds slow."""
+    if size <= LARGE_CONTEXT_BYTES:
+        return None
+    return (f"the build context is {size / 1e6:.0f} MB (over {LARGE_CONTEXT_BYTES // 10**6} "
+            "MB): sending it to the Docker engine takes a while, and every change rebuilds "
+            "a large layer. Leave data out with .dockerignore and read it from storage in "
+            "the job, or pass only the directories the job needs with --dir")
+
+
 def ensure_image(req: BuildRequest, progress: Progress = ignore, *,
                  client: docker.DockerClient | None = None) -> ImageResult:
     """Make sure the image for ``req`` exists (and is pushed when ``req.registry`` is set).
@@ -161,6 +175,9 @@ def ensure_image(req: BuildRequest, progress: Progress = ignore, *,
             if not remote or not image_exists(client, tag, remote=False):
                 progress(Info(f"building {tag} ({len(plan.files)} files, "
                               f"{plan.size / 1e6:.1f} MB context)"))
+                notice = large_context_warning(plan.size)
+                if notice:
+                    progress(Warning_(notice))
                 tmp.seek(0)
                 build_image(client, tmp, tag, plan.spec.base_image, progress)
                 built = True

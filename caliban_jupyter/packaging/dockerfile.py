@@ -8,8 +8,10 @@ only the last few layers.
 The build context that :mod:`.context` writes has a fixed layout the ``COPY`` lines rely on::
 
     Dockerfile
-    deps/requirements/<file>   requirements files, each installed with pip -r
-    deps/setup/<file>          setup.py / setup.cfg / pyproject.toml, for pip install .[extras]
+    deps/requirements/...      requirements files (each top-level one installed with pip -r
+                               from there) and the files and paths they reference
+    deps/setup/...             setup.py / setup.cfg / pyproject.toml, for pip install .[extras],
+                               and the packages and files they name
     dirs/<i>/...               the i-th --dir
     code/...                   the code (package root), minus files under a --dir
     gen/...                    generated files
@@ -53,7 +55,7 @@ class DockerfileSpec:
         Debian packages installed with ``apt-get install --no-install-recommends``.
     requirements
         Names of files under ``deps/requirements/`` in the context, installed in order
-        with ``pip install -r``.
+        with ``pip install -r`` from that directory.
     setup_files
         Names of files under ``deps/setup/`` (``setup.py``, ``pyproject.toml`` ...); when
         non-empty, ``pip install .[extras]`` runs on them.
@@ -107,11 +109,14 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
         f"mkdir -p {WORKDIR} && chown {USER_NAME}:{USER_NAME} {WORKDIR}"
     )
     lines.append(f"WORKDIR {WORKDIR}")
-    # Dependency layers copy only the dependency files, so code edits keep them cached.
+    # Dependency layers copy only the dependency files (and what they reference, in the
+    # project's layout, so `-r base.txt` or `-e ./pkg` resolve), so code edits keep them
+    # cached.
+    if spec.requirements:
+        lines.append(_copy("deps/requirements/", f"{REQUIREMENTS_DIR}/", owned=False))
     for name in spec.requirements:
-        path = f"{REQUIREMENTS_DIR}/{name}"
-        lines.append(_copy(f"deps/requirements/{name}", path, owned=False))
-        lines.append(f"RUN python3 -m pip install --no-cache-dir -r {shlex.quote(path)}")
+        lines.append(f"RUN cd {REQUIREMENTS_DIR} && python3 -m pip install --no-cache-dir "
+                     f"-r {shlex.quote(name)}")
     if spec.setup_files:
         lines.append(_copy("deps/setup/", f"{SETUP_DIR}/", owned=False))
         target = shlex.quote(f".[{','.join(spec.extras)}]" if spec.extras else ".")

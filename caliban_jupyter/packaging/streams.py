@@ -123,6 +123,16 @@ def registry_host(repository: str) -> str:
 
 def push_advice(repository: str) -> str:
     host = registry_host(repository)
+    parts = repository.split("/")
+    if host.endswith("-docker.pkg.dev") and len(parts) >= 4:
+        # Vertex's default registry is REGION-docker.pkg.dev/PROJECT/caliban: say how to
+        # create that repository, the step a first push most often lacks.
+        location, project, repo = host.removesuffix("-docker.pkg.dev"), parts[1], parts[2]
+        return (f"Authenticate Docker to Artifact Registry: `gcloud auth configure-docker "
+                f"{host}`; check the repository exists and you may write to it (create it "
+                f"with `gcloud artifacts repositories create {repo} --repository-format=docker "
+                f"--location={location} --project={project}`), or choose another with "
+                "--registry.")
     if host.endswith("-docker.pkg.dev") or host.endswith(".gcr.io") or host == "gcr.io":
         return (f"Authenticate Docker to Artifact Registry: `gcloud auth configure-docker "
                 f"{host}`, and check the repository exists and you may write to it.")

@@ -42,8 +42,9 @@ def test_layer_order_base_apt_deps_dirs_code_generated():
     order = [
         _index(lines, "FROM"),
         _index(lines, "RUN apt-get update"),
-        _index(lines, 'COPY ["deps/requirements/requirements.txt"'),
-        _index(lines, "RUN python3 -m pip install --no-cache-dir -r"),
+        _index(lines, 'COPY ["deps/requirements/", "/tmp/caliban-requirements/"]'),
+        _index(lines, "RUN cd /tmp/caliban-requirements && python3 -m pip install "
+                      "--no-cache-dir -r requirements.txt"),
         _index(lines, 'COPY ["deps/setup/"'),
         _index(lines, "RUN cd /tmp/caliban-setup"),
         _index(lines, 'COPY --chown=caliban:caliban ["dirs/0/", "/usr/app/data/"]'),
