@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import events as ev
+from ._progress import LineProgress
 from .service import Plan
 from .spec.runtime import describe_runtime
 
@@ -77,10 +78,15 @@ def _build_lines(info: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_dry_run(plan: Plan, out=None) -> None:
+def render_dry_run(plan: Plan, out=None, notes_out=None) -> None:
+    """The jobs of ``plan`` as text, or (``--format json``) their request bodies; notes
+    (what the program will not run, labels changed) go with the text, or to ``notes_out``
+    (default stderr) beside the JSON."""
     out = out or sys.stdout
     info, specs = dry_run_plan(plan)
     if plan.request.format == "json":
+        for note in (*plan.request.program_notes, *plan.notes):
+            print(f"note: {note}", file=notes_out or sys.stderr)
         json.dump({"build": info, "jobs": [s.to_custom_job() for s in specs]}, out, indent=2)
         out.write("\n")
         return
@@ -92,7 +98,7 @@ def render_dry_run(plan: Plan, out=None) -> None:
     if request.program_modules:
         print(f"Local modules shipped with the program: {', '.join(request.program_modules)}",
               file=out)
-    for note in request.program_notes:
+    for note in (*request.program_notes, *plan.notes):
         print(f"note: {note}", file=out)
     for line in _build_lines(info):
         print(line, file=out)
@@ -197,16 +203,25 @@ def render_records(records, fmt: str, out=None) -> None:
 
 
 def render_run(plan: Plan, execute: Callable[..., Any]) -> int:
+    from .service import group_of
+
     if plan.request.dry_run:
         render_dry_run(plan)
         return 0
-    progress = TqdmProgress()
+    progress = terminal_progress()
     try:
         records = execute(plan, progress)
     finally:
         progress.close()
     render_records(records, plan.request.format)
     n = len(records)
-    print(f"{n} job{'s' if n != 1 else ''} submitted in experiment group {plan.xgroup}. "
-          f"Follow them with: caliban status --xgroup {plan.xgroup}", file=sys.stderr)
+    xgroup = group_of(plan, records)
+    print(f"{n} job{'s' if n != 1 else ''} submitted in experiment group {xgroup}. "
+          f"Follow them with: caliban status --xgroup {xgroup}", file=sys.stderr)
     return 0
+
+
+def terminal_progress(stream: Any = None) -> TqdmProgress | LineProgress:
+    """Bars when ``stream`` (default stderr) is a terminal, plain lines otherwise."""
+    stream = stream or sys.stderr
+    return TqdmProgress() if stream.isatty() else LineProgress(stream)

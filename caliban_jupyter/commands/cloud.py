@@ -132,8 +132,14 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
                    help="json: print the CustomJob request bodies (with --dry_run) or records")
 
 
+#: A sweep of more jobs than this is confirmed first (--yes skips the question).
+CONFIRM_ABOVE = 100
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_cloud_arguments(p)
+    p.add_argument("--yes", "-y", action="store_true",
+                   help=f"do not ask before submitting more than {CONFIRM_ABOVE} jobs")
     p.add_argument("module", metavar="MODULE", help="module, script, file or notebook to run")
     # A default keeps argparse from listing it among the required arguments.
     p.add_argument("_extra", nargs="*", default=[], help=argparse.SUPPRESS)
@@ -146,4 +152,15 @@ def run(args: argparse.Namespace) -> int:
 
     request = CloudRequest.from_namespace(args)
     plan = plan_from_request(request, stdin=sys.stdin)
+    n = len(plan.specs)
+    if n > CONFIRM_ABOVE and not request.dry_run:
+        from ._ask import confirm
+
+        # Asked on stderr: stdout stays the records (--format json). A config read from a
+        # piped stdin leaves nobody to answer: confirm() then refuses and names --yes.
+        if not confirm(f"Submit {n} jobs to {plan.backend} (experiment group {plan.xgroup})?",
+                       action=f"submit {n} jobs", yes=args.yes, stdout=sys.stderr):
+            print("nothing submitted", file=sys.stderr)
+            return 1
     return render_run(plan, execute)
+

@@ -57,14 +57,11 @@ def make_confirm(yes: bool, stdin: TextIO | None = None, stdout: TextIO | None =
                 raise UsageError(f"refusing to stop {len(jobs)} job(s) without confirmation: "
                                  f"nobody can answer here; {refusal}") from None
             return answer.strip().lower() in ("y", "yes")
-        inp = stdin or sys.stdin
-        if not inp.isatty():
-            raise UsageError(f"refusing to stop {len(jobs)} jobs without confirmation: stdin "
-                             f"is not a terminal; {refusal}")
-        print(render_table(jobs), file=out)
-        out.write(question)
-        out.flush()
-        return inp.readline().strip().lower() in ("y", "yes")
+        from ._ask import confirm as ask_terminal
+
+        return ask_terminal(question.removesuffix(" [y/N] "), action=f"stop {len(jobs)} jobs",
+                            yes=False, details=render_table(jobs), stdin=stdin, stdout=out,
+                            refusal=refusal)
 
     return confirm
 
