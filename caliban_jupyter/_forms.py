@@ -10,7 +10,7 @@ from typing import Any
 
 from ._cell_program import capture_cell, experiment_parameters, program_overrides
 from ._magic_args import cloud_parser, namespace_from_options
-from .api import _TARGET_RE, _experiment_source, kernel_history
+from .api import _experiment_source, is_target, kernel_history
 from .session import get_config
 
 
@@ -26,7 +26,7 @@ def form(target: str | None = None, *script_args: Any, **options: Any):
                                   what="caliban_jupyter.form()")
     args.script_args = [str(a) for a in script_args]
     initial = changed_options(cloud_parser("caliban_jupyter.form"), args)
-    if target is not None and not _TARGET_RE.fullmatch(target.strip()):
+    if target is not None and not is_target(target):
         return program_form(target, kernel_history(), args, initial)
     return CalibanForm(target=target, initial=initial)
 

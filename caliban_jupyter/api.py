@@ -64,10 +64,19 @@ def cloud(target: str, *script_args: Any, progress: Progress | None = None,
     if not isinstance(target, str) or not target.strip():
         raise UsageError("caliban_jupyter.cloud(): target must be a module, a path or a "
                          f"string of code, not {target!r}")
-    if _TARGET_RE.fullmatch(target.strip()):
+    if is_target(target):
         args.module = target.strip()
         return run_cloud(args, progress=progress)
     return run_cloud(args, code=target, history=kernel_history(), progress=progress)
+
+
+def is_target(target: str, cwd: str | None = None) -> bool:
+    """Whether ``target`` names a module or file rather than being code: an existing file
+    always is (``"my analysis.ipynb"``), else anything shaped like a module or a path."""
+    name = target.strip()
+    if os.path.isfile(os.path.join(cwd or os.getcwd(), name)):
+        return True
+    return _TARGET_RE.fullmatch(name) is not None
 
 
 def run_cloud(args: argparse.Namespace, *, code: str | None = None,
@@ -78,6 +87,7 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
     ``code`` is a cell body to capture against ``history``; otherwise ``args.module`` is
     the target. ``user_ns`` lets ``--experiment_config`` name a kernel variable.
     """
+    from .group_names import group_of
     from .service import execute, plan_from_request
 
     request = cloud_request(args, code=code, history=history, user_ns=user_ns, cwd=cwd)
@@ -89,14 +99,14 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
 
         shown = CellProgress()
         try:
-            with submitting(plan.xgroup):
-                records = execute(plan, shown)
+            with submitting(plan.xgroup) as submitted:
+                records = submitted(execute(plan, shown))
         finally:
             shown.close()
     else:
-        with submitting(plan.xgroup):
-            records = execute(plan, progress)
-    return Sweep(plan.xgroup, records, plan.settings)
+        with submitting(plan.xgroup) as submitted:
+            records = submitted(execute(plan, progress))
+    return Sweep(group_of(plan, records), records, plan.settings)
 
 
 def cloud_request(args: argparse.Namespace, *, code: str | None = None,

@@ -202,6 +202,33 @@ class History:
         assert group is not None
         return group
 
+    def claim_group(self, xgroup: str, *, backend: str, project: str, region: str) -> bool:
+        """Record a new group; False when any process recorded that name first.
+
+        One insert-or-ignore in one write transaction: of several processes claiming the
+        same name at once, exactly one gets True.
+        """
+        with self._write() as c:
+            c.execute("INSERT OR IGNORE INTO groups VALUES (?, ?, ?, ?, ?)",
+                      (xgroup, now(), backend, project, region))
+            return c.rowcount == 1
+
+    def release_group(self, xgroup: str) -> bool:
+        """Forget a group that has no jobs (a claim whose submission stopped before its
+        first record); True if it was forgotten. A group with jobs is never touched."""
+        with self._write() as c:
+            c.execute("DELETE FROM groups WHERE xgroup = ? AND NOT EXISTS "
+                      "(SELECT 1 FROM jobs WHERE jobs.xgroup = ?)", (xgroup, xgroup))
+            released = c.rowcount == 1
+            if released:
+                c.execute("DELETE FROM experiments WHERE xgroup = ?", (xgroup,))
+            return released
+
+    def group_names(self) -> list[str]:
+        """Every recorded group's name, newest first."""
+        return [r[0] for r in self._read("SELECT xgroup FROM groups "
+                                         "ORDER BY created DESC, rowid DESC")]
+
     def group(self, xgroup: str) -> GroupRecord | None:
         rows = self._read("SELECT xgroup, created, backend, project, region FROM groups "
                           "WHERE xgroup = ?", (xgroup,))

@@ -203,7 +203,7 @@ def render_records(records, fmt: str, out=None) -> None:
 
 
 def render_run(plan: Plan, execute: Callable[..., Any]) -> int:
-    from .service import group_of
+    from .group_names import group_of
 
     if plan.request.dry_run:
         render_dry_run(plan)

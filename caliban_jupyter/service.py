@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import UsageError
-from .events import Progress, ignore
+from .events import Progress, Warning_, ignore
 from .records import INDEX_LABEL, SID_LABEL
-from .settings import Settings, resolve_settings
+from .settings import Settings, artifact_registry, resolve_settings
 from .spec.jobs import JobSpec, MachineSpec
 from .spec.runtime import JobRuntime, RuntimeFlags
 from .spec.target import PROGRAM_FILE, Target, classify_target
@@ -127,6 +127,8 @@ class Plan:
     program: str | None = None  # generated program source (captured cell or notebook)
     runtime: JobRuntime = field(default_factory=JobRuntime)
     build: BuildChoice | None = None  # how the jobs become runnable (--build)
+    #: One line per label that sanitizing changed or dropped (shown, never silent).
+    notes: tuple[str, ...] = ()
 
     @property
     def backend(self) -> str:
@@ -155,7 +157,8 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         experiment_to_args,
         load_experiment_config,
     )
-    from .spec.labels import build_labels, parse_label_flags
+    from .spec.jobs import check_display_names
+    from .spec.labels import build_labels_and_notes, parse_label_flags, summarize_notes
     from .spec.runtime import resolve_runtime
 
     request = with_config_flags(request)
@@ -201,6 +204,12 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
     if settings.cloud_key and not Path(cwd, settings.cloud_key).expanduser().is_file():
         raise UsageError(f"--cloud_key {settings.cloud_key}: no such file "
                          f"(from {settings.sources.get('cloud_key', 'flag')})")
+    if settings.backend == "vertex" and not settings.registry:
+        # Vertex pulls only from a registry it can read: a local tag would never run.
+        settings = replace(settings, registry=artifact_registry(settings.region,
+                                                                settings.project_id),
+                           sources={**settings.sources, "registry": "default for Vertex AI "
+                                    "(Artifact Registry in the job's project and region)"})
 
     machine = resolve_machine(
         gpu_spec=request.gpu_spec, tpu_spec=request.tpu_spec,
@@ -224,20 +233,24 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
 
     user = default_user()
     name = request.name or f"caliban_{user}"
-    xgroup = request.xgroup or f"{user}-xgroup-{now:%Y-%m-%d-%H-%M-%S}"
+    # The user part is cut so the default fits a label value with room for the suffix
+    # execute() adds when another submission took the name first.
+    xgroup = request.xgroup or f"{user[:30]}-xgroup-{now:%Y-%m-%d-%H-%M-%S}"
     if not _XGROUP_RE.match(xgroup):
         raise UsageError(f"--xgroup {xgroup!r}: use 1-63 lowercase letters, digits, '_' or '-', "
                          "starting with a letter or digit (it becomes a Vertex label value)")
-    user_labels = parse_label_flags(list(request.labels))
     stamp = f"{now:%Y%m%d_%H%M%S}"
+    check_display_names(name, stamp, len(experiments))
+    user_labels = parse_label_flags(list(request.labels))
     image = request.image_tag
     specs = []
+    notes: dict[str, None] = {}
     for i, experiment in enumerate(experiments, start=1):
         # `false` omits a flag (caliban's rule), which would leave a captured program its
         # notebook value: a parameter of the program gets an explicit False instead.
         args = experiment_to_args({k: "False" if v is False and k in request.program_parameters
                                    else v for k, v in experiment.items()}, request.script_args)
-        labels = build_labels(
+        labels, label_notes = build_labels_and_notes(
             job_name=name, gpu_enabled=machine.accelerator_type is not None
             and not machine.accelerator_type.startswith("TPU"),
             tpu_enabled=bool(machine.accelerator_type
@@ -248,6 +261,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
             extra={INDEX_LABEL: str(i), SID_LABEL: "reserved"},
         )
         labels.pop(SID_LABEL)
+        notes.update(dict.fromkeys(label_notes))
         specs.append(JobSpec(
             display_name=f"{name}_{stamp}_{i}", index=i, region=settings.region,
             image_uri=image or "", args=tuple(args), labels=labels, machine=machine,
@@ -258,7 +272,8 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         program = notebook_program(Path(cwd, target.path), experiments)
     return Plan(request=request, settings=settings, target=target, machine=machine,
                 xgroup=xgroup, name=name, experiments=tuple(experiments), specs=tuple(specs),
-                image=image, program=program, runtime=runtime, build=build)
+                image=image, program=program, runtime=runtime, build=build,
+                notes=summarize_notes(list(notes)))
 
 
 _MACHINE_FLAGS = ("nogpu", "gpu_spec", "tpu_spec", "machine_type")
@@ -357,15 +372,22 @@ def execute(plan: Plan, progress: Progress = ignore):
     """Build or reuse the image (or stage the code package), then submit every job
     exactly once.
 
+    A default group name (no ``--xgroup``) is claimed in the history, atomically, before
+    anything is built: when another submission (another process, kernel or machine)
+    already uses it, a short suffix makes it unique
+    (:func:`~caliban_jupyter.group_names.group_of` gives the name used). A failure before
+    any job is recorded gives the name back.
+    Label notes (:attr:`Plan.notes`) are reported first, as warnings.
+
     Returns the list of :class:`~caliban_jupyter.records.JobRecord` of the sweep.
     """
     from .backends import get_backend
     from .backends.submit import submit_sweep
     from .errors import BackendError
-    from .events import Warning_
+    from .group_names import in_claimed_group
     from .history import History
 
-    for note in plan.request.program_notes:
+    for note in (*plan.request.program_notes, *plan.notes):
         progress(Warning_(note))
     # The history and the job service are checked before the build: an unreachable
     # endpoint or missing credentials fail in seconds, with nothing built or recorded,
@@ -373,19 +395,30 @@ def execute(plan: Plan, progress: Progress = ignore):
     history = History.open()
     backend = get_backend(plan.settings, progress)
     try:
-        next(iter(backend.list_group(plan.xgroup)), None)
+        listed = next(iter(backend.list_group(plan.xgroup)), None) is not None
     except BackendError as e:
         raise BackendError(f"{e}. Nothing was built or submitted: check the job service "
                            f"({plan.backend} backend) and submit again") from None
-    if plan.build is not None and plan.build.mode in ("package", "cloudbuild"):
-        from .build import make_runnable
+    if plan.image is not None:
+        from .packaging.image_check import require_image
 
-        specs = make_runnable(plan, build_request(plan), backend, history, progress)
-    else:
-        image = plan.image
-        if image is None:
-            from .packaging.docker import ensure_image
+        require_image(plan.image, local=plan.backend == "local", progress=progress)
+    plan = in_claimed_group(plan, backend, history, listed=listed, progress=progress)
+    xgroup = plan.xgroup
+    try:
+        if plan.build is not None and plan.build.mode in ("package", "cloudbuild"):
+            from .build import make_runnable
 
-            image = ensure_image(build_request(plan), progress).tag
-        specs = [replace(s, image_uri=image) for s in plan.specs]
-    return submit_sweep(specs, backend, history, xgroup=plan.xgroup, progress=progress)
+            specs = make_runnable(plan, build_request(plan), backend, history, progress)
+        else:
+            image = plan.image
+            if image is None:
+                from .packaging.docker import ensure_image
+
+                image = ensure_image(build_request(plan), progress).tag
+            specs = [replace(s, image_uri=image) for s in plan.specs]
+        return submit_sweep(specs, backend, history, xgroup=xgroup, progress=progress)
+    except BaseException:
+        if plan.request.xgroup is None:
+            history.release_group(xgroup)  # a claim only: nothing recorded in it yet
+        raise

@@ -126,18 +126,31 @@ def _current_shell() -> Any:
 
 
 @contextmanager
-def submitting(xgroup: str) -> Iterator[None]:
+def submitting(xgroup: str) -> Iterator[Callable[[Sequence[JobRecord]], Sequence[JobRecord]]]:
     """Around a submission from this session: once jobs may exist in ``xgroup`` (it
     succeeded, or some jobs of the sweep were submitted), the session remembers the group
-    as its own (see :meth:`Caliban.note_submitted`)."""
+    as its own (see :meth:`Caliban.note_submitted`).
+
+    A default group name may gain a suffix when submitted (another submission had it): the
+    function yielded takes the submitted records, and returns them, so the group they were
+    submitted in is the one remembered (a failed sweep's error carries its records too).
+    """
     from .errors import SubmissionError
 
+    used = [xgroup]
+
+    def submitted(records: Sequence[JobRecord]) -> Sequence[JobRecord]:
+        if records:
+            used[0] = records[0].xgroup
+        return records
+
     try:
-        yield
-    except SubmissionError:
-        get_config().note_submitted(xgroup)
+        yield submitted
+    except SubmissionError as e:
+        submitted(getattr(e, "records", None) or ())
+        get_config().note_submitted(used[0])
         raise
-    get_config().note_submitted(xgroup)
+    get_config().note_submitted(used[0])
 
 
 def default_stop_group(history: History, *, yes: bool = False,

@@ -152,6 +152,15 @@ class Settings:
         return out
 
 
+#: The Artifact Registry repository images go to on Vertex when no registry is set.
+DEFAULT_AR_REPOSITORY = "caliban"
+
+
+def artifact_registry(region: str, project_id: str | None) -> str:
+    """Vertex's default registry: Artifact Registry in the job's region and project."""
+    return f"{region}-docker.pkg.dev/{project_id}/{DEFAULT_AR_REPOSITORY}"
+
+
 def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
     """Read ``.calibanconfig.json`` in ``cwd`` ({} when absent), rejecting unknown keys."""
     path = Path(cwd) / CONFIG_FILE

@@ -192,20 +192,26 @@ class Sweep:
             return head
         widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
         lines = [head, "  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip()]
-        for r in rows:
+        for r, record in zip(rows, self._records, strict=True):
             lines.append("  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip())
+            if record.error:  # why it failed, or was not submitted
+                lines.append(f"    error: {record.error}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         e = html.escape
         head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in COLUMNS)
         body = []
-        for r in self.rows():
+        for r, record in zip(self.rows(), self._records, strict=True):
             link = f"<a href='{e(r['link'])}' target='_blank'>open</a>" if r["link"] else ""
             cells = [e(r["name"]), e(r["state"]), f"<code>{e(r['args'])}</code>",
                      e(r["created"]), link]
             body.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>"
                                          for c in cells) + "</tr>")
+            if record.error:
+                body.append(f"<tr><td></td><td colspan='{len(COLUMNS) - 1}' "
+                            "style='text-align:left;color:#b00020'>error: "
+                            f"{e(record.error)}</td></tr>")
         caption = (f"experiment group <b>{e(self.xgroup)}</b> on {e(self.settings.backend)}: "
                    f"{e(_summary(self._records))}")
         return (f"<div class='caliban-sweep'><div>{caption}</div><table><thead><tr>{head}"

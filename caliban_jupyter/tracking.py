@@ -127,7 +127,47 @@ def _resolve(xgroup: str | None, settings: Settings | None, backend: Backend | N
              history: History, progress: Progress) -> tuple[str, Backend]:
     group = history.group(xgroup) if xgroup else _latest_group(history)
     name = xgroup or (group.xgroup if group else "")
+    if backend is None and group is None:
+        _check_lookup(name, settings, history)
     return name, backend or backend_for_group(group, settings, progress)
+
+
+def nearest_groups(xgroup: str, history: History, n: int = 3) -> list[str]:
+    """The recorded group names closest to ``xgroup`` (for a mistyped one)."""
+    import difflib
+
+    return difflib.get_close_matches(xgroup, history.group_names(), n=n, cutoff=0.5)
+
+
+def _unknown_group(xgroup: str, history: History, where: str) -> str:
+    near = nearest_groups(xgroup, history)
+    hint = (f"; did you mean {' or '.join(near)}?" if near
+            else "; list recent groups with `caliban status`")
+    return f"no experiment group {xgroup!r} is recorded in {history.path}{hint} {where}"
+
+
+def _check_lookup(xgroup: str, settings: Settings | None, history: History) -> None:
+    """A group the history does not know can only be looked up in the cloud with a job
+    service to ask: without one, say that the group is unknown (and the nearest names),
+    not that a project is missing."""
+    resolved = _settings(settings)
+    if resolved.backend == "vertex" and not resolved.project_id:
+        raise NotFoundError(_unknown_group(
+            xgroup, history, "(to look a group submitted elsewhere up by its label, pass "
+            "--project_id, or --backend local for the local emulator)"))
+
+
+def _refresh_unknown(xgroup: str, backend: Backend, history: History,
+                     progress: Progress) -> list[JobRecord]:
+    """:func:`refresh_group` for a group the history may not know, naming near misses."""
+    try:
+        return refresh_group(xgroup, backend, history, progress=progress)
+    except NotFoundError as e:
+        near = nearest_groups(xgroup, history)
+        if not near:
+            raise
+        raise NotFoundError(f"{e}; recorded groups with a similar name: "
+                            f"{', '.join(near)}") from None
 
 
 # -- status -------------------------------------------------------------------------------
@@ -152,7 +192,10 @@ def status(xgroup: str | None = None, *, settings: Settings | None = None,
     _check_count("--max_groups", max_groups)
     hist = _history(history)
     if xgroup:
-        groups = [hist.group(xgroup) or GroupRecord(xgroup, "", "", "", "")]
+        known = hist.group(xgroup)
+        if known is None and backend is None:
+            _check_lookup(xgroup, settings, hist)
+        groups = [known or GroupRecord(xgroup, "", "", "", "")]
     else:
         groups = hist.latest_groups(max_groups)
     out: list[JobRecord] = []
@@ -161,7 +204,7 @@ def status(xgroup: str | None = None, *, settings: Settings | None = None,
         if refresh:
             try:
                 be = backend or backend_for_group(hist.group(group.xgroup), settings, progress)
-                records = refresh_group(group.xgroup, be, hist, progress=progress)
+                records = _refresh_unknown(group.xgroup, be, hist, progress)
             except NotFoundError:
                 raise
             except BackendError as e:
@@ -191,7 +234,7 @@ def stop(xgroup: str | None = None, *, settings: Settings | None = None,
     """
     hist = _history(history)
     name, be = _resolve(xgroup, settings, backend, hist, progress)
-    records = refresh_group(name, be, hist, progress=progress)
+    records = _refresh_unknown(name, be, hist, progress)
     targets = [r for r in records if r.is_submitted and not r.is_terminal
                and r.state != "CANCELLING" and r.resource_name
                and (indices is None or r.index in indices)]
@@ -252,7 +295,7 @@ def resubmit(xgroup: str, *, settings: Settings | None = None,
     hist = _history(history)
     name, be = _resolve(xgroup, settings, backend, hist, progress)
     # The refresh also adopts NOT_SUBMITTED jobs that were in fact created.
-    records = refresh_group(name, be, hist, progress=progress)
+    records = _refresh_unknown(name, be, hist, progress)
     attempts: dict[int, list[JobRecord]] = {}
     for record in records:
         attempts.setdefault(record.index, []).append(record)
@@ -304,8 +347,11 @@ def find_job(job: str, *, xgroup: str | None = None, settings: Settings | None =
     hist = _history(history)
     matches = hist.find_jobs(job, xgroup=xgroup)
     if not matches and xgroup:
-        be = backend or backend_for_group(hist.group(xgroup), settings, progress)
-        refresh_group(xgroup, be, hist, progress=progress)
+        known = hist.group(xgroup)
+        if known is None and backend is None:
+            _check_lookup(xgroup, settings, hist)
+        be = backend or backend_for_group(known, settings, progress)
+        _refresh_unknown(xgroup, be, hist, progress)
         matches = hist.find_jobs(job, xgroup=xgroup)
     matches = [m for m in matches if m.resource_name]
     if "/customJobs/" in job and not matches:

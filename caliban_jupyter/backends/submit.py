@@ -185,6 +185,12 @@ def prepare_specs(specs: Sequence[JobSpec], xgroup: str) -> list[tuple[JobSpec, 
     return out
 
 
+def sweep_region(specs: Sequence[JobSpec], default: str) -> str:
+    """The region recorded for a group: its jobs' region (comma-joined when several)."""
+    regions = sorted({spec.region for spec in specs} or {default})
+    return ",".join(regions)
+
+
 def submit_sweep(
     specs: Sequence[JobSpec],
     backend: Backend,
@@ -224,9 +230,8 @@ def submit_sweep(
     limiter = RegionLimiter(rate_per_minute)
     prepared = prepare_specs(specs, xgroup)
     total = len(prepared)
-    regions = {spec.region for spec, _ in prepared} or {backend.region}
     history.add_group(xgroup, backend=backend.name, project=backend.project,
-                      region=sorted(regions)[0] if len(regions) == 1 else ",".join(sorted(regions)))
+                      region=sweep_region(specs, backend.region))
     history.add_experiments(xgroup, [(s.index, s.args, s.experiment) for s, _ in prepared])
     records = [record_for_spec(spec, submission_id=sid, xgroup=xgroup, backend=backend.name,
                                project=backend.project, error=PENDING_REASON)

@@ -63,10 +63,12 @@ def render_table(records: Sequence[JobRecord]) -> str:
             lines.append(f"xgroup {group} ({r.backend}, project {r.project}, {r.region}):")
             lines.append(f"  {'NAME':<{name_w}} {'STATE':<14} {'STRATEGY':<10} "
                          f"{'CREATED':<19} {'ARGS':<36} URL")
-        state = r.state if r.is_submitted else f"{r.state}: {_short(r.error or '', 60)}"
-        lines.append(f"  {r.display_name:<{name_w}} {state:<14} {r.strategy:<10} "
+        lines.append(f"  {r.display_name:<{name_w}} {r.state:<14} {r.strategy:<10} "
                      f"{_short_time(r.created):<19} {_short(' '.join(r.args) or '-', 36):<36} "
                      f"{r.url or '-'}")
+        if r.error:
+            # Why it failed (or was not submitted): under its row, so columns stay aligned.
+            lines.append(f"  {'':<{name_w}} error: {_short(' '.join(r.error.split()), 300)}")
         for replica, uri in sorted(r.web_access_uris.items()):
             lines.append(f"    web access {replica}: {uri}")
     return "\n".join(lines)

@@ -9,7 +9,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .runtime import JobRuntime
 
+from ..errors import UsageError
 from .executors import PackageRun
+
+#: Vertex AI's limit on a CustomJob's display name.
+MAX_DISPLAY_NAME = 128
+
+
+def check_display_names(name: str, stamp: str, count: int) -> None:
+    """Every job's display name (``{name}_{stamp}_{index}``, index up to ``count``) must
+    fit Vertex's limit: said in the plan, not by Vertex after the build."""
+    longest = f"{name}_{stamp}_{count}"
+    if len(longest) > MAX_DISPLAY_NAME:
+        room = MAX_DISPLAY_NAME - (len(longest) - len(name))
+        raise UsageError(
+            f"--name is {len(name)} characters: job display names ({name[:20]}..._{stamp}_"
+            f"{count}) would be {len(longest)} characters, and Vertex AI allows at most "
+            f"{MAX_DISPLAY_NAME}; shorten --name to at most {room} characters")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ __all__ = [
     "RESERVED_KEYS",
     "build_labels",
     "build_labels_and_notes",
+    "summarize_notes",
     "labels_from_args",
     "parse_label_flags",
     "sanitize_key",
@@ -253,6 +254,15 @@ def build_labels_and_notes(
             "pass fewer --label options, or fewer flags in the experiment config"
         )
     return labels, notes
+
+
+def summarize_notes(notes: Sequence[str], limit: int = 20) -> tuple[str, ...]:
+    """At most ``limit`` notes and a count of the rest (a sweep may change one label per
+    job: the lines show how, not every instance)."""
+    shown = tuple(notes[:limit])
+    if len(notes) > limit:
+        shown += (f"... and {len(notes) - limit} more label(s) changed the same way",)
+    return shown
 
 
 def _pair(key: str, value: str | None, width: int = 60) -> str:

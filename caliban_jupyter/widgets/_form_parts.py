@@ -139,6 +139,12 @@ class ExperimentEditor(w.VBox):
         return parse_commented_json(self.text.value, "experiment config")
 
 
+def notes_html(plan: Plan) -> str:
+    """One line per label that sanitizing changed or dropped: said, never silent."""
+    return "".join(f"<div class='caliban-form-note' style='color:#b06000'>⚠ "
+                   f"{html.escape(note)}</div>" for note in plan.notes)
+
+
 def preview_html(plan: Plan) -> str:
     """The first jobs' args and labels, and how many jobs there are."""
     e = html.escape

@@ -27,6 +27,7 @@ from ._form_parts import (
     ExperimentEditor,
     dropdown,
     initial_accelerator,
+    notes_html,
     preview_html,
     program_html,
     split_list,
@@ -295,7 +296,7 @@ class CalibanForm(w.VBox):
         self.message.value = (
             f"<div class='caliban-form-ok' style='color:#1e8e3e'>✓ {n} job{'s' * (n != 1)} "
             f"on {html.escape(plan.backend)} ({html.escape(plan.machine.machine_type)}, "
-            f"{html.escape(plan.machine.accelerator_label)})</div>")
+            f"{html.escape(plan.machine.accelerator_label)})</div>{notes_html(plan)}")
         self.preview.value = preview_html(plan)
         self.program_view.value = program_html(plan)
         return plan
@@ -364,12 +365,13 @@ class CalibanForm(w.VBox):
         return self.table
 
     def _submit(self, plan: Plan, progress: SubmissionProgress) -> None:
+        from ..group_names import group_of
         from ..service import execute
         from ..session import submitting
 
         try:
-            with submitting(plan.xgroup):
-                self.records = execute(plan, progress)
+            with submitting(plan.xgroup) as submitted:
+                self.records = list(submitted(execute(plan, progress)))
         except CalibanError as e:
             self._fail(progress, str(e))
             return
@@ -385,7 +387,7 @@ class CalibanForm(w.VBox):
         from ..sweep import Sweep
         from .table import JobTable
 
-        self.sweep = Sweep(plan.xgroup, self.records, plan.settings)
+        self.sweep = Sweep(group_of(plan, self.records), self.records, plan.settings)
         self.table = JobTable(self.sweep, records=self.records, **self.table_options)
         self.results.children = [progress, self.table]
 

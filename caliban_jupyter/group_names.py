@@ -1,0 +1,81 @@
+"""Default experiment group names that no two submissions share.
+
+The default name, ``{user}-xgroup-{timestamp}``, is the same for every submission started
+in the same second (processes, kernels, machines). Each would then land in one group with
+the same indices, and stopping or resubmitting one would act on the others. So a default
+name is claimed before any job is created: the first of ``NAME``, ``NAME-2``, ``NAME-3``...
+that neither the history nor the job service knows, taken with one insert-or-ignore in the
+shared history (a SQLite write transaction), so of several processes exactly one wins it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .errors import SubmissionError
+from .events import Info, Progress, ignore
+from .spec.labels import XGROUP_KEY
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .history import History
+    from .records import JobRecord
+    from .service import Plan
+
+#: Longest group name (it is a label value).
+MAX_NAME = 63
+
+
+def claim_group(plan: Plan, backend: Backend, history: History, *, listed: bool | None = None,
+                progress: Progress = ignore) -> str:
+    """The group ``plan`` submits into: ``--xgroup`` as given, else a free default name.
+
+    Parameters
+    ----------
+    listed
+        Whether the backend already has jobs labeled with the plan's name (None: ask it).
+    """
+    from .backends.submit import sweep_region
+
+    base = plan.xgroup
+    if plan.request.xgroup:
+        return base  # named by the user: adding to an existing group is intended
+    region = sweep_region(plan.specs, backend.region)
+    for n in range(1, 1000):
+        suffix = f"-{n}" if n > 1 else ""
+        name = base[:MAX_NAME - len(suffix)] + suffix
+        if history.group(name) is not None:
+            continue
+        if listed is not None and n == 1:
+            taken = listed
+        else:
+            taken = next(iter(backend.list_group(name)), None) is not None
+        if taken:
+            continue
+        if history.claim_group(name, backend=backend.name, project=backend.project,
+                               region=region):
+            if name != base:
+                progress(Info(f"experiment group {base} is taken by another submission: "
+                              f"this one is {name}"))
+            return name
+    raise SubmissionError(f"could not find a free experiment group name like {base}; "
+                          "pass --xgroup NAME")
+
+
+def in_claimed_group(plan: Plan, backend: Backend, history: History, *,
+                     listed: bool | None = None, progress: Progress = ignore) -> Plan:
+    """``plan`` in the group :func:`claim_group` gives it, its jobs relabeled if the name
+    gained a suffix."""
+    xgroup = claim_group(plan, backend, history, listed=listed, progress=progress)
+    if xgroup == plan.xgroup:
+        return plan
+    return replace(plan, xgroup=xgroup, specs=tuple(s.with_labels({XGROUP_KEY: xgroup})
+                                                    for s in plan.specs))
+
+
+def group_of(plan: Plan, records: Sequence[JobRecord]) -> str:
+    """The group ``execute(plan)`` submitted ``records`` in (a default name may have
+    gained a suffix)."""
+    return records[0].xgroup if records else plan.xgroup
