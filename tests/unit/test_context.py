@@ -218,3 +218,87 @@ def test_symlink_kept_as_link(project: Path):
     members, _, _ = _tar_members(project)
     link = next(m for m in members if m.name == "code/trainer/link.py")
     assert link.issym() and link.linkname == "util.py"
+
+
+# ------------------------------------- what dependency files reference ships with them
+
+def test_requirement_files_ship_what_they_reference(project: Path):
+    _write(project, {
+        "requirements.txt": "-r base.txt\n--constraint=pins/constraints.txt  # pinned\n"
+                            "-e ./localpkg\n./wheels/w-1.0-py3-none-any.whl ; python_version>'3'\n"
+                            "--find-links ./wheels\nnumpy>=1 \\\n  # continued\n"
+                            "git+https://example.invalid/x.git#egg=x\n",
+        "base.txt": "-c pins/constraints.txt\n-rnested/more.txt\n",
+        "nested/more.txt": "-r ../base.txt\n",  # a cycle is followed once
+        "pins/constraints.txt": "numpy<3\n",
+        "localpkg/pyproject.toml": "[project]\nname = 'localpkg'\nversion = '0'\n",
+        "localpkg/localpkg/__init__.py": "",
+        "wheels/w-1.0-py3-none-any.whl": "zip",
+    })
+    plan = plan_context(_req(project))
+    deps = [f for f in plan.files if f.startswith("deps/")]
+    assert deps == [
+        "deps/requirements/base.txt",
+        "deps/requirements/localpkg/localpkg/__init__.py",
+        "deps/requirements/localpkg/pyproject.toml",
+        "deps/requirements/nested/more.txt",
+        "deps/requirements/pins/constraints.txt",
+        "deps/requirements/requirements.txt",
+        "deps/requirements/wheels/w-1.0-py3-none-any.whl",
+    ]
+    assert plan.spec.requirements == ("requirements.txt",)
+    assert 'COPY ["deps/requirements/", "/tmp/caliban-requirements/"]' in plan.dockerfile
+    assert "RUN cd /tmp/caliban-requirements && python3 -m pip install --no-cache-dir -r " \
+           "requirements.txt" in plan.dockerfile
+
+
+@pytest.mark.parametrize("line, message", [
+    ("-r missing.txt", r"requirements.txt: -r missing.txt: no such file"),
+    ("-c ../outside.txt", r"-c \.\./outside.txt is outside the working directory"),
+    ("-r https://example.invalid/r.txt", r"ships only requirement files under"),
+])
+def test_a_requirement_file_that_cannot_ship_is_a_usage_error(project: Path, line, message):
+    (project / "requirements.txt").write_text(line + "\n")
+    (project.parent / "outside.txt").write_text("x\n")
+    with pytest.raises(UsageError, match=message):
+        plan_context(_req(project))
+
+
+def test_an_ignored_reference_is_a_usage_error(project: Path):
+    _write(project, {"requirements.txt": "-r base.txt\n", "base.txt": "",
+                     ".dockerignore": "base.txt\n"})
+    with pytest.raises(UsageError, match="base.txt is needed to install the dependencies"):
+        plan_context(_req(project))
+
+
+def test_setup_files_ship_the_packages_and_files_they_name(project: Path):
+    (project / "requirements.txt").unlink()
+    _write(project, {
+        "setup.py": "from setuptools import setup\nsetup(name='proj', version='1',\n"
+                    "      packages=['mylib', 'mylib.sub'], py_modules=['single'],\n"
+                    "      long_description=open('README.md').read(),\n"
+                    "      install_requires=['numpy>=1'])\n",
+        "setup.cfg": "[metadata]\nlicense_files = LICENSE.txt\n",
+        "mylib/__init__.py": "", "mylib/sub/__init__.py": "", "single.py": "",
+        "README.md": "# proj\n", "LICENSE.txt": "MIT\n",
+        "unrelated/big.bin": "x",
+    })
+    plan = plan_context(_req(project))
+    deps = sorted(f for f in plan.files if f.startswith("deps/"))
+    assert deps == [
+        "deps/setup/LICENSE.txt", "deps/setup/README.md", "deps/setup/mylib/__init__.py",
+        "deps/setup/mylib/sub/__init__.py", "deps/setup/setup.cfg", "deps/setup/setup.py",
+        "deps/setup/single.py",
+    ]
+
+
+def test_pyproject_src_layout_ships_src(project: Path):
+    (project / "requirements.txt").unlink()
+    _write(project, {
+        "pyproject.toml": "[project]\nname = 'proj'\nversion = '1'\nreadme = \"README.md\"\n"
+                          "[tool.setuptools.packages.find]\nwhere = ['src']\n",
+        "src/proj/__init__.py": "", "README.md": "r\n",
+    })
+    deps = sorted(f for f in plan_context(_req(project)).files if f.startswith("deps/"))
+    assert deps == ["deps/setup/README.md", "deps/setup/pyproject.toml",
+                    "deps/setup/src/proj/__init__.py"]

@@ -129,6 +129,29 @@ def test_every_flag_reaches_the_request(project):
     assert f.kind.value == "TPU"
 
 
+def test_a_name_too_long_for_vertex_is_refused_as_you_type(project):
+    f = make(project, nogpu=True)
+    assert f.error is None
+    f.texts["name"].value = "n" * 120
+    assert "--name is 120 characters" in f.error and "at most 128" in f.error
+    assert f.submit_button.disabled and f.dry_run_button.disabled
+    f.texts["name"].value = "n" * 100
+    assert f.error is None and not f.submit_button.disabled
+
+
+def test_labels_changed_or_refused_are_said_in_the_form(project):
+    f = make(project, nogpu=True)
+    f.texts["labels"].value = "émoji=x, team=ml"
+    assert f.error is None and not f.submit_button.disabled
+    assert "caliban-form-note" in f.message.value
+    assert "label &#x27;émoji=x&#x27; (--label) became &#x27;moji=x&#x27;: dropped " \
+           "&#x27;é&#x27;" in f.message.value
+    assert "moji=x" in f.preview.value
+    f.texts["labels"].value = "xgroup=mine"
+    assert "is one of the automatic labels caliban sets" in f.error
+    assert f.submit_button.disabled
+
+
 def test_vertex_without_a_project_is_explained(project):
     f = make(project, backend="vertex")
     assert "no Google Cloud project" in f.error
