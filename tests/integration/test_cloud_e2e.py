@@ -83,6 +83,11 @@ def test_sweep_builds_pushes_runs_and_succeeds(project, env, registry):
     submitted = json.loads(r.stdout)
     assert len(submitted) == 4
     assert "started the local Vertex emulator" in r.stderr
+    # stderr is a pipe here, not a terminal: plain lines, no redrawn progress bars.
+    assert "\r" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert any(ln.startswith("build step 1/") for ln in lines), r.stderr
+    assert "push 100% of" in r.stderr and sum(ln.startswith("submitted ") for ln in lines) == 4
     image = submitted[0]["image_uri"]
     assert image.startswith(f"{repo}/caliban-trainer:")
     with urllib.request.urlopen(f"http://{registry}/v2/e2e/caliban-trainer/tags/list",
@@ -115,6 +120,11 @@ def test_failing_program_ends_failed_with_its_status_and_log(project, env):
     (rec,) = wait_terminal(project, env, "e2e-fail")
     assert rec["state"] == "FAILED"
     assert "3" in rec["error"]
+    # The reason is in the status table too, under the job's row.
+    table = caliban(project, env, "status", "--xgroup", "e2e-fail").stdout.splitlines()
+    row = next(i for i, ln in enumerate(table) if rec["display_name"] in ln)
+    assert "FAILED" in table[row]
+    assert table[row + 1].split() == ["error:", *rec["error"].split()]
     log = caliban(project, env, "logs", rec["display_name"], "--xgroup", "e2e-fail").stdout
     assert "diverged" in log
 

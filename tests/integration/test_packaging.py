@@ -256,3 +256,48 @@ def test_no_engine_is_a_docker_error_saying_how_to_start(monkeypatch, tmp_path):
     with pytest.raises(DockerError) as info:
         docker_client()
     assert "scripts/services.sh" in str(info.value) and "DOCKER_HOST" in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def offline_base(docker_client, base_image) -> Iterator[str]:
+    """The base image with pip kept offline, as on these machines: no index, and builds of
+    local projects with the setuptools already installed (no isolated build env)."""
+    tag = "caliban-test-offline-pip:1"
+    dockerfile = f"FROM {base_image}\nENV PIP_NO_INDEX=1 PIP_NO_BUILD_ISOLATION=0\n"
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True,
+                               network_mode="none")
+    yield tag
+    docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+def test_what_requirements_and_setup_py_reference_is_installed(docker_client, offline_base,
+                                                               tmp_path, cleanup):
+    """`-r base.txt`, `-c constraints.txt` and `./localpkg` in requirements.txt, and a
+    setup.py listing its package and reading its README: all installed before the code."""
+    _write(tmp_path, {
+        "requirements.txt": "-r base.txt\n-c pins/constraints.txt\n./localpkg\n",
+        "base.txt": "numpy>=1\n",  # in the base image already: nothing to download
+        "pins/constraints.txt": "numpy<3\n",
+        "localpkg/setup.py": "from setuptools import setup\n"
+                             "setup(name='caliban-localpkg', version='0.2', "
+                             "py_modules=['localmod'])\n",
+        "localpkg/localmod.py": "VALUE = 'local-ok'\n",
+        "setup.py": "from setuptools import setup\n"
+                    "setup(name='caliban-proj', version='0.1', packages=['mylib'],\n"
+                    "      long_description=open('README.md').read(),\n"
+                    "      install_requires=['numpy'])\n",
+        "README.md": "# proj\n",
+        "mylib/__init__.py": "VALUE = 'lib-ok'\n",
+        "trainer/train.py": "import importlib.metadata as m, localmod, mylib\n"
+                            "print(mylib.VALUE, localmod.VALUE, m.version('caliban-proj'), "
+                            "mylib.__file__.startswith('/usr/app'))\n",
+        "trainer/nonce.txt": uuid.uuid4().hex,
+    })
+    req = BuildRequest(str(tmp_path), classify_target("trainer/train.py", tmp_path),
+                       base_image=offline_base, image_name="caliban-test-deps")
+    result = ensure_image(req, client=docker_client)
+    cleanup.append(result.tag)
+    # Only trainer/ is the code: mylib and localmod come from the installed packages.
+    status, out = _run(docker_client, result.tag, [])
+    assert (status, out.strip()) == (0, "lib-ok local-ok 0.1 False")
