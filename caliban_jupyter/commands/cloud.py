@@ -21,6 +21,7 @@ Settings resolve: flag > environment > .calibanconfig.json > default:
   backend   --backend, CALIBAN_BACKEND, "backend" (default vertex; `local` needs no Google account)
   image     --base_image, CALIBAN_BASE_IMAGE, "base_image"
   registry  --registry, CALIBAN_REGISTRY, "registry"
+            (Vertex default: REGION-docker.pkg.dev/PROJECT/caliban)
   build     --build, CALIBAN_BUILD, "build" (default auto: docker when an engine answers,
             else package); --staging_bucket, CALIBAN_STAGING_BUCKET, "staging_bucket";
             --executor_image, CALIBAN_EXECUTOR_IMAGE, "executor_image"
@@ -87,7 +88,8 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
     g.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE",
                    help="label for every job (repeatable)")
     g.add_argument("--xgroup", metavar="NAME",
-                   help="experiment group (default {user}-xgroup-{YYYY-mm-dd-HH-MM-SS})")
+                   help="experiment group (default {user}-xgroup-{YYYY-mm-dd-HH-MM-SS}, "
+                        "with -2, -3... when another submission has it)")
     b = p.add_argument_group("image")
     b.add_argument("-d", "--dir", action="append", default=[], metavar="DIR",
                    help="extra directory to copy into the image (repeatable, order kept)")
@@ -97,7 +99,8 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
     b.add_argument("--image_tag", metavar="IMAGE",
                    help="run this existing image; skip build and push")
     b.add_argument("--registry", metavar="REGISTRY",
-                   help="where to push, e.g. us-central1-docker.pkg.dev/PROJECT/REPO")
+                   help="where to push, e.g. us-central1-docker.pkg.dev/PROJECT/REPO "
+                        "(Vertex default: REGION-docker.pkg.dev/PROJECT/caliban)")
     b.add_argument("--build", choices=["auto", "docker", "package", "cloudbuild"],
                    help="docker: build locally; package: no image, a code package on a "
                         "prebuilt image; cloudbuild: build on Google Cloud Build (default "
