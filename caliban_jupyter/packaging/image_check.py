@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from typing import TYPE_CHECKING
 
 from ..errors import DockerError, UsageError
 from ..events import Progress, Warning_, ignore
+
+if TYPE_CHECKING:
+    import docker
 
 # What a registry may answer for a manifest request (Docker v2, OCI; lists and indexes).
 _MANIFEST_TYPES = (
@@ -28,7 +32,7 @@ _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
 def require_image(image: str, *, local: bool, progress: Progress = ignore,
-                  client: object | None = None) -> None:
+                  client: docker.DockerClient | None = None) -> None:
     """Raise :class:`UsageError` when ``image`` definitely does not exist.
 
     Parameters
@@ -52,7 +56,7 @@ def require_image(image: str, *, local: bool, progress: Progress = ignore,
                 raise  # the emulator runs jobs on this engine: nothing can run without it
             client = None
     if client is not None:
-        api = client.api  # type: ignore[attr-defined]
+        api = client.api
         try:
             if local:
                 try:
