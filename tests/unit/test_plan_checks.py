@@ -157,7 +157,7 @@ def test_big_sweep_without_a_terminal_is_refused_naming_yes(project, tmp_path_fa
                 env={**UNREACHABLE, "CALIBAN_HOME": str(home)})
     assert r.returncode == 2, r.stderr
     assert "caliban cloud: error: refusing to submit 101 jobs without confirmation: stdin " \
-           "is not a terminal to ask on; pass --yes to go ahead" in r.stderr
+           "is not a terminal; pass --yes to go ahead" in r.stderr
     assert "127.0.0.1:1" not in r.stderr  # refused before the job service was asked
 
 
