@@ -214,7 +214,7 @@ def test_failing_pip_step_is_a_clear_build_error(docker_client, base_image, proj
     with pytest.raises(BuildError) as info:
         ensure_image(_request(project, base_image), client=docker_client)
     msg = str(info.value)
-    assert "failed: RUN python3 -m pip install" in msg
+    assert "failed: RUN cd /tmp/caliban-requirements && python3 -m pip install" in msg
     assert "caliban-no-such-package" in msg
     assert "requirements.txt" in msg  # what to fix
 
