@@ -41,25 +41,31 @@ def image_uri(body: dict) -> str:
     return body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
 
 
+def jobs(r: subprocess.CompletedProcess) -> list[dict]:
+    """The request bodies of a JSON dry run."""
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["jobs"]
+
+
 # ------------------------------------------------- item 4: Vertex images live in a registry
 
 def test_vertex_without_registry_defaults_to_artifact_registry_of_region_and_project(project):
     r = caliban(project, "cloud", "--dry_run", "--format", "json", "--project_id", "proj-1",
-                "--region", "europe-west4", "--nogpu", "trainer.train")
-    assert r.returncode == 0, r.stderr
-    (body,) = json.loads(r.stdout)
+                "--region", "europe-west4", "--build", "docker", "--nogpu", "trainer.train")
+    (body,) = jobs(r)
     assert image_uri(body) == \
         "europe-west4-docker.pkg.dev/proj-1/caliban/caliban-trainer:<content-hash>"
-    text = caliban(project, "cloud", "--dry_run", "--project_id", "proj-1", "--nogpu",
-                   "trainer.train").stdout
+    text = caliban(project, "cloud", "--dry_run", "--project_id", "proj-1", "--build",
+                   "docker", "--nogpu", "trainer.train").stdout
     assert "image:       us-central1-docker.pkg.dev/proj-1/caliban/caliban-trainer:" \
            "<content-hash>" in text
 
 
 def test_registry_flag_still_overrides_the_vertex_default(project):
     r = caliban(project, "cloud", "--dry_run", "--format", "json", "--project_id", "p",
-                "--registry", "us-docker.pkg.dev/p/team", "--nogpu", "trainer.train")
-    assert image_uri(json.loads(r.stdout)[0]) == \
+                "--registry", "us-docker.pkg.dev/p/team", "--build", "docker", "--nogpu",
+                "trainer.train")
+    assert image_uri(jobs(r)[0]) == \
         "us-docker.pkg.dev/p/team/caliban-trainer:<content-hash>"
 
 
@@ -123,7 +129,7 @@ def test_dry_run_lists_each_label_changed_or_dropped(project):
     ]
     r = caliban(project, "cloud", "--dry_run", "--format", "json", "--backend", "local",
                 "--nogpu", "-l", "émoji=x", "trainer.train")
-    assert json.loads(r.stdout)[0]["labels"]["moji"] == "x"  # stdout stays JSON
+    assert jobs(r)[0]["labels"]["moji"] == "x"  # stdout stays JSON
     assert "note: label 'émoji=x' (--label) became 'moji=x'" in r.stderr
 
 
