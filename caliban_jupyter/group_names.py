@@ -10,7 +10,7 @@ shared history (a SQLite write transaction), so of several processes exactly one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -37,25 +37,48 @@ def claim_group(plan: Plan, backend: Backend, history: History, *, listed: bool 
     listed
         Whether the backend already has jobs labeled with the plan's name (None: ask it).
     """
+    if plan.request.xgroup or plan.claimed:
+        return plan.xgroup  # named by the user (adding to a group is intended), or claimed
+
+    def taken(name: str, n: int) -> bool:
+        if listed is not None and n == 1:
+            return listed
+        return next(iter(backend.list_group(name)), None) is not None
+
+    return _claim(plan, history, backend.name, backend.project, taken, progress)
+
+
+def reserve_group(plan: Plan, history: History | None = None,
+                  progress: Progress = ignore) -> Plan:
+    """``plan`` with its default group name claimed now, in the history only (no job
+    service call): for a front end that must name the group before it submits in the
+    background (the Jupyter server's 202). :func:`~caliban_jupyter.service.execute` then
+    submits into it as claimed, and gives it back if nothing gets recorded."""
+    from .backends import LOCAL_PROJECT
+    from .history import History
+
+    if plan.request.xgroup or plan.claimed:
+        return plan
+    s = plan.settings
+    project = s.project_id or (LOCAL_PROJECT if s.backend == "local" else "")
+    name = _claim(plan, history or History(), s.backend, project, lambda name, n: False,
+                  progress)
+    return replace(_relabeled(plan, name), claimed=True)
+
+
+def _claim(plan: Plan, history: History, backend: str, project: str,
+           taken: Callable[[str, int], bool], progress: Progress) -> str:
+    """The first of NAME, NAME-2, ... free in the history and not ``taken``, claimed."""
     from .backends.submit import sweep_region
 
     base = plan.xgroup
-    if plan.request.xgroup:
-        return base  # named by the user: adding to an existing group is intended
-    region = sweep_region(plan.specs, backend.region)
+    region = sweep_region(plan.specs, plan.settings.region)
     for n in range(1, 1000):
         suffix = f"-{n}" if n > 1 else ""
         name = base[:MAX_NAME - len(suffix)] + suffix
-        if history.group(name) is not None:
+        if history.group(name) is not None or taken(name, n):
             continue
-        if listed is not None and n == 1:
-            taken = listed
-        else:
-            taken = next(iter(backend.list_group(name)), None) is not None
-        if taken:
-            continue
-        if history.claim_group(name, backend=backend.name, project=backend.project,
-                               region=region):
+        if history.claim_group(name, backend=backend, project=project, region=region):
             if name != base:
                 progress(Info(f"experiment group {base} is taken by another submission: "
                               f"this one is {name}"))
@@ -67,8 +90,14 @@ def claim_group(plan: Plan, backend: Backend, history: History, *, listed: bool 
 def in_claimed_group(plan: Plan, backend: Backend, history: History, *,
                      listed: bool | None = None, progress: Progress = ignore) -> Plan:
     """``plan`` in the group :func:`claim_group` gives it, its jobs relabeled if the name
-    gained a suffix."""
-    xgroup = claim_group(plan, backend, history, listed=listed, progress=progress)
+    gained a suffix; ``claimed`` when the name is this submission's own (a default)."""
+    if plan.request.xgroup or plan.claimed:
+        return plan
+    return replace(_relabeled(plan, claim_group(plan, backend, history, listed=listed,
+                                                progress=progress)), claimed=True)
+
+
+def _relabeled(plan: Plan, xgroup: str) -> Plan:
     if xgroup == plan.xgroup:
         return plan
     return replace(plan, xgroup=xgroup, specs=tuple(s.with_labels({XGROUP_KEY: xgroup})

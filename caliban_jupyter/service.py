@@ -129,6 +129,8 @@ class Plan:
     build: BuildChoice | None = None  # how the jobs become runnable (--build)
     #: One line per label that sanitizing changed or dropped (shown, never silent).
     notes: tuple[str, ...] = ()
+    #: True once ``xgroup`` is claimed for this submission (group_names.reserve_group).
+    claimed: bool = False
 
     @property
     def backend(self) -> str:
@@ -393,19 +395,18 @@ def execute(plan: Plan, progress: Progress = ignore):
     # endpoint or missing credentials fail in seconds, with nothing built or recorded,
     # instead of after a build with every job recorded NOT_SUBMITTED.
     history = History.open()
-    backend = get_backend(plan.settings, progress)
     try:
-        listed = next(iter(backend.list_group(plan.xgroup)), None) is not None
-    except BackendError as e:
-        raise BackendError(f"{e}. Nothing was built or submitted: check the job service "
-                           f"({plan.backend} backend) and submit again") from None
-    if plan.image is not None:
-        from .packaging.image_check import require_image
+        backend = get_backend(plan.settings, progress)
+        try:
+            listed = next(iter(backend.list_group(plan.xgroup)), None) is not None
+        except BackendError as e:
+            raise BackendError(f"{e}. Nothing was built or submitted: check the job "
+                               f"service ({plan.backend} backend) and submit again") from None
+        if plan.image is not None:
+            from .packaging.image_check import require_image
 
-        require_image(plan.image, local=plan.backend == "local", progress=progress)
-    plan = in_claimed_group(plan, backend, history, listed=listed, progress=progress)
-    xgroup = plan.xgroup
-    try:
+            require_image(plan.image, local=plan.backend == "local", progress=progress)
+        plan = in_claimed_group(plan, backend, history, listed=listed, progress=progress)
         if plan.build is not None and plan.build.mode in ("package", "cloudbuild"):
             from .build import make_runnable
 
@@ -417,8 +418,8 @@ def execute(plan: Plan, progress: Progress = ignore):
 
                 image = ensure_image(build_request(plan), progress).tag
             specs = [replace(s, image_uri=image) for s in plan.specs]
-        return submit_sweep(specs, backend, history, xgroup=xgroup, progress=progress)
+        return submit_sweep(specs, backend, history, xgroup=plan.xgroup, progress=progress)
     except BaseException:
-        if plan.request.xgroup is None:
-            history.release_group(xgroup)  # a claim only: nothing recorded in it yet
+        if plan.claimed and plan.request.xgroup is None:
+            history.release_group(plan.xgroup)  # ours, and only if no job is recorded
         raise

@@ -262,8 +262,8 @@ class SubmissionsHandler(CalibanHandler):
             self.write_json(adapter.dry_run(plan))
             return
         submission = self.app.submissions.start(plan, str(body["notebook"]))
-        self.set_header("Location", self.app.api_url(f"groups/{plan.xgroup}"))
-        self.write_json({"xgroup": plan.xgroup, "jobs": [],
+        self.set_header("Location", self.app.api_url(f"groups/{submission.xgroup}"))
+        self.write_json({"xgroup": submission.xgroup, "jobs": [],
                          "submission": submission.to_json()}, status=202)
 
 

@@ -69,7 +69,13 @@ class Submissions:
         self.version = 0  # changes with any submission's state or message
 
     def start(self, plan: Plan, notebook: str) -> Submission:
-        """Record the submission and build and submit it in the background."""
+        """Record the submission and build and submit it in the background.
+
+        A default group name is claimed first, so the group the answer names is the one
+        the jobs go to, even when another submission planned the same name."""
+        from ..group_names import reserve_group
+
+        plan = reserve_group(plan)
         where = adapter.plan_summary(plan)
         submission = Submission(notebook=notebook, **where)
         with self._lock:

@@ -125,3 +125,14 @@ def test_a_registry_that_cannot_be_asked_is_a_warning_not_a_refusal(monkeypatch)
     assert len(events) == 1 and isinstance(events[0], Warning_)
     assert events[0].message.startswith("warning: could not check that 127.0.0.1:1/team/img:1 "
                                         "exists")
+
+
+def test_a_failed_build_gives_the_default_group_name_back(emulator, project, base_image):
+    """The default group is claimed before the build; a build that fails leaves no empty
+    group behind for `caliban status` to show."""
+    home, env, endpoint = emulator
+    (project / "requirements.txt").write_text("--no-index\ncaliban-no-such-package==9.9\n")
+    r = cloud(project, {**env, "CALIBAN_BASE_IMAGE": base_image}, "--build", "docker")
+    assert r.returncode == 1 and "caliban-no-such-package" in r.stderr, r.stderr
+    with History(home / "history.sqlite") as history:
+        assert history.group_names() == [] and history.count_jobs() == 0

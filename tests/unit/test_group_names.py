@@ -138,3 +138,48 @@ def test_nearest_recorded_groups(tmp_path: Path, names, typo, expected) -> None:
         for name in names:
             history.add_group(name, backend="local", project="p", region="r")
         assert nearest_groups(typo, history) == expected
+
+
+def test_a_reserved_plan_names_its_group_before_submitting(tmp_path: Path) -> None:
+    """What the Jupyter server does before answering 202: the name is claimed in the
+    history at once, and execute() later submits into it without claiming again."""
+    from caliban_jupyter.group_names import reserve_group
+
+    plan = plan_for(tmp_path)
+    with History(tmp_path / "h.sqlite") as history:
+        first = reserve_group(plan, history)
+        second = reserve_group(plan, history)
+        assert (first.xgroup, second.xgroup) == (plan.xgroup, f"{plan.xgroup}-2")
+        assert first.claimed and second.claimed
+        assert {s.labels["xgroup"] for s in second.specs} == {f"{plan.xgroup}-2"}
+        assert history.group(f"{plan.xgroup}-2").project == "local"
+        # Claimed already: neither the history nor the job service is asked again.
+        backend = Labels(taken=(second.xgroup,))
+        assert claim_group(second, backend, history) == second.xgroup
+        assert backend.asked == []
+        assert reserve_group(second, history) is second
+
+
+def test_the_server_answers_with_the_group_its_jobs_go_to(tmp_path: Path,
+                                                          monkeypatch) -> None:
+    """Two notebook submissions planned in the same second, started on the server's
+    pool: each is listed under its own group. Nothing listens on the endpoint, so both
+    fail before anything is recorded, and give their names back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from caliban_jupyter.server.submissions import Submissions
+
+    monkeypatch.setenv("CALIBAN_HOME", str(tmp_path / "home"))
+    (tmp_path / "train.py").write_text("print(1)\n")
+    plan = plan_from_request(CloudRequest(module="train.py", backend="local", nogpu=True,
+                                          endpoint="http://127.0.0.1:1", cwd=str(tmp_path),
+                                          env={}), now=NOW)
+    pool = ThreadPoolExecutor(2)
+    submissions = Submissions(pool)
+    started = [submissions.start(plan, "a.ipynb"), submissions.start(plan, "b.ipynb")]
+    pool.shutdown(wait=True)
+    assert [s.xgroup for s in started] == [plan.xgroup, f"{plan.xgroup}-2"]
+    assert [submissions.get(s.xgroup) for s in started] == started
+    assert all(s.state == "failed" and "127.0.0.1:1" in (s.error or "") for s in started)
+    with History(tmp_path / "home" / "history.sqlite") as history:
+        assert history.group_names() == []  # both claims given back
