@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import UsageError
-from .events import Progress, Warning_, ignore
+from .events import Progress, ignore
 from .records import INDEX_LABEL, SID_LABEL
-from .settings import Settings, artifact_registry, resolve_settings
+from .settings import Settings, resolve_settings, with_default_registry
 from .spec.jobs import JobSpec, MachineSpec
 from .spec.runtime import JobRuntime, RuntimeFlags
 from .spec.target import PROGRAM_FILE, Target, classify_target
@@ -206,12 +206,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
     if settings.cloud_key and not Path(cwd, settings.cloud_key).expanduser().is_file():
         raise UsageError(f"--cloud_key {settings.cloud_key}: no such file "
                          f"(from {settings.sources.get('cloud_key', 'flag')})")
-    if settings.backend == "vertex" and not settings.registry:
-        # Vertex pulls only from a registry it can read: a local tag would never run.
-        settings = replace(settings, registry=artifact_registry(settings.region,
-                                                                settings.project_id),
-                           sources={**settings.sources, "registry": "default for Vertex AI "
-                                    "(Artifact Registry in the job's project and region)"})
+    settings = with_default_registry(settings)
 
     machine = resolve_machine(
         gpu_spec=request.gpu_spec, tpu_spec=request.tpu_spec,
@@ -235,8 +230,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
 
     user = default_user()
     name = request.name or f"caliban_{user}"
-    # The user part is cut so the default fits a label value with room for the suffix
-    # execute() adds when another submission took the name first.
+    # Cut so a suffix (group_names: the name was taken) still fits a label value.
     xgroup = request.xgroup or f"{user[:30]}-xgroup-{now:%Y-%m-%d-%H-%M-%S}"
     if not _XGROUP_RE.match(xgroup):
         raise UsageError(f"--xgroup {xgroup!r}: use 1-63 lowercase letters, digits, '_' or '-', "
@@ -372,54 +366,8 @@ def _image_name(plan: Plan) -> str:
 
 def execute(plan: Plan, progress: Progress = ignore):
     """Build or reuse the image (or stage the code package), then submit every job
-    exactly once.
+    exactly once; returns the sweep's :class:`~caliban_jupyter.records.JobRecord` list.
+    See :func:`caliban_jupyter.submission.execute`."""
+    from .submission import execute as submit
 
-    A default group name (no ``--xgroup``) is claimed in the history, atomically, before
-    anything is built: when another submission (another process, kernel or machine)
-    already uses it, a short suffix makes it unique
-    (:func:`~caliban_jupyter.group_names.group_of` gives the name used). A failure before
-    any job is recorded gives the name back.
-    Label notes (:attr:`Plan.notes`) are reported first, as warnings.
-
-    Returns the list of :class:`~caliban_jupyter.records.JobRecord` of the sweep.
-    """
-    from .backends import get_backend
-    from .backends.submit import submit_sweep
-    from .errors import BackendError
-    from .group_names import in_claimed_group
-    from .history import History
-
-    for note in (*plan.request.program_notes, *plan.notes):
-        progress(Warning_(note))
-    # The history and the job service are checked before the build: an unreachable
-    # endpoint or missing credentials fail in seconds, with nothing built or recorded,
-    # instead of after a build with every job recorded NOT_SUBMITTED.
-    history = History.open()
-    try:
-        backend = get_backend(plan.settings, progress)
-        try:
-            listed = next(iter(backend.list_group(plan.xgroup)), None) is not None
-        except BackendError as e:
-            raise BackendError(f"{e}. Nothing was built or submitted: check the job "
-                               f"service ({plan.backend} backend) and submit again") from None
-        if plan.image is not None:
-            from .packaging.image_check import require_image
-
-            require_image(plan.image, local=plan.backend == "local", progress=progress)
-        plan = in_claimed_group(plan, backend, history, listed=listed, progress=progress)
-        if plan.build is not None and plan.build.mode in ("package", "cloudbuild"):
-            from .build import make_runnable
-
-            specs = make_runnable(plan, build_request(plan), backend, history, progress)
-        else:
-            image = plan.image
-            if image is None:
-                from .packaging.docker import ensure_image
-
-                image = ensure_image(build_request(plan), progress).tag
-            specs = [replace(s, image_uri=image) for s in plan.specs]
-        return submit_sweep(specs, backend, history, xgroup=plan.xgroup, progress=progress)
-    except BaseException:
-        if plan.claimed and plan.request.xgroup is None:
-            history.release_group(plan.xgroup)  # ours, and only if no job is recorded
-        raise
+    return submit(plan, progress)

@@ -161,6 +161,18 @@ def artifact_registry(region: str, project_id: str | None) -> str:
     return f"{region}-docker.pkg.dev/{project_id}/{DEFAULT_AR_REPOSITORY}"
 
 
+def with_default_registry(settings: Settings) -> Settings:
+    """``settings`` with Vertex's default registry when none is set: Vertex pulls only
+    from a registry it can read, so a local tag would never run there."""
+    if settings.backend != "vertex" or settings.registry:
+        return settings
+    from dataclasses import replace
+
+    return replace(settings, registry=artifact_registry(settings.region, settings.project_id),
+                   sources={**settings.sources, "registry": "default for Vertex AI "
+                            "(Artifact Registry in the job's project and region)"})
+
+
 def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
     """Read ``.calibanconfig.json`` in ``cwd`` ({} when absent), rejecting unknown keys."""
     path = Path(cwd) / CONFIG_FILE
