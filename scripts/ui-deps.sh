@@ -19,6 +19,11 @@ fi
 stamp=.venv/.caliban-ui-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   log "installing the ui extra (jupyterlab, notebook, playwright) into .venv"
+  # `jupyter labextension develop` links the venv's copy of the extension to the source build;
+  # pip must not write (install.json) or delete through that link when it (re)installs.
+  link=.venv/share/jupyter/labextensions/caliban-jupyter
+  if [ -L "$link" ]; then rm "$link"; fi
+  rm -f caliban_jupyter/labextension/install.json
   .venv/bin/pip install -q -e ".[dev,ui]"
   touch "$stamp"
 fi

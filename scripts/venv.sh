@@ -24,6 +24,11 @@ fi
 stamp=.venv/.caliban-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -f caliban_jupyter/labextension/package.json ]; then
   .venv/bin/pip install -q --upgrade pip >/dev/null
+  # `jupyter labextension develop` links the venv's copy of the extension to the source build;
+  # pip must not write (install.json) or delete through that link when it (re)installs.
+  link=.venv/share/jupyter/labextensions/caliban-jupyter
+  if [ -L "$link" ]; then rm "$link"; fi
+  rm -f caliban_jupyter/labextension/install.json
   log "installing caliban-jupyter (editable) and building its JupyterLab extension"
   .venv/bin/pip install -q -e ".[dev]"
   touch "$stamp"
