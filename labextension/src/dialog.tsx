@@ -7,6 +7,7 @@ import { Dialog, ReactWidget } from '@jupyterlab/apputils';
 import React from 'react';
 
 import { ApiError, ICatalogChoices, IDryRun, IParameter, request } from './api';
+import { IRuntime, NO_RUNTIME, runtimeOptions, RuntimeFields, runtimeSummary, Select, Text } from './fields';
 
 export interface IRunOptions {
   notebook: string;
@@ -32,6 +33,7 @@ interface IState {
   region: string;
   baseImage: string;
   xgroup: string;
+  runtime: IRuntime;
   config: string;
   choices: ICatalogChoices | null;
   parameters: IParameter[];
@@ -69,6 +71,7 @@ export function optionsOf(s: IState): { [key: string]: unknown } {
     options[s.kind === 'TPU' ? 'tpu_spec' : 'gpu_spec'] =
       `${s.count || '1'}x${s.accelerator}`;
   }
+  Object.assign(options, runtimeOptions(s.runtime));
   for (const [key, value] of [
     ['machine_type', s.machine],
     ['region', s.region],
@@ -80,57 +83,6 @@ export function optionsOf(s: IState): { [key: string]: unknown } {
     }
   }
   return options;
-}
-
-function Select(props: {
-  label: string;
-  name: string;
-  value: string;
-  options: string[];
-  empty?: string;
-  onChange: (value: string) => void;
-}): JSX.Element {
-  const options = [...props.options];
-  const offered = !props.value || options.includes(props.value);
-  return (
-    <label className="caliban-field">
-      <span>{props.label}</span>
-      <select
-        name={props.name}
-        className={offered ? '' : 'caliban-invalid'}
-        value={props.value}
-        onChange={e => props.onChange(e.target.value)}
-      >
-        {props.empty !== undefined && <option value="">{props.empty}</option>}
-        {!offered && <option value={props.value}>{props.value} ✗ not offered</option>}
-        {options.map(o => (
-          <option key={o} value={o}>
-            {o}
-          </option>
-        ))}
-      </select>
-    </label>
-  );
-}
-
-function Text(props: {
-  label: string;
-  name: string;
-  value: string;
-  placeholder?: string;
-  onChange: (value: string) => void;
-}): JSX.Element {
-  return (
-    <label className="caliban-field">
-      <span>{props.label}</span>
-      <input
-        name={props.name}
-        value={props.value}
-        placeholder={props.placeholder}
-        onChange={e => props.onChange(e.target.value)}
-      />
-    </label>
-  );
 }
 
 class RunForm extends React.Component<IRunOptions, IState> {
@@ -146,6 +98,7 @@ class RunForm extends React.Component<IRunOptions, IState> {
       region: '',
       baseImage: '',
       xgroup: '',
+      runtime: NO_RUNTIME,
       config: initialConfig([]),
       choices: null,
       parameters: [],
@@ -333,6 +286,10 @@ class RunForm extends React.Component<IRunOptions, IState> {
               placeholder="(a new one)"
               onChange={xgroup => this.update({ xgroup })}
             />
+            <RuntimeFields
+              value={s.runtime}
+              onChange={change => this.update({ runtime: { ...s.runtime, ...change } })}
+            />
           </div>
           <div className="caliban-dialog-column caliban-config">
             <span className="caliban-config-title">
@@ -353,6 +310,11 @@ class RunForm extends React.Component<IRunOptions, IState> {
               ? 'checking…'
               : `✓ ${n} job${n === 1 ? '' : 's'} on ${s.preview?.jobs[0]?.backend ?? ''}`}
         </div>
+        {s.preview && !s.message && runtimeSummary(s.preview.requests[0]) && (
+          <div className="caliban-runtime-summary">
+            runtime: {runtimeSummary(s.preview.requests[0])}
+          </div>
+        )}
         {s.preview && !s.message && (
           <table className="caliban-preview">
             <thead>

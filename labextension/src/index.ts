@@ -1,6 +1,7 @@
 /**
  * caliban-jupyter for JupyterLab 4 and Notebook 7: the "Caliban" side panel and
- * "Run as job" (notebook toolbar, file browser context menu, command palette).
+ * "Run as job" and "Export as job" (notebook toolbar, file browser context menu, command
+ * palette).
  */
 import {
   JupyterFrontEnd,
@@ -11,10 +12,12 @@ import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { IDisposable } from '@lumino/disposable';
+import { downloadIcon } from '@jupyterlab/ui-components';
+import { DisposableSet, IDisposable } from '@lumino/disposable';
 
 import { request } from './api';
 import { ISubmission, showRunDialog } from './dialog';
+import { downloadJob } from './exporting';
 import { CalibanModel } from './model';
 import { calibanIcon, CalibanPanel } from './panel';
 
@@ -22,6 +25,7 @@ const PLUGIN_ID = 'caliban-jupyter:plugin';
 
 namespace CommandIDs {
   export const runAsJob = 'caliban:run-as-job';
+  export const exportAsJob = 'caliban:export-as-job';
   export const openPanel = 'caliban:open-panel';
 }
 
@@ -42,14 +46,28 @@ class RunButtonExtension
           path: panel.context.path
         })
     });
+    const exportButton = new ToolbarButton({
+      className: 'caliban-export-button',
+      icon: downloadIcon,
+      label: 'Export as job',
+      tooltip: 'Download this notebook as a job directory (zip) for caliban cloud',
+      onClick: () =>
+        void this.app.commands.execute(CommandIDs.exportAsJob, {
+          path: panel.context.path
+        })
+    });
     panel.toolbar.insertItem(10, 'calibanRunAsJob', button);
-    return button;
+    panel.toolbar.insertItem(11, 'calibanExportAsJob', exportButton);
+    const both = new DisposableSet();
+    both.add(button);
+    both.add(exportButton);
+    return both;
   }
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'A live panel of experiment groups, and Run as job for notebooks.',
+  description: 'A live panel of experiment groups, and Run or Export as job for notebooks.',
   autoStart: true,
   requires: [INotebookTracker],
   optional: [ICommandPalette, ISettingRegistry, IDefaultFileBrowser],
@@ -132,6 +150,33 @@ const plugin: JupyterFrontEndPlugin<void> = {
         await showRunDialog({ notebook: path, defaultBackend, submit });
       }
     });
+    app.commands.addCommand(CommandIDs.exportAsJob, {
+      label: 'Export as job',
+      caption: 'Download a notebook as a job directory (zip) that caliban cloud submits',
+      icon: downloadIcon,
+      execute: async args => {
+        const path = notebookPath(args);
+        if (!path) {
+          Notification.warning('Open or select a notebook to export it as a job.', {
+            autoClose: 5000
+          });
+          return;
+        }
+        // Export what is on screen: save the open notebook first.
+        const open = notebooks.find(w => w.context.path === path);
+        if (open && open.context.model.dirty && !open.context.model.readOnly) {
+          await open.context.save();
+        }
+        try {
+          const name = await downloadJob(path);
+          Notification.info(`Exported ${path} as ${name}`, { autoClose: 5000 });
+        } catch (e) {
+          Notification.error(`Export as job failed: ${(e as Error).message}`, {
+            autoClose: false
+          });
+        }
+      }
+    });
     app.commands.addCommand(CommandIDs.openPanel, {
       label: 'Show the Caliban panel',
       execute: () => app.shell.activateById(panel.id)
@@ -143,8 +188,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       selector: '.jp-DirListing-item[data-file-type="notebook"]',
       rank: 60
     });
+    app.contextMenu.addItem({
+      command: CommandIDs.exportAsJob,
+      selector: '.jp-DirListing-item[data-file-type="notebook"]',
+      rank: 61
+    });
     if (palette) {
       palette.addItem({ command: CommandIDs.runAsJob, category: 'Caliban' });
+      palette.addItem({ command: CommandIDs.exportAsJob, category: 'Caliban' });
       palette.addItem({ command: CommandIDs.openPanel, category: 'Caliban' });
     }
     // Checked once at start even if the panel is closed: notifications and the "server
