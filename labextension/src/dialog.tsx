@@ -286,10 +286,6 @@ class RunForm extends React.Component<IRunOptions, IState> {
               placeholder="(a new one)"
               onChange={xgroup => this.update({ xgroup })}
             />
-            <RuntimeFields
-              value={s.runtime}
-              onChange={change => this.update({ runtime: { ...s.runtime, ...change } })}
-            />
           </div>
           <div className="caliban-dialog-column caliban-config">
             <span className="caliban-config-title">
@@ -303,6 +299,10 @@ class RunForm extends React.Component<IRunOptions, IState> {
             />
           </div>
         </div>
+        <RuntimeFields
+          value={s.runtime}
+          onChange={change => this.update({ runtime: { ...s.runtime, ...change } })}
+        />
         <div className={`caliban-message${s.message ? ' caliban-error' : ''}`}>
           {s.message
             ? `✗ ${s.message}`

@@ -120,50 +120,54 @@ export function RuntimeFields(props: {
   onChange: (change: Partial<IRuntime>) => void;
 }): JSX.Element {
   const r = props.value;
+  // Two rows under the main fields, each change in place: capacity, timeout and (with
+  // flex-start) max wait; then workers and (with workers) their machine and GPUs.
   return (
-    <>
-      <label className="caliban-field">
-        <span>capacity</span>
-        <span className="caliban-kinds">
-          {CAPACITIES.map(capacity => (
-            <button
-              key={capacity}
-              data-capacity={capacity}
-              className={`caliban-kind caliban-capacity${
-                capacity === r.capacity ? ' caliban-selected' : ''
-              }`}
-              onClick={() => props.onChange({ capacity })}
-            >
-              {capacity}
-            </button>
-          ))}
-        </span>
-      </label>
-      {r.capacity === 'flex-start' && (
+    <div className="caliban-dialog-runtime">
+      <div className="caliban-runtime-row">
+        <label className="caliban-field">
+          <span>capacity</span>
+          <span className="caliban-kinds">
+            {CAPACITIES.map(capacity => (
+              <button
+                key={capacity}
+                data-capacity={capacity}
+                className={`caliban-kind caliban-capacity${
+                  capacity === r.capacity ? ' caliban-selected' : ''
+                }`}
+                onClick={() => props.onChange({ capacity })}
+              >
+                {capacity}
+              </button>
+            ))}
+          </span>
+        </label>
         <Text
-          label="max wait"
-          name="max_wait"
-          value={r.maxWait}
-          placeholder="e.g. 2h (0s: forever)"
-          onChange={maxWait => props.onChange({ maxWait })}
+          label="timeout"
+          name="timeout"
+          value={r.timeout}
+          placeholder="(none), e.g. 90m, 2h, 1d"
+          onChange={timeout => props.onChange({ timeout })}
         />
-      )}
-      <Text
-        label="timeout"
-        name="timeout"
-        value={r.timeout}
-        placeholder="(none), e.g. 90m, 2h, 1d"
-        onChange={timeout => props.onChange({ timeout })}
-      />
-      <Text
-        label="workers"
-        name="workers"
-        value={r.workers}
-        placeholder="0 (besides the chief)"
-        onChange={workers => props.onChange({ workers })}
-      />
-      {hasWorkers(r) && (
-        <>
+        {r.capacity === 'flex-start' && (
+          <Text
+            label="max wait"
+            name="max_wait"
+            value={r.maxWait}
+            placeholder="e.g. 2h (0s: forever)"
+            onChange={maxWait => props.onChange({ maxWait })}
+          />
+        )}
+      </div>
+      <div className="caliban-runtime-row">
+        <Text
+          label="workers"
+          name="workers"
+          value={r.workers}
+          placeholder="0 (besides the chief)"
+          onChange={workers => props.onChange({ workers })}
+        />
+        {hasWorkers(r) && (
           <Text
             label="worker machine"
             name="worker_machine_type"
@@ -171,16 +175,18 @@ export function RuntimeFields(props: {
             placeholder="(the chief's)"
             onChange={workerMachine => props.onChange({ workerMachine })}
           />
+        )}
+        {hasWorkers(r) && (
           <Text
             label="worker GPUs"
             name="worker_gpu_spec"
             value={r.workerGpu}
-            placeholder="(the chief's), e.g. 1xT4 or none"
+            placeholder="(the chief's) or none"
             onChange={workerGpu => props.onChange({ workerGpu })}
           />
-        </>
-      )}
-    </>
+        )}
+      </div>
+    </div>
   );
 }
 

@@ -99,20 +99,33 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
     }
 
-    /** The notebook a command acts on: its argument, the current one, or the selection. */
+    /** The file browser's selected notebook, if any. */
+    const selectedNotebook = (): string | null => {
+      const selected = fileBrowser?.selectedItems().next();
+      return selected && !selected.done && selected.value.path.endsWith('.ipynb')
+        ? selected.value.path
+        : null;
+    };
+
+    /** The notebook a command acts on: its argument, the file right-clicked in the file
+     * browser, the current notebook, or the selection. */
     const notebookPath = (args: any): string | null => {
       if (args && typeof args.path === 'string' && args.path) {
         return args.path;
+      }
+      // From the file browser's context menu the main area's notebook is still current:
+      // the file right-clicked (selected by the click) is the one meant.
+      if (app.contextMenuHitTest(node => node.classList.contains('jp-DirListing-item'))) {
+        const path = selectedNotebook();
+        if (path) {
+          return path;
+        }
       }
       const current = notebooks.currentWidget;
       if (current && app.shell.currentWidget === current) {
         return current.context.path;
       }
-      const selected = fileBrowser?.selectedItems().next();
-      if (selected && !selected.done && selected.value.path.endsWith('.ipynb')) {
-        return selected.value.path;
-      }
-      return current ? current.context.path : null;
+      return selectedNotebook() ?? (current ? current.context.path : null);
     };
 
     const submit = async (body: ISubmission): Promise<string> => {

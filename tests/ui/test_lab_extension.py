@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import zipfile
 
 import nbformat
 import pytest
@@ -43,6 +44,8 @@ def lab(tmp_path_factory, ui_env):
              "print('FROM KERNEL')")
     notebook(root / "slow.ipynb", "seconds = 0",
              "import time\nprint('START', flush=True)\ntime.sleep(seconds)", parameters=True)
+    notebook(root / "export_me.ipynb", "epochs = 2", "print('EXPORTED', epochs)",
+             parameters=True)
     with jupyter_server("jupyterlab", root, tmp_path_factory.mktemp("lab-ext-config"),
                         ui_env) as server:
         yield server
@@ -70,6 +73,16 @@ def wait_states(page, xgroup: str, state: str, n: int, timeout: int = 300_000) -
     page.wait_for_function(
         f"document.querySelectorAll(\".caliban-group[data-xgroup='{xgroup}'] "
         f".caliban-job .caliban-state-{state}\").length == {n}", timeout=timeout)
+
+
+def message(page) -> str:
+    return page.locator(".caliban-dialog .caliban-message").inner_text()
+
+
+def wait_message(page, text: str) -> None:
+    """Wait until the dialog's check line says ``text`` (after its 400 ms debounce)."""
+    page.wait_for_function("document.querySelector('.caliban-dialog .caliban-message')"
+                           f".innerText.includes({json.dumps(text)})", timeout=30_000)
 
 
 def test_run_as_job_from_the_toolbar(lab, page):
@@ -107,9 +120,41 @@ def test_run_as_job_from_the_toolbar(lab, page):
                            ".includes('2 jobs on local')", timeout=30_000)
     preview = dialog.locator(".caliban-preview").inner_text()
     assert "--learning_rate 0.1" in preview and "--learning_rate 0.01" in preview
+    # Runtime choices are checked by the same dry run: flex-start on this CPU-only job is
+    # refused with the server's suggestion, and Submit is disabled ...
+    submit_button = dialog.locator("button.caliban-submit")
+    dialog.locator("button.caliban-capacity:has-text('flex-start')").click()
+    dialog.locator("input[name=max_wait]").wait_for(timeout=10_000)
+    wait_message(page, "--flex_start queues only")
+    assert "--gpu_spec 1xA100 --flex_start" in message(page)
+    assert submit_button.is_disabled()
+    # ... as is a malformed timeout.
+    dialog.locator("button.caliban-capacity:has-text('Spot')").click()
+    assert dialog.locator("input[name=max_wait]").count() == 0
+    dialog.locator("input[name=timeout]").fill("2 hours")
+    wait_message(page, "is not a duration")
+    assert submit_button.is_disabled()
+    # Valid choices: the server's reading of them is shown under the check.
+    dialog.locator("input[name=timeout]").fill("2h")
+    dialog.locator("input[name=workers]").fill("2")
+    dialog.locator("input[name=worker_machine_type]").fill("n1-standard-4")
+    page.wait_for_function("document.querySelector('.caliban-runtime-summary') && document"
+                           ".querySelector('.caliban-runtime-summary').innerText"
+                           ".includes('2 workers')", timeout=30_000)
+    wait_message(page, "2 jobs on local")
+    summary = dialog.locator(".caliban-runtime-summary").inner_text()
+    assert "SPOT" in summary and "timeout 7200s" in summary
+    assert "1 chief + 2 workers (n1-standard-4)" in summary
+    assert submit_button.is_enabled()
     DOCS.mkdir(exist_ok=True)
     page.locator(".jp-Dialog-content").screenshot(path=str(DOCS / "lab-dialog.png"))
     check_png(DOCS / "lab-dialog.png")
+    # The submitted jobs: Spot with a timeout, one replica each (the emulator would run
+    # every worker replica too; tests/integration covers multi-replica jobs).
+    dialog.locator("input[name=workers]").fill("")
+    page.wait_for_function("!document.querySelector('.caliban-runtime-summary')"
+                           ".innerText.includes('worker')", timeout=30_000)
+    wait_message(page, "2 jobs on local")
 
     dialog.locator("button.caliban-submit").click()
     dialog.wait_for(state="detached", timeout=60_000)
@@ -145,6 +190,50 @@ def test_a_job_submitted_from_a_kernel_cell_appears_by_itself(lab, page):
     page.wait_for_function(
         "document.querySelector(\".caliban-group[data-xgroup='from-kernel'] "
         ".caliban-group-counts\").innerText.includes('1 SUCCEEDED')", timeout=300_000)
+
+
+def unzip(download, tmp_path) -> dict[str, str]:
+    """The text of every file of a downloaded zip, by name."""
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    with zipfile.ZipFile(path) as z:
+        return {name: z.read(name).decode() for name in z.namelist() if not name.endswith("/")}
+
+
+def test_export_as_job_downloads_the_job_directory(lab, page, tmp_path):
+    open_notebook(page, lab, "export_me.ipynb")
+    # An unsaved edit: the export must save it first, so the zip holds what is on screen.
+    page.wait_for_function(f"{APP}.shell.currentWidget.content.model && "
+                           f"{APP}.shell.currentWidget.content.model.cells.length == 2",
+                           timeout=60_000)
+    page.evaluate(f"{APP}.shell.currentWidget.content.model.cells.get(1).sharedModel"
+                  ".setSource(\"print('EXPORTED EDIT', epochs)\")")
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(".caliban-export-button:visible").click()
+    assert download.value.suggested_filename == "export_me.zip"
+    files = unzip(download.value, tmp_path)
+    assert {"export_me/main.py", "export_me/submit.sh"} <= set(files), sorted(files)
+    assert "EXPORTED EDIT" in files["export_me/main.py"]
+    assert "caliban cloud" in files["export_me/submit.sh"]
+    assert "EXPORTED EDIT" in (lab["root"] / "export_me.ipynb").read_text()
+
+    # From the file browser's context menu, with another notebook open and current: the
+    # notebook right-clicked is exported, not the open one.
+    open_notebook(page, lab, "train.ipynb")
+    page.evaluate(f"{APP}.commands.execute('filebrowser:activate')")
+    item = page.locator(".jp-DirListing-item[data-file-type=notebook]"
+                        ":has-text('export_me.ipynb')")
+    item.click(button="right")
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(".lm-Menu-item:has-text('Export as job')").click()
+    assert download.value.suggested_filename == "export_me.zip"
+    assert "export_me/main.py" in unzip(download.value, tmp_path)
+    # The palette lists it under Caliban.
+    page.evaluate(f"{APP}.commands.execute('apputils:activate-command-palette')")
+    page.locator(".lm-CommandPalette-input").fill("Export as job")
+    page.locator(".lm-CommandPalette-item:has-text('Export as job')").wait_for(
+        timeout=10_000)
+    page.keyboard.press("Escape")
 
 
 def submit(lab, body: dict) -> dict:
