@@ -53,7 +53,8 @@ def lab(tmp_path_factory, ui_env):
 
 def open_notebook(page, lab, name: str) -> None:
     page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
-    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    # Notebooks of earlier tests are restored too, hidden: wait for a visible one.
+    page.locator(".jp-Notebook:visible").first.wait_for(timeout=90_000)
     page.wait_for_function(f"{APP} && {APP}.shell.currentWidget && "
                            f"{APP}.shell.currentWidget.context.path == '{name}'",
                            timeout=60_000)
