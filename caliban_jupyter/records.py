@@ -262,6 +262,11 @@ def spec_from_record(record: JobRecord, *, display_name: str) -> JobSpec:
     labels = {k: v for k, v in record.labels.items() if k != SID_LABEL}
     if not record.labels and record.request:
         labels = {k: v for k, v in (record.request.get("labels") or {}).items() if k != SID_LABEL}
+    output_uri = output_uri_of(record)
+    if output_uri:
+        from .spec.outputs import renamed_output_uri
+
+        output_uri = renamed_output_uri(output_uri, display_name)
     return JobSpec(
         display_name=display_name,
         index=record.index,
@@ -273,4 +278,11 @@ def spec_from_record(record: JobRecord, *, display_name: str) -> JobSpec:
             "machineSpec", {})),
         runtime=JobRuntime.from_job_spec(record.request.get("jobSpec")),
         package=PackageRun.from_pool(_first_pool(record.request)),
+        output_uri=output_uri,
     )
+
+
+def output_uri_of(record: JobRecord) -> str | None:
+    """The job's output location (``baseOutputDirectory``) as requested, or None."""
+    spec = (record.request or {}).get("jobSpec") or {}
+    return ((spec.get("baseOutputDirectory") or {}).get("outputUriPrefix")) or None

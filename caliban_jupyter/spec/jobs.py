@@ -71,7 +71,8 @@ class JobSpec:
 
     ``index`` is 1-based within the experiment group; ``experiment`` the expanded config
     entry that produced ``args``. ``runtime`` holds scheduling, worker pools, env and the
-    other runtime settings (``None``: Vertex's defaults, one machine).
+    other runtime settings (``None``: Vertex's defaults, one machine); ``output_uri`` the
+    job's output location (``baseOutputDirectory``), or None when outputs are off.
     """
 
     display_name: str
@@ -86,6 +87,7 @@ class JobSpec:
     #: ``--build package``: the code package the job runs on ``image_uri`` (None: the
     #: image itself is the program).
     package: PackageRun | None = None
+    output_uri: str | None = None
 
     def to_custom_job(self) -> dict[str, Any]:
         """The CustomJob request body in Vertex's REST JSON form (lowerCamelCase)."""
@@ -96,6 +98,8 @@ class JobSpec:
             job_spec = {"workerPoolSpecs": [{"machineSpec": self.machine.to_json(),
                                              "replicaCount": "1",
                                              "containerSpec": container}]}
+        if self.output_uri:
+            job_spec["baseOutputDirectory"] = {"outputUriPrefix": self.output_uri}
         body = {"displayName": self.display_name, "labels": dict(self.labels),
                 "jobSpec": job_spec}
         return self.package.apply(body) if self.package is not None else body

@@ -48,7 +48,7 @@ def base_image(docker_client) -> str:
     """The local base image (env CALIBAN_TEST_BASE_IMAGE overrides), checked to exist."""
     from docker.errors import ImageNotFound
 
-    name = os.environ.get("CALIBAN_TEST_BASE_IMAGE", "caliban-base:bookworm-py3")
+    name = os.environ.get("CALIBAN_TEST_BASE_IMAGE", "caliban-base:bookworm-py3-nb")
     try:
         docker_client.images.get(name)  # type: ignore[attr-defined]
     except ImageNotFound:

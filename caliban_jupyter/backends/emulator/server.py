@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .api import JobService
 from .faults import FaultInjector
+from .outputs import output_root
 from .resources import encode_enums_as_ints, wants_int_enums
 from .rpc import ApiError
 from .store import JobStore
@@ -281,7 +282,9 @@ def make_server(port: int, service: JobService, store: JobStore, faults: FaultIn
     server.faults = faults
     server.verbose = verbose
     server.health = {"pid": os.getpid(), "stateDir": str(store.state_dir),
-                     "instance": store.instance}
+                     "instance": store.instance,
+                     # Where gs:// output locations live (see outputs.py): clients read here.
+                     "outputRoot": str(output_root(store.state_dir))}
     return server
 
 
