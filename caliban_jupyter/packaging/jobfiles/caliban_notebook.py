@@ -61,6 +61,7 @@ def parse_parameters(args):
             if i < len(args) and not args[i].startswith("--"):
                 text = args[i]
                 i += 1
+                arg = f"{arg} {text}"
             else:
                 text = None
         if not name.isidentifier():
