@@ -66,7 +66,7 @@ def test_script_writes_through_the_gcs_mount_and_values_come_back(project, env, 
     r = caliban(project, env, "outputs", "--xgroup", "e2e-out", "--dest", str(dest))
     assert (dest / name / "model" / "weights.txt").read_text() == "trained"
     assert json.loads((dest / name / "outputs" / "loss.json").read_text()) == 0.25
-    assert r.stdout.startswith("2 file(s) copied")  # weights.txt, loss.json + manifest
+    assert r.stdout.startswith("3 file(s) copied")  # weights.txt, loss.json, manifest
     r = caliban(project, env, "outputs", "--xgroup", "e2e-out", "--dest", str(dest))
     assert r.stdout.startswith("0 file(s) copied (0.0 MB), 3 already there")
 

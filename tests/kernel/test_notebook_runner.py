@@ -59,11 +59,11 @@ def test_a_failing_cell_still_leaves_the_executed_notebook(tmp_path, kernel_env)
     assert r.returncode == 1
     assert "first cell ran" in r.stdout and "RuntimeError: boom" in r.stderr
     nb = nbformat.read(base / "notebook.ipynb", as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code[1].outputs[0]["text"] == "first cell ran\n"  # code[0]: the parameters cell
-    assert code[2].outputs[0]["ename"] == "RuntimeError"
-    assert code[2].metadata["caliban"] == {"failed": True}
-    assert not code[3].get("outputs")
+    code = [c for c in nb.cells if c.cell_type == "code"]  # no parameters: none injected
+    assert code[0].outputs[0]["text"] == "first cell ran\n"
+    assert code[1].outputs[0]["ename"] == "RuntimeError"
+    assert code[1].metadata["caliban"] == {"failed": True}
+    assert not code[2].get("outputs")
     assert "papermill-error-cell-tag" in nb.cells[0].metadata["tags"]
     manifest = json.loads((base / "outputs" / "manifest.json").read_text())
-    assert manifest["error"] == "In [3]: RuntimeError: boom"
+    assert manifest["error"] == "In [2]: RuntimeError: boom"

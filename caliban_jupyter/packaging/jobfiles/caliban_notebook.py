@@ -161,7 +161,8 @@ def execute(path, params, names, base=None, kernel_name="python3"):
 
     base = base if base is not None else caliban_outputs.base_output_dir()
     nb = nbformat.read(path, as_version=4)
-    inject_parameters(nb, params)
+    if params:  # as papermill: no parameters, no injected cell
+        inject_parameters(nb, params)
     destination = os.path.join(base, caliban_outputs.NOTEBOOK) if base else None
     last_save = [time.monotonic()]
 
