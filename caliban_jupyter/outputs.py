@@ -220,11 +220,15 @@ def results(records: Sequence[JobRecord], locator: Locator, *,
         return list(pool.map(row, ordered))
 
 
-def to_table(rows: list[dict[str, Any]]) -> Any:
-    """A pandas DataFrame of ``rows`` when pandas is installed, else the list itself."""
+def to_table(rows: list[dict[str, Any]], *, required: bool = False) -> Any:
+    """A pandas DataFrame of ``rows`` when pandas is installed, else the list itself
+    (``required``: pandas missing is an error saying to install it)."""
     try:
         import pandas
     except ImportError:
+        if required:
+            raise UsageError("results(frame=True) needs pandas: pip install pandas (or "
+                             "pass frame=False for a list of dicts)") from None
         return rows
     return pandas.DataFrame(rows)
 

@@ -214,13 +214,14 @@ class Sweep:
         return latest_attempts(self._records)
 
     def results(self, wait: bool = True, *, timeout: float | None = None,
-                workers: int | None = None) -> Any:
+                frame: bool | None = None, workers: int | None = None) -> Any:
         """One row per job: its experiment parameters, the values it saved (``-o``), its
-        ``state`` and ``error``; a pandas DataFrame when pandas is installed, else a list
-        of dicts.
+        ``state`` and ``error``; a pandas DataFrame when pandas is installed (or
+        ``frame=True``), else (or with ``frame=False``) a list of dicts.
 
         ``wait`` (default) first waits for every job to finish; ``wait=False`` reads what
         is there now (unfinished jobs say so in ``error``). Jobs are read in parallel.
+        Values saved with pickle are code run when loaded: load only your own jobs'.
         """
         from .history import History
         from .outputs import results, to_table
@@ -231,7 +232,7 @@ class Sweep:
         configs = {e["index"]: e["config"] for e in History().experiments(self.xgroup)}
         rows = results(self.latest(), self.locator, configs=configs,
                        workers=WORKERS if workers is None else workers)
-        return to_table(rows)
+        return rows if frame is False else to_table(rows, required=bool(frame))
 
     def download(self, dest: str | None = None) -> Any:
         """Copy everything the jobs wrote to ``dest`` (default ``caliban_outputs/XGROUP``):
