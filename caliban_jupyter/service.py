@@ -275,6 +275,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
             image_uri=image or "", args=tuple(args), labels=labels, machine=machine,
             experiment=experiment, runtime=None if runtime == JobRuntime() else runtime,
             output_uri=job_output_uri(output_dir, xgroup, spec_name) if output_dir else None,
+            notebook=target.path if target is not None and target.kind == "notebook" else None,
         ))
     if target is not None and target.kind == "notebook":
         check_notebook(Path(cwd, target.path))

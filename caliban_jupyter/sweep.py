@@ -270,8 +270,13 @@ class Sweep:
         e = html.escape
         head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in COLUMNS)
         body = []
+        from .records import executed_notebook_url
+
         for r, record in zip(self.rows(), self._records, strict=True):
+            notebook = executed_notebook_url(record) if record.is_terminal else None
             link = f"<a href='{e(r['link'])}' target='_blank'>open</a>" if r["link"] else ""
+            if notebook:
+                link += f" <a href='{e(notebook)}' target='_blank'>ipynb</a>"
             cells = [e(r["name"]), e(r["state"]), f"<code>{e(r['args'])}</code>",
                      e(r["created"]), link]
             body.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>"

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 
 import nbformat
 import pytest
@@ -111,6 +112,13 @@ def test_a_notebook_whose_second_cell_fails_comes_back_executed(project, env, tm
     assert code[1].metadata["caliban"] == {"failed": True}
     assert not code[2].get("outputs")
     assert "An exception was encountered" in executed.cells[0].source
+    # The job table links the emulator's page for it, which serves the same notebook.
+    assert rec["request"]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["env"] == [
+        {"name": "CALIBAN_NOTEBOOK", "value": "report.ipynb"}]
+    with urllib.request.urlopen(rec["url"] + "/notebook", timeout=10) as answer:
+        assert answer.read() == path.read_bytes()
+    with urllib.request.urlopen(rec["url"], timeout=10) as answer:
+        assert b"executed notebook</a>" in answer.read()
     manifest = json.loads((dest / rec["display_name"] / "outputs" / "manifest.json")
                           .read_text())
     assert manifest["error"] == "In [2]: ValueError: bad batch"

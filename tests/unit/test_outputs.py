@@ -251,3 +251,27 @@ def test_results_rows_are_flat_and_in_order(tmp_path, monkeypatch):
                    workers=1) == rows
     monkeypatch.setitem(sys.modules, "pandas", None)  # pandas absent: plain rows
     assert to_table(rows) is rows
+
+
+def test_notebook_jobs_link_their_executed_notebook():
+    from caliban_jupyter.records import executed_notebook_url, notebook_of
+    from caliban_jupyter.widgets._rows import row_html
+
+    spec = JobSpec(**{**_spec("gs://b/runs/g/nb_1/").__dict__, "notebook": "an/nb.ipynb"})
+    body = spec.to_custom_job()
+    assert body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["env"] == [
+        {"name": "CALIBAN_NOTEBOOK", "value": "an/nb.ipynb"}]
+    vertex = record_for_spec(spec, submission_id="s", xgroup="g", backend="vertex",
+                             project="p").evolve(state="FAILED")
+    assert notebook_of(vertex) == "an/nb.ipynb"
+    assert executed_notebook_url(vertex) == (
+        "https://console.cloud.google.com/storage/browser/_details/b/runs/g/nb_1/"
+        "notebook.ipynb")
+    local = vertex.evolve(backend="local", url="http://127.0.0.1:8470/ui/jobs/7")
+    assert executed_notebook_url(local) == "http://127.0.0.1:8470/ui/jobs/7/notebook"
+    assert 'href="http://127.0.0.1:8470/ui/jobs/7/notebook"' in row_html(local, [])
+    assert "ipynb" not in row_html(local.evolve(state="RUNNING"), [])
+    script = record_for_spec(_spec("gs://b/runs/g/s_1/"), submission_id="s", xgroup="g",
+                             backend="vertex", project="p").evolve(state="SUCCEEDED")
+    assert notebook_of(script) is None and executed_notebook_url(script) is None
+    assert spec_from_record(vertex, display_name="nb_1-retry1").notebook == "an/nb.ipynb"

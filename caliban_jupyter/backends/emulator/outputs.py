@@ -59,22 +59,32 @@ def output_root(state_dir: Path) -> Path:
     return Path(state_dir) / GCS_DIR
 
 
+def host_dir(body: Mapping[str, Any], state_dir: Path) -> Path | None:
+    """The job's output directory on this machine (not created), or None."""
+    prefix = output_prefix(body)
+    if prefix is None or prefix_problem(prefix):
+        return None
+    if prefix.startswith("gs://"):
+        bucket, path = split_gs(prefix)
+        return output_root(state_dir) / bucket / path
+    return Path(unquote(urlsplit(prefix).path))
+
+
 def output_mount(body: Mapping[str, Any], state_dir: Path) -> OutputMount | None:
     """The job's mount and ``AIP_*`` variables (None when it asked for no output location).
 
     Creates the directory (and Vertex's ``model``/``checkpoints``/``logs``), writable by
     the container's user, whoever that is.
     """
+    host = host_dir(body, state_dir)
     prefix = output_prefix(body)
-    if prefix is None or prefix_problem(prefix):
+    if host is None or prefix is None:
         return None
     if prefix.startswith("gs://"):
         bucket, path = split_gs(prefix)
-        host = output_root(state_dir) / bucket / path
         container = f"/gcs/{bucket}/{path}".rstrip("/")
         env = aip_environment(prefix)
     else:
-        host = Path(unquote(urlsplit(prefix).path))
         container = str(host)
         env = aip_environment(container)
     for sub in ("", *AIP_DIRS.values()):

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import containers, python_package, replicas, supervise
 from .faults import FaultInjector
-from .replicas import JobLog, Outcome, Replica, Watcher
 from .outputs import output_mount
+from .replicas import JobLog, Outcome, Replica, Watcher
 from .rpc import TERMINAL_STATES, ApiError
 from .store import ACTIVE_STATES, Job, JobStore
 
