@@ -268,7 +268,8 @@ def group_download(job: str | None = None, *, xgroup: str | None = None,
     group), refreshed from the job service first. Returns the report, the destination
     and the jobs."""
     from .history import History
-    from .tracking import latest_attempts, status
+    from .records import latest_attempts
+    from .tracking import status
 
     hist = history if history is not None else History()
     if job:

@@ -209,7 +209,7 @@ class Sweep:
 
     def latest(self) -> list[JobRecord]:
         """The newest attempt of each job (a resubmission replaces the job it retries)."""
-        from .tracking import latest_attempts
+        from .records import latest_attempts
 
         return latest_attempts(self._records)
 
