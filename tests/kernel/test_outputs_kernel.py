@@ -40,6 +40,7 @@ def test_four_jobs_values_into_the_kernel(tmp_path, kernel_env):
         "grid = {'lr': [0.1, 0.2], 'steps': [1, 2]}",
         SWEEP,
         READ,
+        "%caliban_outputs --xgroup kernel-outputs --dest got",
     )
     run_notebook(nb, tmp_path)
     text = outputs_text(nb.cells[4])
@@ -59,3 +60,11 @@ def test_four_jobs_values_into_the_kernel(tmp_path, kernel_env):
     assert "ARRAYS ['ndarray', 'ndarray', 'ndarray', 'NoneType']" in text
     job0 = json.loads(next(x for x in text.splitlines() if x.startswith("JOB0 "))[5:])
     assert job0 == {"loss": pytest.approx(0.3), "weights": pytest.approx([0.0, 0.3])}
+    # %caliban_outputs copies every job's files (the failed one left only its manifest).
+    assert outputs_text(nb.cells[5]).startswith("10 file(s) copied")
+    names = [r["job"] for r in rows]
+    assert sorted(p.name for p in (tmp_path / "got" / names[0] / "outputs").iterdir()) == [
+        "loss.json", "manifest.json", "weights.npy"]
+    failed_manifest = json.loads((tmp_path / "got" / names[3] / "outputs" /
+                                  "manifest.json").read_text())
+    assert failed_manifest["error"] == "ValueError: diverged at lr=0.2"
