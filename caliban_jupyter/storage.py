@@ -115,13 +115,16 @@ class LocalLocation:
     def download(self, path: str, dest: Path) -> None:
         import shutil
 
-        _replace_atomically(dest, lambda tmp: shutil.copyfile(self.root / path, tmp))
+        def copy(tmp: str) -> None:
+            shutil.copyfile(self.root / path, tmp)
+
+        _replace_atomically(dest, copy)
 
 
 def gcs_client(*, project: str | None = None, cloud_key: str | None = None) -> Any:
     """A google-cloud-storage client: anonymous against ``STORAGE_EMULATOR_HOST``, else a
     service-account key or application-default credentials."""
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]
 
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials

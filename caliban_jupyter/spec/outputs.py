@@ -71,11 +71,11 @@ def resolve_output_dir(output_dir: str | None, backend: str, cwd: str = ".") -> 
     if "://" in value and not value.startswith("file://"):
         raise UsageError(f"--output_dir {output_dir}: use gs://BUCKET/PREFIX or a local "
                          "directory")
-    path = Path(os.path.expanduser(value.removeprefix("file://")))
-    path = (Path(cwd) / path).resolve() if not path.is_absolute() else path.resolve()
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--output_dir {output_dir}: {path} is a file; name a directory")
-    return path.as_uri()
+    given = Path(os.path.expanduser(value.removeprefix("file://")))
+    local = (Path(cwd) / given).resolve() if not given.is_absolute() else given.resolve()
+    if local.exists() and not local.is_dir():
+        raise UsageError(f"--output_dir {output_dir}: {local} is a file; name a directory")
+    return local.as_uri()
 
 
 def job_output_uri(output_dir: str, xgroup: str, display_name: str) -> str:

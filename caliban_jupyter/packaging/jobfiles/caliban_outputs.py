@@ -173,7 +173,7 @@ def run_program(path: str, argv, names, base=None) -> int:
     sys.path[0] = os.path.dirname(os.path.abspath(path))
     module = types.ModuleType("__main__")
     module.__file__ = path
-    module.__builtins__ = builtins
+    module.__builtins__ = builtins  # type: ignore[attr-defined]
     # The program's classes live in a real __main__ module, so pickle finds them.
     sys.modules["__main__"] = module
     with open(path, "rb") as handle:
