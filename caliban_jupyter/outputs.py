@@ -137,6 +137,8 @@ class _Unloadable(Exception):
 
 def read_outputs(record: JobRecord, location: Location | None) -> JobOutputs:
     """One job's values and messages (reads the manifest, then each value)."""
+    if not record.is_submitted:
+        return JobOutputs(error=record.error or "never submitted")
     if location is None:
         return JobOutputs(error=record.error or "no output location: submitted without "
                           "an output_dir")

@@ -222,6 +222,8 @@ def test_unpicklable_mismatch_and_missing_manifest_are_row_messages(tmp_path):
     assert missing.error == "the job saved no values (submitted without -o)"
     assert read_outputs(_record(tmp_path, "RUNNING"), LocalLocation(tmp_path)).error == \
         "RUNNING: not finished yet"
+    assert read_outputs(_record(tmp_path, "NOT_SUBMITTED", error="quota exceeded"),
+                        LocalLocation(tmp_path)).error == "quota exceeded"
 
 
 def _pickle_of_a_vanished_class(tmp_path) -> bytes:
