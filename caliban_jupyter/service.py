@@ -252,10 +252,14 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
     image = request.image_tag
     specs = []
     notes: dict[str, None] = {}
+    # A notebook job's experiment keys are its parameters (injected papermill-style).
+    parameters = set(request.program_parameters) | (
+        {k for e in experiments for k in e if k.isidentifier()}
+        if target is not None and target.kind == "notebook" else set())
     for i, experiment in enumerate(experiments, start=1):
         # `false` omits a flag (caliban's rule), which would leave a captured program its
         # notebook value: a parameter of the program gets an explicit False instead.
-        args = experiment_to_args({k: "False" if v is False and k in request.program_parameters
+        args = experiment_to_args({k: "False" if v is False and k in parameters
                                    else v for k, v in experiment.items()}, request.script_args)
         labels, label_notes = build_labels_and_notes(
             job_name=name, gpu_enabled=machine.accelerator_type is not None

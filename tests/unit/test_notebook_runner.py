@@ -73,3 +73,15 @@ def test_notebook_targets_run_the_runner_with_its_runtime(tmp_path):
 def test_bare_flags_are_true(text):
     params, _ = runner.parse_parameters(text.split())
     assert params["epochs"] is True
+
+
+def test_a_swept_false_reaches_a_notebook_as_false(tmp_path):
+    from caliban_jupyter.service import CloudRequest, plan_from_request
+
+    nbformat.write(_nb(new_code_cell("augment = True")), tmp_path / "nb.ipynb")
+    plan = plan_from_request(CloudRequest(module="nb.ipynb", cwd=str(tmp_path), env={},
+                                          backend="local", nogpu=True,
+                                          experiment_config={"augment": [True, False]}))
+    assert [s.args for s in plan.specs] == [("--augment",), ("--augment", "False")]
+    assert [runner.parse_parameters(list(s.args))[0] for s in plan.specs] == [
+        {"augment": True}, {"augment": False}]
