@@ -2,16 +2,20 @@
 
 Conservative on purpose: a name counts as defined when the program binds it anywhere
 (any assignment target, ``def``, ``class``, ``import ... as``, ``global``, a ``for`` or
-``with`` target) or spells it in a string literal (``globals()["x"] = ...``, the
-experiment-parameter block). ``from m import *``, ``exec`` and ``eval`` make every name
-possible. The job itself is the real check: it fails naming any ``-o`` it cannot find.
+``with`` target) or mentions it in a string literal (``globals()["x"] = ...``, the
+experiment-parameter block, code that awaits at top level, run from a string).
+``from m import *``, ``exec`` and ``eval`` make every name possible. The job itself is the
+real check: it fails naming any ``-o`` it cannot find.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 
 __all__ = ["assigned_names"]
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def assigned_names(program: str) -> set[str] | None:
@@ -34,7 +38,9 @@ def assigned_names(program: str) -> set[str] | None:
         elif isinstance(node, ast.Global):
             names.update(node.names)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            names.add(node.value)
+            # Code kept as a string (a cell that awaits at top level, run by a helper)
+            # may define any name it mentions.
+            names.update(_WORD.findall(node.value))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id in ("exec", "eval"):
             return None

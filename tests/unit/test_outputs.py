@@ -133,6 +133,9 @@ def test_dry_run_warns_about_an_o_name_the_program_never_assigns(tmp_path):
     plan = _plan(tmp_path, backend="local", module=None, outputs=("lr",),
                  program="globals().update({'lr': 1})\n")
     assert plan.warnings == ()
+    plan = _plan(tmp_path, backend="local", module=None, outputs=("loss",),
+                 program="_caliban_await('loss = await f()')\n")
+    assert plan.warnings == ()
 
 
 # -- the job side, run here ----------------------------------------------------------------
