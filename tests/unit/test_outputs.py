@@ -280,3 +280,13 @@ def test_notebook_jobs_link_their_executed_notebook():
                              backend="vertex", project="p").evolve(state="SUCCEEDED")
     assert notebook_of(script) is None and executed_notebook_url(script) is None
     assert spec_from_record(vertex, display_name="nb_1-retry1").notebook == "an/nb.ipynb"
+
+
+def test_a_default_group_that_gains_a_suffix_moves_its_output_locations(tmp_path):
+    from caliban_jupyter.group_names import _relabeled
+
+    plan = _plan(tmp_path, backend="local", outputs=("loss",))
+    moved = _relabeled(plan, plan.xgroup + "-2")
+    assert [s.output_uri for s in moved.specs] == [
+        f"gs://caliban-local/{plan.xgroup}-2/{s.display_name}/" for s in plan.specs]
+    assert moved.specs[0].labels["xgroup"] == plan.xgroup + "-2"
