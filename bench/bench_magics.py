@@ -101,7 +101,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="caliban-bench-"))
     env = {**os.environ, "CALIBAN_HOME": str(work / "home"),
            "CALIBAN_BASE_IMAGE": os.environ.get("CALIBAN_TEST_BASE_IMAGE",
-                                                "caliban-base:bookworm-py3"),
+                                                "caliban-base:bookworm-py3-nb"),
            "NO_GCE_CHECK": "true", "NO_PROXY": "127.0.0.1,localhost"}
     (work / "run").mkdir()
     load = bench_load_ext(env)

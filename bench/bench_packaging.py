@@ -32,7 +32,7 @@ from caliban_jupyter.spec.target import classify_target
 
 ROUNDS = 3
 REGISTRY = "127.0.0.1:5000"
-BASE = os.environ.get("CALIBAN_TEST_BASE_IMAGE", "caliban-base:bookworm-py3")
+BASE = os.environ.get("CALIBAN_TEST_BASE_IMAGE", "caliban-base:bookworm-py3-nb")
 OUT = Path(__file__).parent / "results" / "packaging.md"
 NAIVE_DOCKERFILE = f"""\
 FROM {BASE}

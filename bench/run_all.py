@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["cli", "expansion", "packaging", "build_modes", "submit", "magics", "table", "server"]
+ORDER = ["cli", "expansion", "packaging", "build_modes", "submit", "magics", "table", "server",
+         "outputs"]
 HEADER = """# Benchmark results
 
 Every figure is a ratio against a baseline measured in the same run, on the project's

@@ -95,7 +95,8 @@ def dests(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 # Keyword spellings that differ from the parser's dest (plural forms read naturally in
 # Python: dirs=["data"], labels={"team": "x"}; env={"K": "v"} is --env, whose dest
 # job_env keeps it apart from the process environment a CloudRequest carries).
-_ALIASES = {"dirs": "dir", "labels": "label", "env": "job_env"}
+_ALIASES = {"dirs": "dir", "labels": "label", "env": "job_env",
+            "outputs": "output"}
 
 
 def namespace_from_options(parser: argparse.ArgumentParser, options: Mapping[str, Any],

@@ -21,7 +21,7 @@ from .events import Progress
 from .session import get_config, submitting
 from .sweep import DryRun, Sweep
 
-__all__ = ["cloud", "config", "follow_logs", "logs", "resubmit", "status", "stop"]
+__all__ = ["cloud", "config", "follow_logs", "logs", "outputs", "resubmit", "status", "stop"]
 
 # A module (trainer.train) or a path (train.py, ../x/run.sh); anything else is code.
 _TARGET_RE = re.compile(r"[\w.\-/\\~]+")
@@ -219,7 +219,7 @@ def config(*, nogpu: bool = False, cwd: str | None = None, **flags: Any) -> Conf
     from .settings import resolve_settings
 
     known = {"project_id", "region", "cloud_key", "backend", "base_image", "registry",
-             "endpoint"}
+             "endpoint", "output_dir"}
     unknown = sorted(set(flags) - known)
     if unknown:
         raise UsageError(f"caliban_jupyter.config(): unknown option {unknown[0]!r}. Valid "
@@ -373,6 +373,22 @@ def follow_logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
     settings = _where(where, "caliban_jupyter.follow_logs()", ("job", "xgroup", "tail"))
     return _follow(job, xgroup=xgroup, tail=tail, settings=settings,
                    progress=_print_progress)
+
+
+def outputs(job: str | None = None, *, xgroup: str | None = None, dest: str | None = None,
+            **where: Any) -> Any:
+    """Download what the jobs of ``xgroup`` (default: the latest group), or one ``job``,
+    wrote: ``{dest}/{job}/...`` and executed notebooks as ``{dest}/{job}.ipynb`` (default
+    dest ``caliban_outputs/XGROUP``). Files already there with the same hash are skipped.
+    Prints a summary; returns the :class:`~caliban_jupyter.storage.DownloadReport`."""
+    from .commands.outputs import summary
+    from .outputs import group_download
+
+    settings = _where(where, "caliban_jupyter.outputs()", ("job", "xgroup", "dest"))
+    report, target, records = group_download(job, xgroup=xgroup, dest=dest,
+                                             settings=settings)
+    print(summary(report, target, [r.display_name for r in records]))
+    return report
 
 
 def _print_progress(event: Any) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .history import History
     from .records import JobRecord
     from .service import Plan
+    from .spec.jobs import JobSpec
 
 #: Longest group name (it is a label value).
 MAX_NAME = 63
@@ -100,8 +101,20 @@ def in_claimed_group(plan: Plan, backend: Backend, history: History, *,
 def _relabeled(plan: Plan, xgroup: str) -> Plan:
     if xgroup == plan.xgroup:
         return plan
-    return replace(plan, xgroup=xgroup, specs=tuple(s.with_labels({XGROUP_KEY: xgroup})
+    return replace(plan, xgroup=xgroup, specs=tuple(_moved(s, plan, xgroup)
                                                     for s in plan.specs))
+
+
+def _moved(spec: JobSpec, plan: Plan, xgroup: str) -> JobSpec:
+    """``spec`` in group ``xgroup``: its label, and its output location, which is named
+    after the group (``{output_dir}/{xgroup}/{job}/``)."""
+    spec = spec.with_labels({XGROUP_KEY: xgroup})
+    if plan.output_dir and spec.output_uri:
+        from .spec.outputs import job_output_uri
+
+        spec = replace(spec, output_uri=job_output_uri(plan.output_dir, xgroup,
+                                                       spec.display_name))
+    return spec
 
 
 def group_of(plan: Plan, records: Sequence[JobRecord]) -> str:

@@ -63,6 +63,7 @@ _PARSERS: dict[str, Callable[[], MagicParser]] = {
     "stop": lambda: _tracking_parser("stop"),
     "resubmit": lambda: _tracking_parser("resubmit"),
     "logs": lambda: _tracking_parser("logs"),
+    "outputs": lambda: _tracking_parser("outputs"),
     "config": lambda: command_parser("%caliban_config", _config_args),
     "form": lambda: _form_parser(),
     "export": lambda: _export_parser(),
@@ -96,7 +97,7 @@ def _where_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 @magics_class
 class CalibanMagics(Magics):
-    """``%%caliban_cloud`` and ``%caliban_status/stop/resubmit/logs/config``."""
+    """``%%caliban_cloud`` and ``%caliban_status/stop/resubmit/logs/outputs/config``."""
 
     @cell_magic
     @_as_usage_errors
@@ -225,11 +226,21 @@ class CalibanMagics(Magics):
 
     @line_magic
     @_as_usage_errors
+    def caliban_outputs(self, line: str) -> None:
+        """Download what the jobs of a group (default: the latest) or one JOB wrote, with
+        their executed notebooks as DEST/JOB.ipynb; unchanged files are skipped."""
+        from . import api
+
+        args = parse_line(parser("outputs"), line)
+        api.outputs(args.job, xgroup=args.xgroup, dest=args.dest, **_where_kwargs(args))
+
+    @line_magic
+    @_as_usage_errors
     def caliban_config(self, line: str) -> Any:
         """Show the effective settings and where each came from.
 
         Set session defaults with ``%config Caliban.<name> = value`` (names: project_id,
-        region, backend, base_image, registry, cloud_key, endpoint, capture).
+        region, backend, base_image, registry, cloud_key, endpoint, output_dir, capture).
         """
         from . import api
 
@@ -237,7 +248,7 @@ class CalibanMagics(Magics):
         return api.config(nogpu=args.nogpu)
 
 
-for _name in ("cloud", "status", "stop", "resubmit", "logs", "config", "export"):
+for _name in ("cloud", "status", "stop", "resubmit", "logs", "outputs", "config", "export"):
     _fn = getattr(CalibanMagics, f"caliban_{_name}")
     _fn.__doc__ = _with_help(_fn.__doc__ or "", parser(_name))
 

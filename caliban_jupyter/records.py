@@ -262,6 +262,11 @@ def spec_from_record(record: JobRecord, *, display_name: str) -> JobSpec:
     labels = {k: v for k, v in record.labels.items() if k != SID_LABEL}
     if not record.labels and record.request:
         labels = {k: v for k, v in (record.request.get("labels") or {}).items() if k != SID_LABEL}
+    output_uri = output_uri_of(record)
+    if output_uri:
+        from .spec.outputs import renamed_output_uri
+
+        output_uri = renamed_output_uri(output_uri, display_name)
     return JobSpec(
         display_name=display_name,
         index=record.index,
@@ -273,4 +278,41 @@ def spec_from_record(record: JobRecord, *, display_name: str) -> JobSpec:
             "machineSpec", {})),
         runtime=JobRuntime.from_job_spec(record.request.get("jobSpec")),
         package=PackageRun.from_pool(_first_pool(record.request)),
+        output_uri=output_uri,
+        notebook=notebook_of(record),
     )
+
+
+def notebook_of(record: JobRecord) -> str | None:
+    """The notebook a notebook job executes (None for other jobs)."""
+    from .spec.jobs import NOTEBOOK_ENV
+
+    pool = _first_pool(record.request)
+    container = pool.get("containerSpec") or pool.get("pythonPackageSpec") or {}
+    for item in container.get("env") or ():
+        if isinstance(item, Mapping) and item.get("name") == NOTEBOOK_ENV:
+            return str(item.get("value") or "") or None
+    return None
+
+
+def executed_notebook_url(record: JobRecord) -> str | None:
+    """Where a person opens a notebook job's executed notebook: the emulator's page for it,
+    or the Cloud console's page of the object (None for other jobs, or no location)."""
+    uri = output_uri_of(record)
+    if not uri or notebook_of(record) is None:
+        return None
+    from .spec.outputs import NOTEBOOK, split_gs
+
+    if record.backend == "local":
+        return f"{record.url}/notebook" if record.url else None
+    if uri.startswith("gs://"):
+        bucket, path = split_gs(uri)
+        return ("https://console.cloud.google.com/storage/browser/_details/"
+                + "/".join(p for p in (bucket, path, NOTEBOOK) if p))
+    return None
+
+
+def output_uri_of(record: JobRecord) -> str | None:
+    """The job's output location (``baseOutputDirectory``) as requested, or None."""
+    spec = (record.request or {}).get("jobSpec") or {}
+    return ((spec.get("baseOutputDirectory") or {}).get("outputUriPrefix")) or None

@@ -102,6 +102,8 @@ def render_dry_run(plan: Plan, out=None, notes_out=None) -> None:
         print(f"note: {note}", file=out)
     for line in _build_lines(info):
         print(line, file=out)
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=out)
     for spec in specs:
         m = spec.machine
         print(f"\n{spec.display_name}", file=out)
@@ -115,6 +117,9 @@ def render_dry_run(plan: Plan, out=None, notes_out=None) -> None:
         print(f"  labels:      {labels}", file=out)
         for line in describe_runtime(spec.runtime, m):
             print(f"  {line}", file=out)
+        if spec.output_uri:
+            saved = f" (values: {', '.join(plan.outputs)})" if plan.outputs else ""
+            print(f"  outputs:     {spec.output_uri}{saved}", file=out)
     n = len(plan.specs)
     print(f"\n{n} job{'s' if n != 1 else ''} would be submitted.", file=out)
     if request.show_program:

@@ -24,6 +24,7 @@ from .events import Progress, ignore
 from .records import INDEX_LABEL, SID_LABEL
 from .settings import Settings, resolve_settings, with_default_registry
 from .spec.jobs import JobSpec, MachineSpec
+from .spec.outputs import job_output_uri
 from .spec.runtime import JobRuntime, RuntimeFlags
 from .spec.target import PROGRAM_FILE, Target, classify_target
 
@@ -61,6 +62,9 @@ class CloudRequest:
     region: str | None = None
     cloud_key: str | None = None
     endpoint: str | None = None
+    output_dir: str | None = None
+    # -o NAME: variables saved from the program after it ends (see spec/outputs.py).
+    outputs: tuple[str, ...] = ()
     dry_run: bool = False
     format: str = "text"
     show_program: bool = False
@@ -89,9 +93,10 @@ class CloudRequest:
                                      tuple(getattr(args, "script_args", ()) or ()))
             )
         values = {f: getattr(args, f) for f in cls.__dataclass_fields__ if hasattr(args, f)}
-        for key in ("labels", "dirs", "extras", "script_args"):
+        for key in ("labels", "dirs", "extras", "script_args", "outputs"):
             values.pop(key, None)
         values.update(
+            outputs=tuple(getattr(args, "output", ()) or ()),
             labels=tuple(getattr(args, "label", ()) or ()),
             dirs=tuple(getattr(args, "dir", ()) or ()),
             extras=tuple(getattr(args, "extras", ()) or ()),
@@ -124,13 +129,16 @@ class Plan:
     experiments: tuple[Mapping[str, Any], ...]
     specs: tuple[JobSpec, ...]
     image: str | None  # the image to run when known without building (--image_tag)
-    program: str | None = None  # generated program source (captured cell or notebook)
+    program: str | None = None  # generated program source (a captured cell)
     runtime: JobRuntime = field(default_factory=JobRuntime)
     build: BuildChoice | None = None  # how the jobs become runnable (--build)
     #: One line per label that sanitizing changed or dropped (shown, never silent).
     notes: tuple[str, ...] = ()
     #: True once ``xgroup`` is claimed for this submission (group_names.reserve_group).
     claimed: bool = False
+    output_dir: str | None = None  # the output root, normalized; None: outputs off
+    outputs: tuple[str, ...] = ()  # -o names
+    warnings: tuple[str, ...] = ()  # shown by the dry run and at submission
 
     @property
     def backend(self) -> str:
@@ -190,7 +198,8 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         "project_id": request.project_id, "region": request.region,
         "cloud_key": request.cloud_key, "backend": request.backend,
         "base_image": request.base_image, "registry": request.registry,
-        "endpoint": request.endpoint, **request.runtime.setting_flags(),
+        "endpoint": request.endpoint, "output_dir": request.output_dir,
+        **request.runtime.setting_flags(),
         "build": request.build,
         "staging_bucket": request.staging_bucket, "executor_image": request.executor_image,
     }
@@ -207,6 +216,8 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         raise UsageError(f"--cloud_key {settings.cloud_key}: no such file "
                          f"(from {settings.sources.get('cloud_key', 'flag')})")
     settings = with_default_registry(settings)
+
+    output_dir, outputs = _plan_outputs(request, settings, target)
 
     machine = resolve_machine(
         gpu_spec=request.gpu_spec, tpu_spec=request.tpu_spec,
@@ -241,10 +252,14 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
     image = request.image_tag
     specs = []
     notes: dict[str, None] = {}
+    # A notebook job's experiment keys are its parameters (injected papermill-style).
+    parameters = set(request.program_parameters) | (
+        {k for e in experiments for k in e if k.isidentifier()}
+        if target is not None and target.kind == "notebook" else set())
     for i, experiment in enumerate(experiments, start=1):
         # `false` omits a flag (caliban's rule), which would leave a captured program its
         # notebook value: a parameter of the program gets an explicit False instead.
-        args = experiment_to_args({k: "False" if v is False and k in request.program_parameters
+        args = experiment_to_args({k: "False" if v is False and k in parameters
                                    else v for k, v in experiment.items()}, request.script_args)
         labels, label_notes = build_labels_and_notes(
             job_name=name, gpu_enabled=machine.accelerator_type is not None
@@ -258,18 +273,22 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         )
         labels.pop(SID_LABEL)
         notes.update(dict.fromkeys(label_notes))
+        spec_name = f"{name}_{stamp}_{i}"
         specs.append(JobSpec(
-            display_name=f"{name}_{stamp}_{i}", index=i, region=settings.region,
+            display_name=spec_name, index=i, region=settings.region,
             image_uri=image or "", args=tuple(args), labels=labels, machine=machine,
             experiment=experiment, runtime=None if runtime == JobRuntime() else runtime,
+            output_uri=job_output_uri(output_dir, xgroup, spec_name) if output_dir else None,
+            notebook=target.path if target is not None and target.kind == "notebook" else None,
         ))
-    program = request.program
-    if program is None and target is not None and target.kind == "notebook" and not image:
-        program = notebook_program(Path(cwd, target.path), experiments)
+    if target is not None and target.kind == "notebook":
+        check_notebook(Path(cwd, target.path))
+    warnings = undefined_output_warnings(request.program, outputs)
     return Plan(request=request, settings=settings, target=target, machine=machine,
                 xgroup=xgroup, name=name, experiments=tuple(experiments), specs=tuple(specs),
-                image=image, program=program, runtime=runtime, build=build,
-                notes=summarize_notes(list(notes)))
+                image=image, program=request.program, runtime=runtime, build=build,
+                notes=summarize_notes(list(notes)), output_dir=output_dir, outputs=outputs,
+                warnings=warnings)
 
 
 _MACHINE_FLAGS = ("nogpu", "gpu_spec", "tpu_spec", "machine_type")
@@ -322,24 +341,74 @@ def with_config_flags(request: CloudRequest) -> CloudRequest:
     return replace(request, **changes)
 
 
-def notebook_program(path: Path, experiments: Sequence[Mapping[str, Any]]) -> str:
-    """A whole notebook as one job's program: its code cells in order (see
-    :func:`caliban_jupyter.packaging.capture_notebook.notebook_capture`)."""
-    from .packaging.capture_notebook import notebook_capture
+def _plan_outputs(request: CloudRequest, settings: Settings,
+                  target: Target | None) -> tuple[str | None, tuple[str, ...]]:
+    """The output root (None: off) and the ``-o`` names, checked against what runs."""
+    from .spec.outputs import HOW_TO_SET, check_output_names, resolve_output_dir
 
-    return notebook_capture(path, experiments).source
+    output_dir = resolve_output_dir(settings.output_dir, settings.backend, request.cwd)
+    outputs = check_output_names(request.outputs)
+    if outputs and output_dir is None:
+        raise UsageError(f"-o {outputs[0]}: values are saved to the job's output location, "
+                         f"and the Vertex backend has none: {HOW_TO_SET}")
+    if outputs and request.image_tag:
+        raise UsageError(f"-o {outputs[0]} needs the program that saves it in the image; "
+                         "--image_tag runs an image as it is: drop one of them")
+    if outputs and target is not None and target.kind not in ("script", "notebook"):
+        raise UsageError(f"-o {outputs[0]}: values can be saved from a notebook cell, a "
+                         f"script or a notebook, not a {target.kind} ({target.name}); write "
+                         "files to $AIP_MODEL_DIR instead, or run it as a script")
+    return output_dir, outputs
+
+
+def undefined_output_warnings(program: str | None, outputs: Sequence[str]) -> tuple[str, ...]:
+    """One warning per ``-o`` name the captured program plainly never assigns."""
+    if not program or not outputs:
+        return ()
+    from .packaging.outputs_check import assigned_names
+
+    defined = assigned_names(program)
+    if defined is None:
+        return ()
+    return tuple(f"-o {name}: the program never assigns {name!r} (the job will fail "
+                 "naming it); define it in the cell, or drop -o " + name
+                 for name in outputs if name not in defined)
+
+
+def check_notebook(path: Path) -> None:
+    """Fail the plan (not the job) when the notebook cannot be read."""
+    import nbformat
+
+    from .errors import TargetError
+
+    try:
+        nbformat.read(path, as_version=4)
+    except (OSError, ValueError, nbformat.reader.NotJSONError) as e:
+        raise TargetError(f"{path.name} is not a readable Jupyter notebook ({e}); "
+                          "open and save it in Jupyter, or name a module or script") from None
 
 
 def build_request(plan: Plan):  # -> packaging.BuildRequest (imported lazily)
     """The packaging request for this plan's image."""
     from .packaging.context import BuildRequest
+    from .packaging.jobfiles import notebook_command, outputs_command, runtime_files
 
     req = plan.request
     generated: dict[str, bytes] = {}
-    entrypoint = None
+    entrypoint: tuple[str, ...] | None = None
+    notebook = plan.target is not None and plan.target.kind == "notebook"
     if plan.program is not None:
         generated[PROGRAM_FILE] = plan.program.encode()
         entrypoint = ("python3", PROGRAM_FILE)
+        if plan.outputs:
+            entrypoint = outputs_command(PROGRAM_FILE, plan.outputs)
+    elif notebook:
+        assert plan.target is not None
+        entrypoint = notebook_command(plan.target.path, plan.outputs)
+    elif plan.outputs and plan.target is not None:
+        entrypoint = outputs_command(plan.target.path, plan.outputs)
+    if plan.outputs or notebook:
+        generated.update(runtime_files(notebook=notebook))
     return BuildRequest(
         cwd=str(Path(req.cwd).resolve()), target=plan.target, dirs=tuple(req.dirs),
         extras=tuple(req.extras), gpu=plan.settings.gpu,
@@ -347,6 +416,7 @@ def build_request(plan: Plan):  # -> packaging.BuildRequest (imported lazily)
         registry=plan.settings.registry, image_name=_image_name(plan),
         cloud_key=plan.settings.cloud_key, generated_files=generated, entrypoint=entrypoint,
         requirements=tuple(req.requirements), modules=tuple(req.program_modules),
+        notebook_runtime=notebook,
     )
 
 

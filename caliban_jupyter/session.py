@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 #: The traits that are settings (resolve_settings keys), in the order %caliban_config shows.
 SETTING_TRAITS = ("project_id", "region", "backend", "base_image", "registry", "cloud_key",
-                  "endpoint", "build", "staging_bucket", "executor_image")
+                  "endpoint", "build", "staging_bucket", "executor_image",
+                  "output_dir")
 
 
 class Caliban(Configurable):
@@ -60,6 +61,10 @@ class Caliban(Configurable):
     executor_image = Unicode(None, allow_none=True,
                              help="Prebuilt image for --build package: a short name such as "
                                   "pytorch-2.4-gpu, or an image URI.").tag(config=True)
+    output_dir = Unicode(None, allow_none=True,
+                         help="Where jobs write their outputs (-o values, files, executed "
+                              "notebooks): gs://BUCKET/PREFIX, or a local directory with the "
+                              "local backend.").tag(config=True)
     capture = Enum(["deps", "all"], default_value="deps",
                    help="Default --capture mode of %%caliban_cloud: 'deps' keeps only the "
                         "earlier cells the job needs, 'all' keeps every earlier cell."

@@ -52,6 +52,8 @@ CONFIG_KEYS = {
     "staging_bucket": "where code packages and build contexts are uploaded, gs://BUCKET[/PREFIX]",
     "executor_image": "the prebuilt image --build package runs on: a short name such as "
                       "pytorch-2.4-gpu, or an image URI (string)",
+    "output_dir": "where jobs write their outputs: gs://BUCKET/PREFIX (a local directory "
+                  "with the local backend) (string)",
 }
 #: Settings that go to every job's runtime (JobRuntime), not to where jobs run.
 RUNTIME_KEYS = ("service_account", "network", "tensorboard", "reservation", "boot_disk_size",
@@ -98,6 +100,7 @@ ENV_VARS = {
     "build": ("CALIBAN_BUILD",),
     "staging_bucket": ("CALIBAN_STAGING_BUCKET",),
     "executor_image": ("CALIBAN_EXECUTOR_IMAGE",),
+    "output_dir": ("CALIBAN_OUTPUT_DIR",),
 }
 
 
@@ -114,6 +117,7 @@ class Settings:
     apt_packages: tuple[str, ...]
     registry: str | None
     endpoint: str | None
+    output_dir: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     #: The runtime settings that are set (RUNTIME_KEYS), e.g. {"timeout": "2h"}.
     runtime: Mapping[str, Any] = field(default_factory=dict)
@@ -140,6 +144,7 @@ class Settings:
             "build": self.build,
             "staging_bucket": self.staging_bucket,
             "executor_image": self.executor_image,
+            "output_dir": self.output_dir,
         }
 
     def _runtime_json(self) -> dict[str, Any]:
@@ -207,7 +212,7 @@ def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
                 "service_account", "network", "tensorboard", "reservation", "boot_disk_type",
                 "timeout", "build", "staging_bucket", "executor_image", "gpu_spec", "tpu_spec",
                 "machine_type", "experiment_config", "name", "max_wait", "worker_machine_type",
-                "worker_gpu_spec"):
+                "worker_gpu_spec", "output_dir"):
         if key in data and not isinstance(data[key], str):
             raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
     _check_job_keys(data, path)
@@ -340,6 +345,7 @@ def resolve_settings(
         apt_packages=tuple(apt),
         registry=pick("registry"),
         endpoint=pick("endpoint"),
+        output_dir=pick("output_dir"),
         sources=sources,
         runtime=runtime,
         build=build,

@@ -36,7 +36,7 @@ def execute(plan: Plan, progress: Progress = ignore) -> list[JobRecord]:
     from .history import History
     from .service import build_request
 
-    for note in (*plan.request.program_notes, *plan.notes):
+    for note in (*plan.request.program_notes, *plan.notes, *plan.warnings):
         progress(Warning_(note))
     # Checked before the build: failing after it would leave every job NOT_SUBMITTED.
     history = History.open()

@@ -53,6 +53,29 @@ class Job:
                                 f"({self.record.error or 'no resource name'}): it has no logs")
         return self._sweep.backend.logs(self.record.resource_name, tail=tail)
 
+    @property
+    def output_uri(self) -> str | None:
+        """Where the job writes its outputs (``baseOutputDirectory``), or None."""
+        from .records import output_uri_of
+
+        return output_uri_of(self.record)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The values the job saved (``-o``), loaded here; what could not be read is in
+        :attr:`output_error`."""
+        return dict(self._read_outputs().values)
+
+    @property
+    def output_error(self) -> str | None:
+        """Why a value is missing (the job failed, no manifest, a hash mismatch...)."""
+        return self._read_outputs().error
+
+    def _read_outputs(self):
+        from .outputs import read_outputs
+
+        return read_outputs(self.record, self._sweep.locator.locate(self.record))
+
     def __repr__(self) -> str:
         return f"<Job {self.display_name} {self.state}>"
 
@@ -175,6 +198,51 @@ class Sweep:
             sleep = poll if deadline is None else min(poll, max(0.0, deadline - time.monotonic()))
             time.sleep(sleep)
 
+    @property
+    def locator(self):
+        """Finds the jobs' output locations (Cloud Storage or the emulator's directory)."""
+        if getattr(self, "_locator", None) is None:
+            from .outputs import Locator
+
+            self._locator = Locator(self.settings)
+        return self._locator
+
+    def latest(self) -> list[JobRecord]:
+        """The newest attempt of each job (a resubmission replaces the job it retries)."""
+        from .records import latest_attempts
+
+        return latest_attempts(self._records)
+
+    def results(self, wait: bool = True, *, timeout: float | None = None,
+                frame: bool | None = None, workers: int | None = None) -> Any:
+        """One row per job: its experiment parameters, the values it saved (``-o``), its
+        ``state`` and ``error``; a pandas DataFrame when pandas is installed (or
+        ``frame=True``), else (or with ``frame=False``) a list of dicts.
+
+        ``wait`` (default) first waits for every job to finish; ``wait=False`` reads what
+        is there now (unfinished jobs say so in ``error``). Jobs are read in parallel.
+        Values saved with pickle are code run when loaded: load only your own jobs'.
+        """
+        from .history import History
+        from .outputs import results, to_table
+        from .storage import WORKERS
+
+        if wait:
+            self.wait(timeout)
+        configs = {e["index"]: e["config"] for e in History().experiments(self.xgroup)}
+        rows = results(self.latest(), self.locator, configs=configs,
+                       workers=WORKERS if workers is None else workers)
+        return rows if frame is False else to_table(rows, required=bool(frame))
+
+    def download(self, dest: str | None = None) -> Any:
+        """Copy everything the jobs wrote to ``dest`` (default ``caliban_outputs/XGROUP``):
+        ``{dest}/{job}/...`` and executed notebooks as ``{dest}/{job}.ipynb``. Files
+        already there with the same hash are skipped. Returns the
+        :class:`~caliban_jupyter.storage.DownloadReport`."""
+        from .outputs import download
+
+        return download(self.latest(), dest or f"caliban_outputs/{self.xgroup}", self.locator)
+
     def stop(self) -> Sweep:
         """Cancel every job that is not terminal yet; returns self (refreshed)."""
         from .history import History
@@ -202,8 +270,13 @@ class Sweep:
         e = html.escape
         head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in COLUMNS)
         body = []
+        from .records import executed_notebook_url
+
         for r, record in zip(self.rows(), self._records, strict=True):
+            notebook = executed_notebook_url(record) if record.is_terminal else None
             link = f"<a href='{e(r['link'])}' target='_blank'>open</a>" if r["link"] else ""
+            if notebook:
+                link += f" <a href='{e(notebook)}' target='_blank'>ipynb</a>"
             cells = [e(r["name"]), e(r["state"]), f"<code>{e(r['args'])}</code>",
                      e(r["created"]), link]
             body.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>"

@@ -10,7 +10,7 @@ bash scripts/venv.sh
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 export NO_GCE_CHECK=true NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 # Nothing can be pulled on these machines: build on the local base image.
-export CALIBAN_BASE_IMAGE="${CALIBAN_BASE_IMAGE:-caliban-base:bookworm-py3}"
+export CALIBAN_BASE_IMAGE="${CALIBAN_BASE_IMAGE:-caliban-base:bookworm-py3-nb}"
 mkdir -p out
 .venv/bin/python - notebooks/quickstart.ipynb out/quickstart.executed.ipynb <<'PY'
 import sys

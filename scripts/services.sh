@@ -8,7 +8,7 @@
 set -euo pipefail
 
 STATE="${CALIBAN_SERVICES_DIR:-/tmp/caliban-services}"
-BASE_IMAGE="${CALIBAN_TEST_BASE_IMAGE:-caliban-base:bookworm-py3}"
+BASE_IMAGE="${CALIBAN_TEST_BASE_IMAGE:-caliban-base:bookworm-py3-nb}"
 REGISTRY_ADDR="127.0.0.1:5000"
 mkdir -p "$STATE"
 
@@ -77,12 +77,16 @@ YML
   curl -fsS -m 2 "http://$REGISTRY_ADDR/v2/" >/dev/null || { log "registry did not start; see $STATE/registry.log"; exit 1; }
 fi
 
-# 4. A local base image with Python and NumPy (nothing can be pulled from outside).
+# 4. A local base image with Python, NumPy and what runs a notebook as a job (nbclient,
+#    ipykernel, nbformat: Debian's own, since builds here cannot reach a package index).
+#    Changing what it includes means a new tag, so existing machines rebuild it.
+#    debootstrap resolves no virtual packages: python3-cffi-backend and libboost-regex
+#    provide two that python3-zmq and gdb (pulled in by ipykernel) depend on.
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   rootfs="$STATE/rootfs"
   log "making base image $BASE_IMAGE with debootstrap (about a minute)"
   $SUDO rm -rf "$rootfs"
-  $SUDO debootstrap --variant=minbase --include=python3,python3-pip,python3-venv,python3-numpy,ca-certificates \
+  $SUDO debootstrap --variant=minbase --include=python3,python3-pip,python3-venv,python3-numpy,python3-nbclient,python3-ipykernel,python3-nbformat,python3-cffi-backend,libboost-regex1.74.0,ca-certificates \
     bookworm "$rootfs" http://deb.debian.org/debian >"$STATE/debootstrap.log" 2>&1 \
     || { log "debootstrap failed; see $STATE/debootstrap.log"; exit 1; }
   $SUDO rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*

@@ -7,7 +7,7 @@ bash scripts/services.sh
 bash scripts/venv.sh
 bash scripts/ui-deps.sh  # chromium + jupyterlab/playwright for tests/ui
 export NO_GCE_CHECK=true NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-export CALIBAN_TEST_BASE_IMAGE="${CALIBAN_TEST_BASE_IMAGE:-caliban-base:bookworm-py3}"
+export CALIBAN_TEST_BASE_IMAGE="${CALIBAN_TEST_BASE_IMAGE:-caliban-base:bookworm-py3-nb}"
 # Never touch the user's own history or emulator.
 CALIBAN_HOME="$(mktemp -d /tmp/caliban-test-home.XXXXXX)"
 export CALIBAN_HOME

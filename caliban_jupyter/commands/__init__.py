@@ -14,5 +14,6 @@ COMMANDS = {
     "stop": "stop",
     "resubmit": "resubmit",
     "logs": "logs",
+    "outputs": "outputs",
     "emulator": "emulator",
 }

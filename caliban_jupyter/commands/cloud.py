@@ -25,6 +25,8 @@ Settings resolve: flag > environment > .calibanconfig.json > default:
   build     --build, CALIBAN_BUILD, "build" (default auto: docker when an engine answers,
             else package); --staging_bucket, CALIBAN_STAGING_BUCKET, "staging_bucket";
             --executor_image, CALIBAN_EXECUTOR_IMAGE, "executor_image"
+  outputs   --output_dir, CALIBAN_OUTPUT_DIR, "output_dir" (gs://BUCKET/PREFIX; each job
+            writes to {output_dir}/{xgroup}/{job}/; the local backend defaults to its own)
 
 Examples:
   caliban cloud --backend local --nogpu trainer.train --experiment_config exp.json
@@ -87,6 +89,9 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
     g.add_argument("--name", help="job name prefix (default caliban_{user})")
     g.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE",
                    help="label for every job (repeatable)")
+    g.add_argument("-o", "--output", action="append", default=[], metavar="NAME",
+                   help="save this variable of the program (a cell, script or notebook) "
+                        "after it ends, for sweep.results() / `caliban outputs` (repeatable)")
     g.add_argument("--xgroup", metavar="NAME",
                    help="experiment group (default {user}-xgroup-{YYYY-mm-dd-HH-MM-SS}, "
                         "with -2, -3... when another submission has it)")
@@ -119,6 +124,9 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
     w.add_argument("--endpoint", metavar="URL",
                    help="job service endpoint (default {region}-aiplatform.googleapis.com; "
                         "with --backend local, an emulator already running there)")
+    w.add_argument("--output_dir", metavar="URI",
+                   help="where jobs write outputs: gs://BUCKET/PREFIX (with --backend local "
+                        "also a local directory; default: the emulator's own)")
     w.add_argument("--cloud_key", metavar="KEY_JSON",
                    help="service-account key for API calls from this machine; never enters "
                         "the image")

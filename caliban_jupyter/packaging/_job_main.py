@@ -60,7 +60,18 @@ def install_commands(job: dict, workdir: str) -> list[tuple[list[str], str]]:
         extras = job.get("extras") or []
         target = f".[{','.join(extras)}]" if extras else "."
         out.append(([*pip, target], os.path.join(deps, "setup")))
+    # What the program itself needs (a notebook job: nbclient, nbformat, ipykernel),
+    # installed only when the image lacks it, as the Docker path's image does.
+    missing = [name for name in job.get("ensure", []) if not _importable(name)]
+    if missing:
+        out.append(([*pip, *missing], workdir))
     return out
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
 
 
 def command(job: dict, argv: list[str]) -> list[str]:

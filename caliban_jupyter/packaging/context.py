@@ -60,6 +60,8 @@ class BuildRequest:
     requirements: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
+    # The job executes a notebook: the image needs nbclient, nbformat and ipykernel.
+    notebook_runtime: bool = False
 
     @property
     def resolved_base_image(self) -> str:
@@ -314,7 +316,7 @@ def _select(req: BuildRequest) -> tuple[list[Entry], DockerfileSpec, tuple[str, 
         base_image=req.resolved_base_image, entrypoint=tuple(entrypoint),
         apt_packages=tuple(req.apt_packages), requirements=requirements, setup_files=setup,
         extras=extras, dirs=dirs, code=code_root is not None or bool(req.modules),
-        generated=bool(req.generated_files),
+        generated=bool(req.generated_files), notebook_runtime=req.notebook_runtime,
     )
     return _with_parent_dirs(entries, tuple(roots)), spec, tuple(sorted(skipped))
 

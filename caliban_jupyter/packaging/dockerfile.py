@@ -40,6 +40,10 @@ _ENV = (
     "PYTHONUNBUFFERED=1",
 )
 
+# What executes a notebook in the job (packaging/jobfiles/caliban_notebook.py).
+NOTEBOOK_PACKAGES = ("nbclient", "nbformat", "ipykernel")
+_NOTEBOOK_CHECK = "import nbclient, nbformat, ipykernel"
+
 
 @dataclass(frozen=True)
 class DockerfileSpec:
@@ -67,6 +71,9 @@ class DockerfileSpec:
         Whether the context holds code under ``code/``.
     generated
         Whether the context holds generated files under ``gen/``.
+    notebook_runtime
+        The job executes a notebook: nbclient, nbformat and ipykernel are installed with
+        pip unless the base image already has them (Debian's packages count).
     """
 
     base_image: str
@@ -78,6 +85,7 @@ class DockerfileSpec:
     dirs: tuple[str, ...] = ()
     code: bool = True
     generated: bool = False
+    notebook_runtime: bool = False
 
 
 def _dest(rel: str) -> str:
@@ -124,6 +132,9 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
             f"RUN cd {SETUP_DIR} && python3 -m pip install --no-cache-dir {target}"
             f" && cd / && rm -rf {SETUP_DIR}"
         )
+    if spec.notebook_runtime:
+        lines.append(f"RUN python3 -c {shlex.quote(_NOTEBOOK_CHECK)} 2>/dev/null || "
+                     f"python3 -m pip install --no-cache-dir {' '.join(NOTEBOOK_PACKAGES)}")
     for i, rel in enumerate(spec.dirs):
         lines.append(_copy(f"dirs/{i}/", _dest(rel)))
     if spec.code:

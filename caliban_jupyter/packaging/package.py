@@ -39,6 +39,7 @@ from typing import IO
 from ..errors import UsageError
 from ..spec.executors import PACKAGE_MODULE
 from .context import GENERATED_REQUIREMENTS, BuildRequest, Entry, _HashingWriter, _select, _tarinfo
+from .dockerfile import NOTEBOOK_PACKAGES
 
 DATA_MODULE = "caliban_data"
 #: Bumped when the layout or the runtime changes incompatibly (it is part of every hash).
@@ -243,14 +244,17 @@ def plan_package(req: BuildRequest, memo: Path | None = None) -> PackagePlan:
         data = _remap(entries, spec.dirs, ("dirs",))
         parts.append(PackagePart(DATA_MODULE, _data_digest(data, memo), data))
     code = _remap(entries, spec.dirs, ("code", "gen", "deps"))
-    job_json = json.dumps({
+    job: dict[str, object] = {
         "format": FORMAT,
         "parts": [p.module for p in parts] + [PACKAGE_MODULE],
         "entrypoint": list(spec.entrypoint),
         "requirements": list(spec.requirements),
         "setup": bool(spec.setup_files),
         "extras": list(spec.extras),
-    }, indent=1, sort_keys=True).encode()
+    }
+    if spec.notebook_runtime:  # what runs a notebook, installed if the image lacks it
+        job["ensure"] = list(NOTEBOOK_PACKAGES)
+    job_json = json.dumps(job, indent=1, sort_keys=True).encode()
     runtime = runtime_source()
     h = hashlib.sha256(f"{PACKAGE_MODULE}/{FORMAT}/".encode())
     for part in parts:

@@ -57,7 +57,11 @@ def list_groups(history: History, *, page_size: int, offset: int
 def job_json(record: JobRecord, *, full: bool = False) -> dict[str, Any]:
     """A job's :class:`~caliban_jupyter.records.JobRecord` JSON; without ``full``, less the
     ``request`` body it was created from (kilobytes per job, which a panel never shows)."""
+    from ..records import executed_notebook_url
+
     out = record.to_json()
+    # A notebook job's executed notebook, once it ended (the panel links it).
+    out["notebook_url"] = executed_notebook_url(record) if record.is_terminal else None
     if not full:
         out.pop("request", None)
     return out

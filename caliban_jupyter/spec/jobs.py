@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 from ..errors import UsageError
 from .executors import PackageRun
 
+#: Set in a notebook job's container: the notebook it executes.
+NOTEBOOK_ENV = "CALIBAN_NOTEBOOK"
+
 #: Vertex AI's limit on a CustomJob's display name.
 MAX_DISPLAY_NAME = 128
 
@@ -71,7 +74,8 @@ class JobSpec:
 
     ``index`` is 1-based within the experiment group; ``experiment`` the expanded config
     entry that produced ``args``. ``runtime`` holds scheduling, worker pools, env and the
-    other runtime settings (``None``: Vertex's defaults, one machine).
+    other runtime settings (``None``: Vertex's defaults, one machine); ``output_uri`` the
+    job's output location (``baseOutputDirectory``), or None when outputs are off.
     """
 
     display_name: str
@@ -86,6 +90,10 @@ class JobSpec:
     #: ``--build package``: the code package the job runs on ``image_uri`` (None: the
     #: image itself is the program).
     package: PackageRun | None = None
+    output_uri: str | None = None
+    # A notebook job's notebook (relative path): sent as CALIBAN_NOTEBOOK in the container's
+    # environment, so the job's record says where its executed notebook is.
+    notebook: str | None = None
 
     def to_custom_job(self) -> dict[str, Any]:
         """The CustomJob request body in Vertex's REST JSON form (lowerCamelCase)."""
@@ -96,6 +104,14 @@ class JobSpec:
             job_spec = {"workerPoolSpecs": [{"machineSpec": self.machine.to_json(),
                                              "replicaCount": "1",
                                              "containerSpec": container}]}
+        if self.output_uri:
+            job_spec["baseOutputDirectory"] = {"outputUriPrefix": self.output_uri}
+        if self.notebook:
+            pool = job_spec["workerPoolSpecs"][0]
+            chief = pool["containerSpec"]  # a copy: pools may share one container dict
+            pool["containerSpec"] = {**chief, "env": [*chief.get("env", []),
+                                                      {"name": NOTEBOOK_ENV,
+                                                       "value": self.notebook}]}
         body = {"displayName": self.display_name, "labels": dict(self.labels),
                 "jobSpec": job_spec}
         return self.package.apply(body) if self.package is not None else body

@@ -12,7 +12,9 @@ from ..errors import TargetError
 
 Kind = Literal["module", "script", "bash", "notebook"]
 
-PROGRAM_FILE = "caliban_main.py"  # generated program (notebook cells, captured code)
+PROGRAM_FILE = "caliban_main.py"  # generated program (captured cell code)
+# Executes a notebook in the job (shipped by packaging/jobfiles): papermill's conventions.
+NOTEBOOK_RUNNER = "caliban_notebook.py"
 
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -42,9 +44,9 @@ class Target:
         if self.kind == "script":
             return ["python3", self.path]
         if self.kind == "notebook":
-            # The service exports the notebook's code cells as this script (see
-            # service.notebook_program); the .ipynb itself travels with the code.
-            return ["python3", PROGRAM_FILE]
+            # The .ipynb travels with the code and runs in a kernel; the job's arguments
+            # (after "--") are its parameters.
+            return ["python3", NOTEBOOK_RUNNER, "--outputs", "", self.path, "--"]
         return ["bash", self.path]
 
     def to_json(self) -> dict[str, str]:

@@ -29,6 +29,7 @@ TEXT_FLAGS = {
     "name": ("name", "caliban_{user}"),
     "xgroup": ("xgroup", "{user}-xgroup-{timestamp}"),
     "labels": ("labels", "key=value, key2=value2"),
+    "outputs": ("outputs (-o)", "values to bring back: loss, weights"),
     "dirs": ("dirs", "data, configs"),
     "extras": ("extras", "gpu, tf"),
     "base_image": ("base image", "from settings"),
@@ -36,6 +37,7 @@ TEXT_FLAGS = {
     "registry": ("registry", "us-central1-docker.pkg.dev/PROJECT/REPO"),
     "project_id": ("project id", "from settings"),
     "cloud_key": ("cloud key", "service-account key JSON path"),
+    "output_dir": ("output dir", "gs://BUCKET/PREFIX (from settings)"),
 }
 _SPEC = re.compile(r"^\s*(\d+)\s*[xX]\s*([A-Za-z0-9_\-]+)\s*$")
 _PREVIEW_ROWS = 5

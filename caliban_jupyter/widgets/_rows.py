@@ -11,7 +11,13 @@ import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..records import TERMINAL_STATES, JobRecord, latest_attempts, state_summary
+from ..records import (
+    TERMINAL_STATES,
+    JobRecord,
+    executed_notebook_url,
+    latest_attempts,
+    state_summary,
+)
 
 __all__ = [
     "STATE_COLORS",
@@ -181,6 +187,10 @@ def row_html(record: JobRecord, columns: Sequence[str]) -> str:
     args = parse_args(record.args)
     link = (f'<a href="{html.escape(record.url)}" target="_blank" rel="noopener">open</a>'
             if record.url else "")
+    notebook = executed_notebook_url(record) if record.is_terminal else None
+    if notebook:
+        link += (f' <a href="{html.escape(notebook)}" target="_blank" rel="noopener" '
+                 'title="the executed notebook">ipynb</a>')
     cells = [
         str(record.index),
         f'<span title="{html.escape(record.display_name)}">'

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CalibanForm", "form"]
 
-_ALIASES = {"label": "labels", "dir": "dirs", "target": "module"}
+_ALIASES = {"label": "labels", "dir": "dirs", "target": "module", "output": "outputs"}
 
 
 class CalibanForm(w.VBox):
@@ -135,8 +135,9 @@ class CalibanForm(w.VBox):
         hardware = w.VBox([self.kind, self.accelerator, self.count, self.machine_type,
                            self.region, self.hidden_note, w.HBox([self.nogpu, self.force])])
         what = w.VBox([self.target, self.script_args, texts["name"], texts["xgroup"],
-                       texts["labels"]])
-        where = w.VBox([self.backend, texts["project_id"], texts["cloud_key"]])
+                       texts["labels"], texts["outputs"]])
+        where = w.VBox([self.backend, texts["project_id"], texts["cloud_key"],
+                        texts["output_dir"]])
         image = w.VBox([texts["base_image"], texts["image_tag"], texts["registry"],
                         texts["dirs"], texts["extras"]])
         more = w.Accordion(children=[self.runtime.scheduling, self.runtime.runtime, where,
@@ -264,6 +265,8 @@ class CalibanForm(w.VBox):
             experiment_config=self.experiments.config(),
             name=t["name"].value.strip() or None, xgroup=t["xgroup"].value.strip() or None,
             labels=tuple(split_list(t["labels"].value)),
+            outputs=tuple(split_list(t["outputs"].value)),
+            output_dir=t["output_dir"].value.strip() or None,
             dirs=tuple(split_list(t["dirs"].value)),
             extras=tuple(split_list(t["extras"].value)),
             base_image=t["base_image"].value.strip() or None,

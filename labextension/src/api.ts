@@ -48,6 +48,8 @@ export interface IJob {
   ended: string | null;
   error: string | null;
   url: string | null;
+  /** A notebook job's executed notebook, once it ended (null for other jobs). */
+  notebook_url?: string | null;
 }
 
 export interface IGroupDetail extends IGroup {

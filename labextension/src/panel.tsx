@@ -98,6 +98,18 @@ function JobRow(props: { model: CalibanModel; job: IJob }): JSX.Element {
           ) : (
             job.display_name
           )}
+          {job.notebook_url ? (
+            <a
+              className="caliban-job-notebook"
+              href={job.notebook_url}
+              target="_blank"
+              rel="noreferrer"
+              title="the executed notebook"
+            >
+              {' '}
+              ipynb
+            </a>
+          ) : null}
         </span>
         <span className="caliban-job-actions">
           <button

@@ -126,3 +126,12 @@ def staging_gcs(staging_gcs_server: StagingGcs, monkeypatch) -> StagingGcs:
     """The session's GCS emulator, with ``STORAGE_EMULATOR_HOST`` set for this test."""
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", staging_gcs_server.endpoint)
     return staging_gcs_server
+
+
+@pytest.fixture
+def gcs(staging_gcs):
+    """A google-cloud-storage client as caliban makes one (``storage.gcs_client``: anonymous
+    against ``STORAGE_EMULATOR_HOST``), on the session's GCS emulator."""
+    from caliban_jupyter.storage import gcs_client
+
+    return gcs_client(project="test")

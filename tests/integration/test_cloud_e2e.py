@@ -145,24 +145,31 @@ def test_stop_cancels_a_running_job(project, env):
 
 
 def test_a_notebook_runs_as_a_job(project, env):
+    """A notebook runs in a kernel in the job: magics and `!` lines run (they were dropped
+    when notebooks were flattened into scripts), and every parameter, from the experiment
+    or after `--`, overrides the notebook's value for all later cells (papermill's rule)."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("height = 1  # default, overridden per job")
     params.metadata["tags"] = ["parameters"]
     nb.cells = [
-        nbformat.v4.new_code_cell("%matplotlib inline\nwidth = 3"),
+        nbformat.v4.new_code_cell("%env MODE=job\nwidth = 3"),
         params,
         nbformat.v4.new_markdown_cell("# not code"),
-        nbformat.v4.new_code_cell("!echo shell lines run in the job\n"
-                                  "print('area', width * height)"),
+        nbformat.v4.new_code_cell("area = width * height\n!echo shell lines run in $MODE\n"
+                                  "print('area', area)"),
     ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nbformat.write(nb, project / "analysis.ipynb")
     (project / "params.json").write_text('{"height": [2, 5]}')
     caliban(project, env, "cloud", "--backend", "local", "--nogpu", "--xgroup", "e2e-nb",
-            "--experiment_config", "params.json", "analysis.ipynb")
+            "--experiment_config", "params.json", "analysis.ipynb", "--", "--width", "4")
     records = wait_terminal(project, env, "e2e-nb")
     assert [rec["state"] for rec in records] == ["SUCCEEDED"] * 2
-    logs = {caliban(project, env, "logs", rec["display_name"], "--xgroup", "e2e-nb").stdout.strip()
-            for rec in records}
-    assert logs == {"shell lines run in the job\narea 6", "shell lines run in the job\narea 15"}
+    logs = [caliban(project, env, "logs", rec["display_name"], "--xgroup", "e2e-nb").stdout
+            for rec in records]
+    assert sorted(line for log in logs for line in log.splitlines()
+                  if line.startswith("area ")) == ["area 20", "area 8"]
+    assert all("shell lines run in job" in log for log in logs)

@@ -357,3 +357,24 @@ def test_exact_request_one_chief_three_workers_with_env_and_disk(vertex: FakeVer
     labels = vertex.requests[0]["body"]["labels"]
     assert not {"data_dir", "wandb_api_key"} & set(labels)
     assert not any("s3cret" in v or "gcs" in v for v in labels.values())
+
+
+def test_exact_base_output_directory(vertex: FakeVertex, tmp_path: Any) -> None:
+    """`--output_dir gs://...` reaches Vertex as each job's baseOutputDirectory, and a group
+    rebuilt from Vertex alone still knows where its outputs are."""
+    from caliban_jupyter.records import output_uri_of, record_from_custom_job
+    from caliban_jupyter.service import CloudRequest, plan_from_request
+
+    (tmp_path / "train.py").write_text("loss = 0.5\n")
+    plan = plan_from_request(CloudRequest(
+        module="train.py", cwd=str(tmp_path), env={}, nogpu=True, project_id="proj",
+        output_dir="gs://my-bucket/runs/", xgroup="grp", name="train", outputs=("loss",),
+        experiment_config={"lr": [0.1, 0.2]}))
+    backend = backend_for(vertex)
+    created = [backend.create(s.with_image("img:1").to_custom_job()) for s in plan.specs]
+    names = [s.display_name for s in plan.specs]
+    assert [r["body"]["jobSpec"]["baseOutputDirectory"] for r in vertex.requests] == [
+        {"outputUriPrefix": f"gs://my-bucket/runs/grp/{name}/"} for name in names]
+    rebuilt = [record_from_custom_job(job, backend="vertex") for job in created]
+    assert [output_uri_of(r) for r in rebuilt] == [
+        f"gs://my-bucket/runs/grp/{name}/" for name in names]

@@ -23,7 +23,7 @@ def kernel_env(tmp_path_factory):
     env = {
         "CALIBAN_HOME": home,
         "CALIBAN_BASE_IMAGE": os.environ.get("CALIBAN_TEST_BASE_IMAGE",
-                                             "caliban-base:bookworm-py3"),
+                                             "caliban-base:bookworm-py3-nb"),
         "NO_GCE_CHECK": "true", "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }

@@ -24,8 +24,9 @@ def _run(name: str, tmp_path, kernel_env) -> str:
 
 def test_quickstart(tmp_path, kernel_env):
     text = _run("quickstart.ipynb", tmp_path, kernel_env)
-    results = re.findall(r"SUCCEEDED .*-> RESULT learning_rate=(\S+) l2=(\S+) "
-                         r"loss=([0-9.]+) accuracy=([0-9.]+)", text)
+    # The values come back with sweep.results(), not from the logs.
+    results = re.findall(r"SUCCEEDED learning_rate=(\S+) l2=(\S+) "
+                         r"loss=([0-9.]+) accuracy=([0-9.]+) w=\[", text)
     assert sorted((lr, l2) for lr, l2, _, _ in results) == [
         ("0.05", "0.0"), ("0.05", "0.1"), ("0.5", "0.0"), ("0.5", "0.1")]
     # The data is separable enough that every run learns something, and the parameters
@@ -33,7 +34,7 @@ def test_quickstart(tmp_path, kernel_env):
     assert all(float(acc) > 0.7 for *_, acc in results)
     losses = {(lr, l2): float(loss) for lr, l2, loss, _ in results}
     assert min(losses, key=losses.get) == ("0.5", "0.0")
-    assert "best: {'learning_rate': '0.5', 'l2': '0.0'" in text
+    assert "best: {'learning_rate': 0.5, 'l2': 0.0, 'loss': " in text
 
 
 def test_directories_and_requirements(tmp_path, kernel_env):

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 import nbformat
 import pytest
@@ -75,6 +76,12 @@ async def test_notebook_submission_reaches_succeeded(api, jp_root_dir):
     assert [j["args"] for j in group["jobs"]] == [["--lr", "1"], ["--lr", "2"]]
     status, logs = await api("GET", "jobs", group["jobs"][1]["display_name"], "logs")
     assert status == 200 and "RESULT 6" in logs["text"]
+    # The job ran the notebook as a notebook: the panel links the executed notebook.
+    job = group["jobs"][1]
+    assert job["notebook_url"] == job["url"] + "/notebook"
+    with urllib.request.urlopen(job["notebook_url"], timeout=10) as answer:
+        executed = nbformat.reads(answer.read().decode(), as_version=4)
+    assert "RESULT 6" in executed.cells[-1].outputs[0]["text"]
     _, status_body = await api("GET", "status")
     assert status_body["refresher"]["refreshes"] >= 1
 

@@ -82,7 +82,7 @@ def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("caliban-home")
     env = {**os.environ, "CALIBAN_HOME": str(home),
            "CALIBAN_BASE_IMAGE": os.environ.get("CALIBAN_TEST_BASE_IMAGE",
-                                                "caliban-base:bookworm-py3"),
+                                                "caliban-base:bookworm-py3-nb"),
            "NO_GCE_CHECK": "true", "NO_PROXY": "127.0.0.1,localhost",
            "no_proxy": "127.0.0.1,localhost"}
     # The kernel the server starts must be this interpreter (it has caliban_jupyter).

@@ -167,3 +167,24 @@ def test_unchanged_data_is_recognised_without_reading_it(project, tmp_path, monk
     changed = plan_package(_req(project), memo=memo).parts[0].digest
     assert changed != fresh
     assert changed == plan_package(_req(project)).parts[0].digest
+
+
+def test_a_notebook_package_brings_its_runner_and_runtime(project, tmp_path):
+    """--build package runs a notebook with the same runner; the job installs nbclient,
+    nbformat and ipykernel when the prebuilt image lacks them."""
+    from caliban_jupyter.packaging.jobfiles import notebook_command, runtime_files
+    from caliban_jupyter.spec.target import classify_target
+
+    (project / "nb.ipynb").write_text("{}")
+    req = BuildRequest(str(project), classify_target("nb.ipynb", project), gpu=False,
+                       generated_files=runtime_files(notebook=True),
+                       entrypoint=notebook_command("nb.ipynb"), notebook_runtime=True)
+    plan = plan_package(req)
+    job = json.loads(dict(plan.job.extra_files)["job.json"])
+    assert job["ensure"] == ["nbclient", "nbformat", "ipykernel"]
+    assert {"caliban_notebook.py", "caliban_outputs.py", "nb.ipynb"} <= set(_app(plan.job))
+    pip = [sys.executable, "-m", "pip", "install"]
+    steps = _job_main.install_commands({**job, "ensure": ["json", "no_such_module_x"]},
+                                       str(tmp_path))
+    assert steps[-1] == ([*pip, "no_such_module_x"], str(tmp_path))
+    assert all("json" not in args for args, _ in steps)

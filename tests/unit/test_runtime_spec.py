@@ -135,8 +135,10 @@ def test_cli_dry_run_json_is_the_request(project):
 
 
 def test_a_job_without_runtime_settings_is_sent_as_before(tmp_path):
-    request = CloudRequest(program="print(1)", backend="local", cwd=str(tmp_path), env={},
-                           nogpu=True)
+    # Vertex without an output_dir: the local backend would add the job's output location
+    # (baseOutputDirectory), which is not a runtime setting.
+    request = CloudRequest(program="print(1)", backend="vertex", project_id="p",
+                           cwd=str(tmp_path), env={}, nogpu=True)
     (spec,) = plan_from_request(request).specs
     assert spec.runtime is None
     assert spec.to_custom_job()["jobSpec"] == {"workerPoolSpecs": [{

@@ -273,3 +273,17 @@ def test_dry_run_lists_the_jobs(project, monkeypatch):
     shown = f.dry_run()
     assert len(shown) == 2
     assert "caliban-dry-run" in f.results.children[0].value
+
+
+def test_outputs_and_output_dir_fields(project):
+    f = make(project, output=["loss", "w"])
+    assert f.texts["outputs"].value == "loss, w"
+    assert f.plan is not None and f.plan.outputs == ("loss", "w")
+    assert f.plan.specs[0].output_uri.startswith("gs://caliban-local/")
+    f.texts["output_dir"].value = "gs://my-bucket/runs"
+    assert f.plan.specs[0].output_uri.startswith("gs://my-bucket/runs/")
+    f.backend.value = "vertex"
+    f.texts["project_id"].value = "p"
+    f.texts["output_dir"].value = ""
+    assert f.submit_button.disabled
+    assert "-o loss" in f.error and "--output_dir gs://BUCKET/PREFIX" in f.error

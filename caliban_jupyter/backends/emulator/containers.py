@@ -79,12 +79,14 @@ def create(
     env: Mapping[str, str],
     network: str,
     replica: str = CHIEF,
+    mounts: Mapping[str, str] | None = None,
 ) -> Container:
     """Create (not start) the container of one replica of the job (the chief's by
     default, which keeps the job's own container name).
 
     ``command`` replaces the image's entrypoint and ``args`` its CMD, as Vertex does
-    (Kubernetes semantics); empty lists keep the image's own.
+    (Kubernetes semantics); empty lists keep the image's own. ``mounts`` maps host
+    directories to their paths in the container (read-write).
     """
     suffix = "" if replica == CHIEF else f"-{replica}"
     return client.containers.create(
@@ -96,6 +98,7 @@ def create(
                 LABEL_NAME: display_name[:200], LABEL_REPLICA: replica},
         name=f"caliban-emulator-{instance}-{job_id}{suffix}",
         network_mode=network,
+        volumes={host: {"bind": path, "mode": "rw"} for host, path in (mounts or {}).items()},
         # An init process forwards SIGTERM, so a cancel stops a program that is PID 1.
         init=True,
         detach=True,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import containers, python_package, replicas, supervise
 from .faults import FaultInjector
+from .outputs import output_mount
 from .replicas import JobLog, Outcome, Replica, Watcher
 from .rpc import TERMINAL_STATES, ApiError
 from .store import ACTIVE_STATES, Job, JobStore
@@ -264,11 +265,16 @@ class Runner:
         this fails midway), with its pool's code packages copied in."""
         # Replicas of one job reach each other on 127.0.0.1: that needs host networking.
         network = "host" if len(planned) > 1 else self.config.network
+        # Every replica reaches the job's output location, as through Vertex's /gcs/ mount.
+        mount = output_mount(job.body, self.store.state_dir)
+        extra_env = dict(mount.env) if mount is not None else {}
+        mounts = {str(mount.host): mount.container} if mount is not None else None
         for r in planned:
             created.append(containers.create(
                 self._client, instance=self.store.instance, job_id=job.id,
                 display_name=job.display_name, image=r.image, command=r.command,
-                args=r.args, env=r.env, network=network, replica=r.name))
+                args=r.args, env={**r.env, **extra_env}, network=network, replica=r.name,
+                mounts=mounts))
             python_package.put_packages(created[-1], list(packages.get(r.pool, ())))
 
     def _cancelled_early(self, job_id: int) -> bool:

@@ -21,11 +21,14 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ...spec.outputs import NOTEBOOK
 from .api import JobService
 from .faults import FaultInjector
+from .outputs import host_dir, output_root
 from .resources import encode_enums_as_ints, wants_int_enums
 from .rpc import ApiError
 from .store import JobStore
@@ -44,6 +47,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/logs/(?P<id>\d+)"), "logs"),
     ("GET", re.compile(r"/ui/?"), "ui_index"),
     ("GET", re.compile(r"/ui/jobs/(?P<id>\d+)"), "ui_job"),
+    ("GET", re.compile(r"/ui/jobs/(?P<id>\d+)/notebook"), "ui_notebook"),
     ("GET", re.compile(r"/"), "root"),
 ]
 DEFAULT_TAIL = 200
@@ -263,8 +267,25 @@ class Handler(BaseHTTPRequestHandler):
             return
         tail = self._int_param("tail", DEFAULT_TAIL) or DEFAULT_TAIL
         log = self.server.store.read_log(job.id, tail)
-        page = render_job(job, log, tail, self.server.store.replicas_logged(job.id))
+        page = render_job(job, log, tail, self.server.store.replicas_logged(job.id),
+                          notebook=self._executed_notebook(job) is not None)
         self._send(page.encode(), "text/html; charset=utf-8")
+
+    def _executed_notebook(self, job: Any) -> Path | None:
+        base = host_dir(job.body, self.server.store.state_dir)
+        path = base / NOTEBOOK if base is not None else None
+        return path if path is not None and path.is_file() else None
+
+    def _ui_notebook(self, body: bytes, id: str) -> None:
+        """A notebook job's executed notebook (written by the job, also when it failed)."""
+        job = self.server.store.get(int(id))
+        path = self._executed_notebook(job) if job is not None else None
+        if job is None or path is None:
+            self._send(f"Job {id} has no executed notebook (yet).".encode(), "text/plain", 404)
+            return
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", job.display_name) + ".ipynb"
+        self._send(path.read_bytes(), "application/x-ipynb+json",
+                   headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def make_server(port: int, service: JobService, store: JobStore, faults: FaultInjector,
@@ -281,7 +302,9 @@ def make_server(port: int, service: JobService, store: JobStore, faults: FaultIn
     server.faults = faults
     server.verbose = verbose
     server.health = {"pid": os.getpid(), "stateDir": str(store.state_dir),
-                     "instance": store.instance}
+                     "instance": store.instance,
+                     # Where gs:// output locations live (see outputs.py): clients read here.
+                     "outputRoot": str(output_root(store.state_dir))}
     return server
 
 

@@ -54,9 +54,10 @@ def render_index(jobs: Sequence[Job], total: int) -> str:
 
 
 def render_job(job: Job, log_tail: str, tail_lines: int,
-               replicas: Sequence[str] = ()) -> str:
-    """One job: state, times, image, command and args, labels, error, its log's tail and
-    (jobs with several replicas) a link to each replica's own log."""
+               replicas: Sequence[str] = (), notebook: bool = False) -> str:
+    """One job: state, times, image, command and args, labels, error, its log's tail,
+    (jobs with several replicas) a link to each replica's own log and (notebook jobs) to
+    the executed notebook."""
     spec = python_package.container_spec(job.pool)
     machine = job.pool.get("machineSpec", {})
     rows = [
@@ -79,6 +80,8 @@ def render_job(job: Job, log_tail: str, tail_lines: int,
     if replicas:
         rows.append(("replicas", ", ".join(
             f'<a href="/logs/{job.id}?replica={escape(r)}">{escape(r)}</a>' for r in replicas)))
+    if notebook:
+        rows.append(("notebook", f'<a href="/ui/jobs/{job.id}/notebook">executed notebook</a>'))
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     body = (f'<p><a href="/ui/">all jobs</a></p><h1>{escape(job.display_name)}</h1>'
             f"<table>{table}</table><h2>Log (last {tail_lines} lines, "

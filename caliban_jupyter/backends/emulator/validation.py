@@ -160,6 +160,14 @@ def custom_job_problems(job: Any) -> list[tuple[str, str]]:
         )
     problems.extend(label_problems(job.get("labels")))
     spec = job.get("jobSpec")
+    if isinstance(spec, Mapping) and spec.get("baseOutputDirectory") is not None:
+        from .outputs import FIELD, prefix_problem
+
+        base = spec["baseOutputDirectory"]
+        problem = prefix_problem(base.get("outputUriPrefix") if isinstance(base, Mapping)
+                                 else None)
+        if problem:
+            problems.append((FIELD, problem))
     pools = spec.get("workerPoolSpecs") if isinstance(spec, Mapping) else None
     if not isinstance(pools, list) or not pools:
         problems.append(
