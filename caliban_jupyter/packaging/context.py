@@ -12,7 +12,7 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO
@@ -333,6 +333,25 @@ def _tarinfo(name: str, kind: str, size: int = 0, mode: int = 0o644) -> tarfile.
     return info
 
 
+def add_entries(tar: tarfile.TarFile, entries: Iterable[Entry]) -> None:
+    """Add ``entries`` to ``tar`` with fixed metadata (the same bytes for the same files)."""
+    for e in entries:
+        if e.kind == "dir":
+            tar.addfile(_tarinfo(e.arcname, "dir", mode=0o755))
+        elif e.kind == "symlink":
+            info = _tarinfo(e.arcname, "symlink", mode=0o777)
+            info.linkname = e.linkname
+            tar.addfile(info)
+        elif e.data is not None:
+            tar.addfile(_tarinfo(e.arcname, "file", len(e.data)), io.BytesIO(e.data))
+        else:
+            assert e.source is not None
+            info = _tarinfo(e.arcname, "file", e.size, 0o755 if e.executable else 0o644)
+            # Streamed in chunks: large data files are never read whole into memory.
+            with open(e.source, "rb") as f:
+                tar.addfile(info, f)
+
+
 def _write_tar(entries: list[Entry], dockerfile: str, sink: IO[bytes] | None) -> tuple[str, int]:
     out = _HashingWriter(sink)
     # GNU format: long names without PAX headers (whose content could vary).
@@ -340,21 +359,7 @@ def _write_tar(entries: list[Entry], dockerfile: str, sink: IO[bytes] | None) ->
                       copybufsize=1 << 20) as tar:
         data = dockerfile.encode()
         tar.addfile(_tarinfo("Dockerfile", "file", len(data)), io.BytesIO(data))
-        for e in entries:
-            if e.kind == "dir":
-                tar.addfile(_tarinfo(e.arcname, "dir", mode=0o755))
-            elif e.kind == "symlink":
-                info = _tarinfo(e.arcname, "symlink", mode=0o777)
-                info.linkname = e.linkname
-                tar.addfile(info)
-            elif e.data is not None:
-                tar.addfile(_tarinfo(e.arcname, "file", len(e.data)), io.BytesIO(e.data))
-            else:
-                assert e.source is not None
-                info = _tarinfo(e.arcname, "file", e.size, 0o755 if e.executable else 0o644)
-                # Streamed in chunks: large data files are never read whole into memory.
-                with open(e.source, "rb") as f:
-                    tar.addfile(info, f)
+        add_entries(tar, entries)
     return out.hexdigest(), out.tell()
 
 

@@ -38,7 +38,15 @@ from typing import IO
 
 from ..errors import UsageError
 from ..spec.executors import PACKAGE_MODULE
-from .context import GENERATED_REQUIREMENTS, BuildRequest, Entry, _HashingWriter, _select, _tarinfo
+from .context import (
+    GENERATED_REQUIREMENTS,
+    BuildRequest,
+    Entry,
+    _HashingWriter,
+    _select,
+    _tarinfo,
+    add_entries,
+)
 from .dockerfile import NOTEBOOK_PACKAGES
 
 DATA_MODULE = "caliban_data"
@@ -151,20 +159,7 @@ def _write_app(entries: tuple[Entry, ...], sink: IO[bytes] | None) -> str:
     out = _HashingWriter(sink)
     with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT,  # type: ignore[call-overload]
                       copybufsize=1 << 20) as tar:
-        for e in entries:
-            if e.kind == "dir":
-                tar.addfile(_tarinfo(e.arcname, "dir", mode=0o755))
-            elif e.kind == "symlink":
-                info = _tarinfo(e.arcname, "symlink", mode=0o777)
-                info.linkname = e.linkname
-                tar.addfile(info)
-            elif e.data is not None:
-                tar.addfile(_tarinfo(e.arcname, "file", len(e.data)), io.BytesIO(e.data))
-            else:
-                assert e.source is not None
-                info = _tarinfo(e.arcname, "file", e.size, 0o755 if e.executable else 0o644)
-                with open(e.source, "rb") as f:
-                    tar.addfile(info, f)
+        add_entries(tar, entries)
     return out.hexdigest()
 
 
