@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .spec.defaults import (  # noqa: F401  (importable from here, as before)
+    DEFAULT_CPU_MACHINE,
+    DEFAULT_GPU_MACHINE,
+    DEFAULT_GPU_SPEC,
+    DEFAULT_REGION,
+)
 
 CONFIG_FILE = ".calibanconfig.json"
 BACKENDS = ("vertex", "local")
 #: How jobs become runnable (--build): see caliban_jupyter/build.py.
 BUILD_MODES = ("auto", "docker", "package", "cloudbuild")
-DEFAULT_REGION = "us-central1"
-DEFAULT_GPU_MACHINE = "n1-standard-8"
-DEFAULT_CPU_MACHINE = "n1-highcpu-32"
-DEFAULT_GPU_SPEC = "1xP100"
 # Public defaults: see the README ("Base images") for why these two.
 DEFAULT_BASE_IMAGES = {
     "cpu": "python:3.11-slim",

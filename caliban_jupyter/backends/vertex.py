@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from ..errors import BackendError, UsageError
-from ..records import SID_LABEL, XGROUP_LABEL
+from ..spec.labels import SID_KEY as SID_LABEL
+from ..spec.labels import XGROUP_KEY as XGROUP_LABEL
 from .base import PermanentBackendError, RetryPolicy, TransientBackendError
 
 T = TypeVar("T")

@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 
 from ..errors import SpecError
-from ..settings import DEFAULT_CPU_MACHINE, DEFAULT_GPU_MACHINE, DEFAULT_GPU_SPEC
 from ._suggest import choices, maybe_meant, near_first
 from .catalog import Catalog, Machine, get_catalog
+from .defaults import DEFAULT_CPU_MACHINE, DEFAULT_GPU_MACHINE, DEFAULT_GPU_SPEC
 from .jobs import MachineSpec
 
 __all__ = [
