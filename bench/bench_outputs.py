@@ -152,7 +152,7 @@ def timed(fn) -> float:
 
 
 def measure(sweep, repeats: int, work: Path) -> dict[str, list[float]]:
-    from caliban_jupyter.outputs import download
+    from caliban_jupyter.service.outputs import download
 
     times: dict[str, list[float]] = {k: [] for k in ("results-1", "results-N", "download-1",
                                                     "download-N")}
@@ -176,9 +176,9 @@ def main() -> None:
     parser.add_argument("--latency_ms", type=int, default=20)
     args = parser.parse_args()
 
+    from caliban_jupyter.notebook.sweep import Sweep
     from caliban_jupyter.settings import resolve_settings
     from caliban_jupyter.storage import WORKERS, gcs_client
-    from caliban_jupyter.sweep import Sweep
 
     proc, host = start_gcs_emulator()
     os.environ["STORAGE_EMULATOR_HOST"] = host

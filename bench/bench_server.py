@@ -222,7 +222,7 @@ def each_client_lists(stand_in: StandIn, clients: int, window: float) -> int:
     """The baseline: every client refreshes the group itself, once a second."""
     from caliban_jupyter.backends.vertex import VertexBackend
     from caliban_jupyter.history import History
-    from caliban_jupyter.tracking import refresh_group
+    from caliban_jupyter.service.track import refresh_group
 
     backend = VertexBackend(project=PROJECT, region=REGION, endpoint=stand_in.endpoint,
                             local=True)

@@ -22,9 +22,9 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
 from caliban_jupyter.backends.emulator import control  # noqa: E402
-from caliban_jupyter.backends.submit import submit_sweep  # noqa: E402
 from caliban_jupyter.backends.vertex import VertexBackend  # noqa: E402
 from caliban_jupyter.history import History  # noqa: E402
+from caliban_jupyter.service.submit import submit_sweep  # noqa: E402
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "submit.md"
@@ -112,7 +112,7 @@ def main() -> int:
 
 
 def bench_status(endpoint: str, tmp: Path, xgroup: str) -> list[str]:
-    from caliban_jupyter import tracking
+    from caliban_jupyter.service import track as tracking
 
     rows = []
     backend = VertexBackend(project="local", region="us-central1", endpoint=endpoint,

@@ -17,15 +17,17 @@ __all__ = ["Caliban", "Sweep", "cloud", "config", "follow_logs", "form",
 # public name -> module defining it (imported on first attribute access). No submodule may
 # share a public name: importing it would replace the function on the package.
 _LAZY = {
-    "cloud": "api", "status": "api", "stop": "api", "resubmit": "api", "logs": "api",
-    "follow_logs": "api", "config": "api", "form": "_forms", "Sweep": "sweep", "Caliban": "session",
+    "cloud": "notebook.api", "status": "notebook.api", "stop": "notebook.api",
+    "resubmit": "notebook.api", "logs": "notebook.api", "follow_logs": "notebook.api",
+    "config": "notebook.api", "form": "notebook.forms", "Sweep": "notebook.sweep",
+    "Caliban": "notebook.session",
 }
 
 if TYPE_CHECKING:
-    from ._forms import form
-    from .api import cloud, config, follow_logs, logs, resubmit, status, stop
-    from .session import Caliban
-    from .sweep import Sweep
+    from .notebook.api import cloud, config, follow_logs, logs, resubmit, status, stop
+    from .notebook.forms import form
+    from .notebook.session import Caliban
+    from .notebook.sweep import Sweep
 
 
 def __getattr__(name: str) -> Any:
@@ -46,6 +48,6 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext caliban_jupyter``."""
-    from .magics import load_ipython_extension as _load
+    from .notebook.magics import load_ipython_extension as _load
 
     _load(ipython)

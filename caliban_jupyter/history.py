@@ -2,7 +2,7 @@
 
 The database lives in ``$CALIBAN_HOME/history.sqlite`` (default ``~/.caliban``). It is a
 record and a cache: the cloud's labels are the source of truth, and a group can be rebuilt
-from them (see :func:`caliban_jupyter.tracking.refresh_group`).
+from them (see :func:`caliban_jupyter.service.track.refresh_group`).
 
 Several kernels and shells write it at once, so it runs in WAL mode with a busy timeout,
 and every write is one short ``BEGIN IMMEDIATE`` transaction (taking the write lock up front

@@ -23,7 +23,7 @@ from .spec.defaults import (  # noqa: F401  (importable from here, as before)
 
 CONFIG_FILE = ".calibanconfig.json"
 BACKENDS = ("vertex", "local")
-#: How jobs become runnable (--build): see caliban_jupyter/build.py.
+#: How jobs become runnable (--build): see caliban_jupyter/service/build.py.
 BUILD_MODES = ("auto", "docker", "package", "cloudbuild")
 # Public defaults: see the README ("Base images") for why these two.
 DEFAULT_BASE_IMAGES = {

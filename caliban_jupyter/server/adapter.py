@@ -1,8 +1,8 @@
 """The one place the server extension calls the service layer.
 
 Every handler and the refresher go through these functions, which call the same service
-functions as the CLI and the magics (:mod:`caliban_jupyter.tracking` for status, stop,
-resubmit and logs, :mod:`caliban_jupyter.service` for submissions, the history for what
+functions as the CLI and the magics (:mod:`caliban_jupyter.service.track` for status, stop,
+resubmit and logs, :mod:`caliban_jupyter.service.plan` for submissions, the history for what
 every process recorded). Nothing here decides anything about jobs; it turns REST input
 into those calls and their results into JSON. When the service layer moves, only this
 module follows it.
@@ -26,7 +26,7 @@ from ..records import NOT_SUBMITTED, TERMINAL_STATES, JobRecord
 if TYPE_CHECKING:
     from ..backends.base import Backend
     from ..events import Progress
-    from ..service import Plan
+    from ..service.plan import Plan
     from ..settings import Settings
 
 #: States after which a job changes no more by itself (never-submitted jobs included).
@@ -100,14 +100,14 @@ def server_settings(cwd: str | os.PathLike[str]) -> Settings:
 
 def backend_for(history: History, xgroup: str, settings: Settings) -> Backend:
     """The backend a recorded group lives on (its backend, project and region)."""
-    from ..tracking import backend_for_group
+    from ..service.track import backend_for_group
 
     return backend_for_group(history.group(xgroup), settings)
 
 
 def refresh(history: History, xgroup: str, backend: Backend) -> None:
     """One listing of ``xgroup`` into the history (one list call per page)."""
-    from ..tracking import refresh_group
+    from ..service.track import refresh_group
 
     refresh_group(xgroup, backend, history)
 
@@ -134,7 +134,7 @@ def _check_names(names: Any) -> list[str] | None:
 def stop(history: History, xgroup: str, settings: Settings, *,
          jobs: Any = None) -> list[JobRecord]:
     """``caliban stop --xgroup X`` (only the named jobs with ``jobs``)."""
-    from ..tracking import stop as _stop
+    from ..service.track import stop as _stop
 
     history.require_group(xgroup)
     names = _check_names(jobs)
@@ -145,7 +145,7 @@ def stop(history: History, xgroup: str, settings: Settings, *,
 def resubmit(history: History, xgroup: str, settings: Settings, *, jobs: Any = None,
              all_jobs: Any = False) -> list[JobRecord]:
     """``caliban resubmit --xgroup X [--all_jobs]`` (exactly the named jobs with ``jobs``)."""
-    from ..tracking import resubmit as _resubmit
+    from ..service.track import resubmit as _resubmit
 
     history.require_group(xgroup)
     if not isinstance(all_jobs, bool):
@@ -160,7 +160,7 @@ def resubmit(history: History, xgroup: str, settings: Settings, *, jobs: Any = N
 def logs(history: History, job: str, settings: Settings, *, xgroup: str | None = None,
          tail: int | None = None) -> str:
     """``caliban logs JOB [--tail N]``."""
-    from ..tracking import logs as _logs
+    from ..service.track import logs as _logs
 
     return _logs(job, xgroup=xgroup, tail=tail, settings=settings, history=history)
 
@@ -253,8 +253,8 @@ def notebook_parameters(path: Path) -> list[dict[str, str]]:
 
 
 def _submission_parser():
-    from .._magic_args import MagicParser
-    from ..commands.cloud import add_cloud_arguments
+    from ..cli.cloud import add_cloud_arguments
+    from ..notebook.args import MagicParser
 
     parser = MagicParser(prog="Run as job")
     add_cloud_arguments(parser, module=False)
@@ -267,8 +267,8 @@ def plan_notebook(root: str | os.PathLike[str], notebook: Any, options: Any, *,
     notebook's directory would. ``options`` holds caliban cloud's flags as keys; its
     ``experiment_config`` is the config itself (a dict, a list, or its JSON text with
     comments), never a path on the server."""
-    from .._magic_args import namespace_from_options
-    from ..service import CloudRequest, plan_from_request
+    from ..notebook.args import namespace_from_options
+    from ..service.plan import CloudRequest, plan_from_request
 
     path = confine(root, notebook)
     if not isinstance(options, Mapping):
@@ -301,8 +301,8 @@ def _experiment_config(value: Any) -> Any:
 
 def dry_run(plan: Plan) -> dict[str, Any]:
     """What a submission would create: the jobs and their CustomJob bodies."""
+    from ..cli.render import dry_run_bodies, planned_image
     from ..records import record_for_spec
-    from ..render import dry_run_bodies, planned_image
 
     image = planned_image(plan)
     jobs = [record_for_spec(spec.with_image(image), submission_id="", xgroup=plan.xgroup,
@@ -321,6 +321,6 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
 
 def execute(plan: Plan, progress: Progress) -> list[JobRecord]:
     """Build (or reuse) the image and submit the jobs, as ``caliban cloud`` does."""
-    from ..service import execute as _execute
+    from ..service.plan import execute as _execute
 
     return _execute(plan, progress)

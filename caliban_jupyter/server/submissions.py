@@ -22,7 +22,7 @@ from ..history import now
 from . import adapter
 
 if TYPE_CHECKING:
-    from ..service import Plan
+    from ..service.plan import Plan
 
 #: Submission states: building the image, creating jobs, done, or failed (see ``error``).
 STATES = ("building", "submitting", "submitted", "failed")
@@ -73,7 +73,7 @@ class Submissions:
 
         A default group name is claimed first, so the group the answer names is the one
         the jobs go to, even when another submission planned the same name."""
-        from ..group_names import reserve_group
+        from ..service.group_names import reserve_group
 
         plan = reserve_group(plan)
         where = adapter.plan_summary(plan)

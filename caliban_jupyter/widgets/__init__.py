@@ -1,7 +1,7 @@
 """ipywidgets front end: the submission form, the live job table and submission progress.
 
 Thin by design: choices come from the accelerator catalog, every check from the service
-(:func:`~caliban_jupyter.service.plan_from_request`), and every action from the tracking
+(:func:`~caliban_jupyter.service.plan.plan_from_request`), and every action from the tracking
 functions. Importing this package does not import ipywidgets; the names below load their
 module on first access, so ``import caliban_jupyter`` stays cheap.
 

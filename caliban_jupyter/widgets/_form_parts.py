@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 if TYPE_CHECKING:
-    from ..service import Plan
+    from ..service.plan import Plan
 
 __all__ = ["ExperimentEditor", "dropdown", "initial_accelerator", "preview_html",
            "program_html", "split_list", "text", "text_value", "TEXT_FLAGS"]

@@ -2,7 +2,7 @@
 
 :class:`GroupSource` is the seam between the table widget and the job service. The table
 calls :meth:`~GroupSource.refresh` once per refresh (one ``refresh_group``: one list call
-per page); actions go through :mod:`caliban_jupyter.tracking` and the backend protocol.
+per page); actions go through :mod:`caliban_jupyter.service.track` and the backend protocol.
 Tests hand the table another object with the same four methods.
 """
 
@@ -43,7 +43,7 @@ class GroupSource(Protocol):
 
 
 class TrackingSource:
-    """A group followed through :mod:`caliban_jupyter.tracking`.
+    """A group followed through :mod:`caliban_jupyter.service.track`.
 
     Parameters
     ----------
@@ -51,7 +51,7 @@ class TrackingSource:
         The experiment group.
     backend
         A backend, a function building one, or None: the group's recorded backend
-        (:func:`~caliban_jupyter.tracking.backend_for_group`), else the current settings.
+        (:func:`~caliban_jupyter.service.track.backend_for_group`), else the current settings.
     history
         The history to read and write (default: ``$CALIBAN_HOME``'s).
     settings
@@ -77,7 +77,7 @@ class TrackingSource:
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            from ..tracking import backend_for_group
+            from ..service.track import backend_for_group
 
             self._backend = backend_for_group(self.history.group(self.xgroup), self._settings)
         elif callable(self._backend) and not hasattr(self._backend, "list_group"):
@@ -85,7 +85,7 @@ class TrackingSource:
         return self._backend  # type: ignore[return-value]
 
     def refresh(self) -> list[JobRecord]:
-        from ..tracking import refresh_group
+        from ..service.track import refresh_group
 
         self.calls += 1
         return refresh_group(self.xgroup, self.backend, self.history)
@@ -104,7 +104,7 @@ class TrackingSource:
             raise BackendError(f"could not stop {len(errors)} job(s): {errors[0]}")
 
     def resubmit(self, records: list[JobRecord]) -> list[JobRecord]:
-        from ..tracking import resubmit
+        from ..service.track import resubmit
 
         return resubmit(self.xgroup, backend=self.backend, history=self.history,
                         indices={r.index for r in records})

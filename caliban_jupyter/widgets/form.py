@@ -2,8 +2,8 @@
 
 The form holds no rules of its own. Its dropdowns come from the accelerator catalog
 (:mod:`~caliban_jupyter.widgets._choices`); every check is
-:func:`~caliban_jupyter.service.plan_from_request`, whose one-line message is shown inline
-and disables Submit. Submit runs :func:`~caliban_jupyter.service.execute` in a background
+:func:`~caliban_jupyter.service.plan.plan_from_request`, whose one-line message is shown inline
+and disables Submit. Submit runs :func:`~caliban_jupyter.service.plan.execute` in a background
 thread feeding :class:`~caliban_jupyter.widgets.progress.SubmissionProgress`, then shows the
 live :class:`~caliban_jupyter.widgets.table.JobTable`.
 """
@@ -38,7 +38,7 @@ from ._form_runtime import RuntimeControls
 from .progress import SubmissionProgress
 
 if TYPE_CHECKING:
-    from ..service import CloudRequest, Plan
+    from ..service.plan import CloudRequest, Plan
     from .table import JobTable
 
 __all__ = ["CalibanForm", "form"]
@@ -239,14 +239,14 @@ class CalibanForm(w.VBox):
     # -- the request ----------------------------------------------------------------------
 
     def request(self, **overrides: Any) -> CloudRequest:
-        """The :class:`~caliban_jupyter.service.CloudRequest` the form describes.
+        """The :class:`~caliban_jupyter.service.plan.CloudRequest` the form describes.
 
         Raises
         ------
         CalibanError
             When the experiment config is not valid JSON (with line and column).
         """
-        from ..service import CloudRequest
+        from ..service.plan import CloudRequest
 
         kind, c, t = self.kind.value, self._choice, self.texts
         spec = f"{c['count']}x{c['short']}" if kind != "none" and c["short"] else None
@@ -280,7 +280,7 @@ class CalibanForm(w.VBox):
 
     def validate(self) -> Plan | None:
         """Plan the request; show the reason and disable Submit when it is invalid."""
-        from ..service import plan_from_request
+        from ..service.plan import plan_from_request
 
         # Buttons first: each widget reaches the browser on its own, in the order set, so
         # a ✗ shown before them leaves Submit looking enabled (~0.1 s seen in Chromium).
@@ -333,7 +333,7 @@ class CalibanForm(w.VBox):
         plan = self.validate()
         if plan is None:
             return None
-        from ..sweep import DryRun
+        from ..notebook.sweep import DryRun
 
         shown = DryRun(plan)
         self.results.children = [w.HTML(shown._repr_html_())]
@@ -368,9 +368,9 @@ class CalibanForm(w.VBox):
         return self.table
 
     def _submit(self, plan: Plan, progress: SubmissionProgress) -> None:
-        from ..group_names import group_of
-        from ..service import execute
-        from ..session import submitting
+        from ..notebook.session import submitting
+        from ..service.group_names import group_of
+        from ..service.plan import execute
 
         try:
             with submitting(plan.xgroup) as submitted:
@@ -387,7 +387,7 @@ class CalibanForm(w.VBox):
         finally:
             self._submitting.release()  # after an error, Submit is enabled again
             self._show_buttons()
-        from ..sweep import Sweep
+        from ..notebook.sweep import Sweep
         from .table import JobTable
 
         self.sweep = Sweep(group_of(plan, self.records), self.records, plan.settings)
@@ -402,7 +402,7 @@ class CalibanForm(w.VBox):
 
 
 def _session() -> dict[str, Any]:
-    from ..session import get_config
+    from ..notebook.session import get_config
 
     return get_config().session()
 

@@ -75,7 +75,7 @@ class JobTable(w.VBox):
     Parameters
     ----------
     group
-        The experiment group's name, a :class:`~caliban_jupyter.sweep.Sweep`, or a
+        The experiment group's name, a :class:`~caliban_jupyter.notebook.sweep.Sweep`, or a
         :class:`~caliban_jupyter.widgets._source.GroupSource`.
     records
         Records already known (e.g. returned by the submission), shown before the first

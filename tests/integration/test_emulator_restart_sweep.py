@@ -13,10 +13,10 @@ from urllib.parse import urlparse
 
 from caliban_jupyter.backends.base import RetryPolicy
 from caliban_jupyter.backends.emulator import control
-from caliban_jupyter.backends.submit import submit_sweep
 from caliban_jupyter.backends.vertex import VertexBackend
 from caliban_jupyter.history import History
 from caliban_jupyter.records import SID_LABEL
+from caliban_jupyter.service.submit import submit_sweep
 
 from .test_faults import all_jobs, sweep
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from caliban_jupyter import tracking
 from caliban_jupyter.backends.base import RetryPolicy
 from caliban_jupyter.backends.emulator import control
-from caliban_jupyter.backends.submit import submit_sweep
 from caliban_jupyter.backends.vertex import VertexBackend
 from caliban_jupyter.history import History
 from caliban_jupyter.records import SID_LABEL
+from caliban_jupyter.service import track as tracking
+from caliban_jupyter.service.submit import submit_sweep
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
 
 os.environ.setdefault("NO_GCE_CHECK", "true")

@@ -171,8 +171,8 @@ def test_jupyter_server_lists_it_and_serves_the_zip(project, jupyter):
 def test_the_exporter_module_loads_nothing_of_the_pipeline():
     """nbconvert imports every registered exporter to list them: ours must be cheap."""
     code = ("import sys, nbconvert.exporters.exporter\nbefore = set(sys.modules)\n"
-            "import caliban_jupyter.nbconvert_exporter\n"
+            "import caliban_jupyter.notebook.nbconvert\n"
             "print(sorted(set(sys.modules) - before))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=120, check=True)
-    assert r.stdout.strip() == "['caliban_jupyter', 'caliban_jupyter.nbconvert_exporter']"
+    assert r.stdout.strip() == "['caliban_jupyter', 'caliban_jupyter.notebook.nbconvert']"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from caliban_jupyter.outputs import Locator, download, results
 from caliban_jupyter.packaging.jobfiles import caliban_outputs as job
 from caliban_jupyter.records import record_for_spec
+from caliban_jupyter.service.outputs import Locator, download, results
 from caliban_jupyter.settings import resolve_settings
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
 

@@ -146,8 +146,8 @@ def test_package_jobs_on_vertex_upload_once(project, vertex, staging_gcs, tmp_pa
 def test_an_upload_failing_midway_submits_nothing_and_records_why(project, vertex,
                                                                   staging_gcs, tmp_path,
                                                                   monkeypatch):
-    from caliban_jupyter import tracking
-    from caliban_jupyter.service import CloudRequest, execute, plan_from_request
+    from caliban_jupyter.service import track as tracking
+    from caliban_jupyter.service.plan import CloudRequest, execute, plan_from_request
 
     bucket = staging_gcs.new_bucket()
     monkeypatch.setattr(staging, "UPLOAD_DEADLINE", 1.0)

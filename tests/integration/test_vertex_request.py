@@ -18,11 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from caliban_jupyter import tracking
 from caliban_jupyter.backends.base import PermanentBackendError, TransientBackendError
 from caliban_jupyter.backends.vertex import VertexBackend
 from caliban_jupyter.errors import BackendError
 from caliban_jupyter.history import History
+from caliban_jupyter.service import track as tracking
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
 
 os.environ.setdefault("NO_GCE_CHECK", "true")
@@ -255,8 +255,8 @@ def test_sdk_is_not_imported_by_the_backend_modules() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import caliban_jupyter.backends.vertex, caliban_jupyter.tracking, "
-            "caliban_jupyter.backends.submit, caliban_jupyter.commands.status; "
+    code = ("import sys; import caliban_jupyter.backends.vertex, caliban_jupyter.service.track, "
+            "caliban_jupyter.service.submit, caliban_jupyter.cli.status; "
             "print(any(m.startswith(('google.cloud.aiplatform', 'google.api_core', "
             "'google.auth', 'google.protobuf')) for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -269,7 +269,7 @@ def test_sdk_is_not_imported_by_the_backend_modules() -> None:
 
 def planned(tmp_path: Any, **runtime: Any) -> JobSpec:
     """The one job `caliban cloud --image_tag IMG [runtime flags] -- --lr 0.01` plans."""
-    from caliban_jupyter.service import CloudRequest, plan_from_request
+    from caliban_jupyter.service.plan import CloudRequest, plan_from_request
     from caliban_jupyter.spec.runtime import RuntimeFlags
 
     gpu_spec = runtime.pop("gpu_spec", None)
@@ -363,7 +363,7 @@ def test_exact_base_output_directory(vertex: FakeVertex, tmp_path: Any) -> None:
     """`--output_dir gs://...` reaches Vertex as each job's baseOutputDirectory, and a group
     rebuilt from Vertex alone still knows where its outputs are."""
     from caliban_jupyter.records import output_uri_of, record_from_custom_job
-    from caliban_jupyter.service import CloudRequest, plan_from_request
+    from caliban_jupyter.service.plan import CloudRequest, plan_from_request
 
     (tmp_path / "train.py").write_text("loss = 0.5\n")
     plan = plan_from_request(CloudRequest(

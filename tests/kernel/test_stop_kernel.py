@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from caliban_jupyter import tracking
 from caliban_jupyter.backends.emulator import control
-from caliban_jupyter.backends.submit import submit_sweep
 from caliban_jupyter.backends.vertex import VertexBackend
 from caliban_jupyter.history import History
+from caliban_jupyter.service import track as tracking
+from caliban_jupyter.service.submit import submit_sweep
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
 
 from .conftest import notebook_of

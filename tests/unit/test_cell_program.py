@@ -120,8 +120,8 @@ def test_cli_show_program_names_the_target_command(notebook_dir: Path) -> None:
 
 def test_a_swept_false_reaches_the_cells_program(notebook_dir: Path) -> None:
     # `false` omits the flag (caliban's rule): the program kept the notebook's True.
-    from caliban_jupyter._magic_args import cloud_parser, parse_line
-    from caliban_jupyter.api import run_cloud
+    from caliban_jupyter.notebook.api import run_cloud
+    from caliban_jupyter.notebook.args import cloud_parser, parse_line
 
     args = parse_line(cloud_parser(), "--backend local --nogpu --dry_run --experiment_config g")
     dry = run_cloud(args, code="print(augment)", history=["", "augment = True"],

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from caliban_jupyter.errors import ConfigError
-from caliban_jupyter.service import CloudRequest, plan_from_request, with_config_flags
+from caliban_jupyter.service.plan import CloudRequest, plan_from_request, with_config_flags
 from caliban_jupyter.settings import job_flags, load_config_file
 from caliban_jupyter.spec.runtime import RuntimeFlags
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from caliban_jupyter import events as ev
-from caliban_jupyter.group_names import claim_group
 from caliban_jupyter.history import History
-from caliban_jupyter.service import CloudRequest, Plan, plan_from_request
+from caliban_jupyter.service.group_names import claim_group
+from caliban_jupyter.service.plan import CloudRequest, Plan, plan_from_request
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5)
 
@@ -132,7 +132,7 @@ def test_a_claim_is_released_only_while_it_has_no_jobs(tmp_path: Path) -> None:
     (["a", "b"], "zzzz", []),
 ])
 def test_nearest_recorded_groups(tmp_path: Path, names, typo, expected) -> None:
-    from caliban_jupyter.tracking import nearest_groups
+    from caliban_jupyter.service.track import nearest_groups
 
     with History(tmp_path / "h.sqlite") as history:
         for name in names:
@@ -143,7 +143,7 @@ def test_nearest_recorded_groups(tmp_path: Path, names, typo, expected) -> None:
 def test_a_reserved_plan_names_its_group_before_submitting(tmp_path: Path) -> None:
     """What the Jupyter server does before answering 202: the name is claimed in the
     history at once, and execute() later submits into it without claiming again."""
-    from caliban_jupyter.group_names import reserve_group
+    from caliban_jupyter.service.group_names import reserve_group
 
     plan = plan_for(tmp_path)
     with History(tmp_path / "h.sqlite") as history:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from test_submit import FakeBackend, specs
 
-from caliban_jupyter.backends.submit import submit_sweep
-from caliban_jupyter.commands.stop import make_confirm
+from caliban_jupyter.cli.stop import make_confirm
 from caliban_jupyter.errors import NotFoundError, UsageError
 from caliban_jupyter.history import History
-from caliban_jupyter.job_verbs import follow_logs, stop_job
+from caliban_jupyter.service.submit import submit_sweep
+from caliban_jupyter.service.verbs import follow_logs, stop_job
 
 
 @pytest.fixture
@@ -137,8 +137,8 @@ def test_confirm_through_an_input_function(history: History) -> None:
 
 def test_stop_with_no_group_takes_this_sessions_newest_or_asks(
         history: History, monkeypatch: pytest.MonkeyPatch) -> None:
-    from caliban_jupyter import session
     from caliban_jupyter.errors import BuildError, SubmissionError
+    from caliban_jupyter.notebook import session
 
     monkeypatch.setattr(session, "_fallback", session.Caliban())
     submit_sweep(specs(1, "mine"), FakeBackend(), history, xgroup="mine")

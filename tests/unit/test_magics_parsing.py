@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from caliban_jupyter._magic_args import cloud_parser, namespace_from_options, parse_line
 from caliban_jupyter.errors import UsageError
+from caliban_jupyter.notebook.args import cloud_parser, namespace_from_options, parse_line
+from caliban_jupyter.notebook.session import Caliban
+from caliban_jupyter.notebook.sweep import Sweep
 from caliban_jupyter.records import JobRecord
-from caliban_jupyter.session import Caliban
 from caliban_jupyter.settings import resolve_settings
-from caliban_jupyter.sweep import Sweep
 
 
 def test_line_splits_script_args_after_double_dash():
@@ -87,7 +87,7 @@ def test_sweep_display_and_data():
 
 
 def test_magics_docstring_holds_the_parser_help():
-    from caliban_jupyter.magics import CalibanMagics
+    from caliban_jupyter.notebook.magics import CalibanMagics
 
     doc = CalibanMagics.caliban_cloud.__doc__
     for flag in ("--nogpu", "--gpu_spec", "--experiment_config", "--dir", "--capture",
@@ -106,7 +106,7 @@ def test_load_ext_registers_magics_and_config():
         for name in ("status", "stop", "resubmit", "logs", "config"):
             assert ip.find_line_magic(f"caliban_{name}") is not None
         ip.run_line_magic("config", 'Caliban.region = "europe-west4"')
-        from caliban_jupyter.session import get_config
+        from caliban_jupyter.notebook.session import get_config
 
         assert get_config().session() == {"region": "europe-west4"}
         with pytest.raises(Exception, match="unrecognized"):
@@ -121,7 +121,8 @@ def test_config_function_is_not_shadowed_by_a_submodule() -> None:
     import subprocess
     import sys
 
-    code = ("import caliban_jupyter.magics, caliban_jupyter.api, caliban_jupyter\n"
+    code = ("import caliban_jupyter.notebook.magics, caliban_jupyter.notebook.api\n"
+            "import caliban_jupyter\n"
             "print(caliban_jupyter.config(backend='local').settings.backend)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

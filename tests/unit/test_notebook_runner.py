@@ -76,7 +76,7 @@ def test_bare_flags_are_true(text):
 
 
 def test_a_swept_false_reaches_a_notebook_as_false(tmp_path):
-    from caliban_jupyter.service import CloudRequest, plan_from_request
+    from caliban_jupyter.service.plan import CloudRequest, plan_from_request
 
     nbformat.write(_nb(new_code_cell("augment = True")), tmp_path / "nb.ipynb")
     plan = plan_from_request(CloudRequest(module="nb.ipynb", cwd=str(tmp_path), env={},

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from caliban_jupyter.errors import UsageError
-from caliban_jupyter.outputs import Locator, read_outputs, results, to_table
 from caliban_jupyter.packaging.jobfiles import caliban_outputs as job
 from caliban_jupyter.records import JobRecord, output_uri_of, record_for_spec, spec_from_record
-from caliban_jupyter.service import CloudRequest, plan_from_request
+from caliban_jupyter.service.outputs import Locator, read_outputs, results, to_table
+from caliban_jupyter.service.plan import CloudRequest, plan_from_request
 from caliban_jupyter.settings import resolve_settings
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
 from caliban_jupyter.spec.outputs import (
@@ -283,7 +283,7 @@ def test_notebook_jobs_link_their_executed_notebook():
 
 
 def test_a_default_group_that_gains_a_suffix_moves_its_output_locations(tmp_path):
-    from caliban_jupyter.group_names import _relabeled
+    from caliban_jupyter.service.group_names import _relabeled
 
     plan = _plan(tmp_path, backend="local", outputs=("loss",))
     moved = _relabeled(plan, plan.xgroup + "-2")

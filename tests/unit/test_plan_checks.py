@@ -15,7 +15,7 @@ import pytest
 
 from caliban_jupyter.errors import LabelError, UsageError
 from caliban_jupyter.history import History
-from caliban_jupyter.service import CloudRequest, plan_from_request
+from caliban_jupyter.service.plan import CloudRequest, plan_from_request
 
 
 @pytest.fixture

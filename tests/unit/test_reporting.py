@@ -10,12 +10,12 @@ import pytest
 from _widget_fakes import record
 
 from caliban_jupyter import events as ev
-from caliban_jupyter._progress import CellProgress, LineProgress
-from caliban_jupyter.commands.status import render_table
+from caliban_jupyter.cli.render import TqdmProgress, terminal_progress
+from caliban_jupyter.cli.status import render_table
+from caliban_jupyter.notebook.sweep import Sweep
 from caliban_jupyter.packaging.docker import large_context_warning
-from caliban_jupyter.render import TqdmProgress, terminal_progress
+from caliban_jupyter.progress import CellProgress, LineProgress
 from caliban_jupyter.settings import resolve_settings
-from caliban_jupyter.sweep import Sweep
 
 REASON = ("The replica workerpool0-0 exited with a non-zero status of 3. To find out more "
           "about why your job exited please check the logs")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from caliban_jupyter.errors import ConfigError, SpecError, UsageError
-from caliban_jupyter.service import CloudRequest, Plan, plan_from_request
+from caliban_jupyter.service.plan import CloudRequest, Plan, plan_from_request
 from caliban_jupyter.spec.runtime import RuntimeFlags
 from caliban_jupyter.spec.scheduling import parse_duration
 

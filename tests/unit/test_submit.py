@@ -15,22 +15,22 @@ from typing import Any
 
 import pytest
 
-from caliban_jupyter import tracking
 from caliban_jupyter.backends.base import (
     Backend,
     PermanentBackendError,
     RetryPolicy,
     TransientBackendError,
 )
-from caliban_jupyter.backends.submit import (
+from caliban_jupyter.errors import LabelError, NotFoundError, UsageError
+from caliban_jupyter.history import History
+from caliban_jupyter.records import INDEX_LABEL, SID_LABEL
+from caliban_jupyter.service import track as tracking
+from caliban_jupyter.service.submit import (
     RegionLimiter,
     SweepSubmissionError,
     TokenBucket,
     submit_sweep,
 )
-from caliban_jupyter.errors import LabelError, NotFoundError, UsageError
-from caliban_jupyter.history import History
-from caliban_jupyter.records import INDEX_LABEL, SID_LABEL
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
 
 

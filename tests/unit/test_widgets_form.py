@@ -174,7 +174,7 @@ def _fake_execute(monkeypatch, gate=None, fail=None):
             progress(ev.JobSubmitted(i, len(records), r.display_name, "r", "u"))
         return records
 
-    monkeypatch.setattr("caliban_jupyter.service.execute", execute)
+    monkeypatch.setattr("caliban_jupyter.service.plan.execute", execute)
     return calls
 
 
@@ -232,8 +232,8 @@ def test_submit_is_enabled_again_after_an_error(project, monkeypatch):
 
 
 def test_program_preview_shows_the_captured_program(project):
-    from caliban_jupyter._forms import program_form
-    from caliban_jupyter._magic_args import cloud_parser
+    from caliban_jupyter.notebook.args import cloud_parser
+    from caliban_jupyter.notebook.forms import program_form
 
     history = ["import math\nscale = 3", "unused = 1"]
     args = cloud_parser("t").parse_args([])

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ...commands import emulator as command
 from ...errors import CalibanError
+from . import cli as command
 
 
 def main(argv: list[str] | None = None) -> int:

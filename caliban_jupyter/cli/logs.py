@@ -1,0 +1,57 @@
+"""`caliban logs`: print a job's output (local emulator; Vertex points to Cloud Logging)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .status import add_backend_arguments, print_event, settings_from_args
+
+HELP = "Print a job's log (JOB: display name, resource name or job id)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", metavar="JOB",
+                        help="display name, resource name or job id (see `caliban status`)")
+    parser.add_argument("--xgroup", help="the job's experiment group (needed for jobs "
+                        "submitted from another machine, or names used in several groups)")
+    parser.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    parser.add_argument("--follow", "-f", action="store_true",
+                        help="keep printing the log as it grows until the job ends "
+                        "(Ctrl-C stops following; the job keeps running)")
+    add_backend_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..service import track as tracking
+
+    if args.follow:
+        return follow(args)
+    text = tracking.logs(args.job, xgroup=args.xgroup, tail=args.tail,
+                         settings=settings_from_args(args), progress=print_event)
+    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+    return 0
+
+
+def follow(args: argparse.Namespace) -> int:
+    """``--follow``: print each new piece of the log until the job ends or Ctrl-C."""
+    from ..service.verbs import follow_logs
+
+    chunks = follow_logs(args.job, xgroup=args.xgroup, tail=args.tail,
+                         settings=settings_from_args(args), progress=print_event)
+    last = "\n"
+    try:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+            last = chunk[-1:]
+    except KeyboardInterrupt:
+        chunks.close()
+        if last != "\n":
+            sys.stdout.write("\n")
+        print(f"stopped following {args.job}; the job keeps running (`caliban stop "
+              f"{args.job}` stops it)", file=sys.stderr)
+        return 0
+    if last != "\n":
+        sys.stdout.write("\n")
+    return 0

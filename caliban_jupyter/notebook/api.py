@@ -1,0 +1,398 @@
+"""The Python API: what the magics do, as functions.
+
+``cloud(target, *script_args, **options)`` submits a module, script, notebook or a string
+of code; ``status``, ``stop``, ``resubmit``, ``logs`` and ``config`` are the twins of the
+line magics. User mistakes raise :class:`~caliban_jupyter.errors.CalibanError` before
+anything is built or submitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Generator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..events import Progress
+from .args import cloud_parser, namespace_from_options
+from .session import get_config, submitting
+from .sweep import DryRun, Sweep
+
+__all__ = ["cloud", "config", "follow_logs", "logs", "outputs", "resubmit", "status", "stop"]
+
+# A module (trainer.train) or a path (train.py, ../x/run.sh); anything else is code.
+_TARGET_RE = re.compile(r"[\w.\-/\\~]+")
+
+
+def cloud(target: str, *script_args: Any, progress: Progress | None = None,
+          **options: Any) -> Sweep | DryRun:
+    """Package ``target`` into an image and submit one job per experiment.
+
+    Parameters
+    ----------
+    target
+        A module (``"trainer.train"``), a script or notebook path, or a string of Python
+        code, which is captured like a ``%%caliban_cloud`` cell (with what it needs from
+        the cells already run in this kernel).
+    *script_args
+        Arguments for every job, before each experiment's ``--key value`` flags.
+    progress
+        Receives progress events; default: bars and lines in the running cell.
+    **options
+        ``caliban cloud``'s flags as keywords: ``nogpu=True``, ``gpu_spec="2xV100"``,
+        ``experiment_config={...}`` or a path, ``dir=["data"]`` (or ``dirs``),
+        ``label=["k=v"]`` (or ``labels={"k": "v"}``), ``backend="local"``,
+        ``dry_run=True``, ``capture="all"``, ...
+
+    Returns
+    -------
+    Sweep or DryRun
+        The submitted jobs, or (``dry_run=True``) the jobs that would be submitted.
+
+    Raises
+    ------
+    CalibanError
+        For any user mistake (unknown option, bad spec, undefined name in the code...),
+        before anything is built or submitted.
+    """
+    args = namespace_from_options(cloud_parser("caliban_jupyter.cloud"), options,
+                                  what="caliban_jupyter.cloud()")
+    args.script_args = [str(a) for a in script_args]
+    if not isinstance(target, str) or not target.strip():
+        raise UsageError("caliban_jupyter.cloud(): target must be a module, a path or a "
+                         f"string of code, not {target!r}")
+    if is_target(target):
+        args.module = target.strip()
+        return run_cloud(args, progress=progress)
+    return run_cloud(args, code=target, history=kernel_history(), progress=progress)
+
+
+def is_target(target: str, cwd: str | None = None) -> bool:
+    """Whether ``target`` names a module or file rather than being code: an existing file
+    always is (``"my analysis.ipynb"``), else anything shaped like a module or a path."""
+    name = target.strip()
+    if os.path.isfile(os.path.join(cwd or os.getcwd(), name)):
+        return True
+    return _TARGET_RE.fullmatch(name) is not None
+
+
+def run_cloud(args: argparse.Namespace, *, code: str | None = None,
+              history: Sequence[str] = (), user_ns: Mapping[str, Any] | None = None,
+              cwd: str | None = None, progress: Progress | None = None) -> Sweep | DryRun:
+    """Plan and submit a parsed ``%%caliban_cloud`` / ``cloud()`` request.
+
+    ``code`` is a cell body to capture against ``history``; otherwise ``args.module`` is
+    the target. ``user_ns`` lets ``--experiment_config`` name a kernel variable.
+    """
+    from ..service.group_names import group_of
+    from ..service.plan import execute, plan_from_request
+
+    request = cloud_request(args, code=code, history=history, user_ns=user_ns, cwd=cwd)
+    plan = plan_from_request(request)
+    if request.dry_run:
+        return DryRun(plan)
+    if progress is None:
+        from ..progress import CellProgress
+
+        shown = CellProgress()
+        try:
+            with submitting(plan.xgroup) as submitted:
+                records = submitted(execute(plan, shown))
+        finally:
+            shown.close()
+    else:
+        with submitting(plan.xgroup) as submitted:
+            records = submitted(execute(plan, progress))
+    return Sweep(group_of(plan, records), records, plan.settings)
+
+
+def cloud_request(args: argparse.Namespace, *, code: str | None = None,
+                  history: Sequence[str] = (), user_ns: Mapping[str, Any] | None = None,
+                  cwd: str | None = None):  # -> service.CloudRequest
+    """The request :func:`run_cloud` submits (``%caliban_export`` writes it as files)."""
+    from ..service.plan import CloudRequest
+    from ..settings import job_flags
+    from ..spec.experiments import expand_experiment_config, load_experiment_config
+
+    cwd = cwd or os.getcwd()
+    overrides: dict[str, Any] = {"cwd": cwd, "session": get_config().session()}
+    experiments: list[dict[str, Any]] = [{}]
+    # An experiment config kept in .calibanconfig.json counts already here: its keys
+    # become variables of the captured program.
+    wanted = args.experiment_config
+    if wanted is None:
+        wanted = job_flags(cwd).get("experiment_config")
+    source = _experiment_source(wanted, user_ns, cwd)
+    if source is not None:
+        config = load_experiment_config(source)
+        experiments = expand_experiment_config(config)
+        overrides["experiment_config"] = config
+    if code is not None:
+        from ..packaging.cell_program import program_overrides
+
+        overrides.update(program_overrides(code, history, args.capture or get_config().capture,
+                                           experiments, cwd))
+    return CloudRequest.from_namespace(args, **overrides)
+
+
+def _experiment_source(value: Any, user_ns: Mapping[str, Any] | None, cwd: str) -> Any:
+    """A path, or the dict/list held by the kernel variable ``value`` names."""
+    if value is None or not isinstance(value, str):
+        return value
+    if value.lower() == "stdin":
+        raise UsageError("--experiment_config stdin: a notebook has no standard input; pass "
+                         "the name of a variable holding a dict or list, or a JSON file path")
+    if user_ns is not None and value.isidentifier() and value in user_ns \
+            and not Path(cwd, value).exists():
+        held = user_ns[value]
+        if not isinstance(held, (dict, list)):
+            raise UsageError(f"--experiment_config {value}: the variable {value!r} holds a "
+                             f"{type(held).__name__}; it must hold a dict or a list of dicts")
+        return held
+    if not Path(value).is_absolute():
+        path = Path(cwd, value)
+        if not path.exists() and value.isidentifier() and user_ns is not None:
+            raise UsageError(f"--experiment_config {value}: no variable or file of that name; "
+                             "define a dict (or list of dicts) with that name, or give a "
+                             "JSON file path")
+        return str(path)
+    return value
+
+
+def kernel_history() -> list[str]:
+    """The raw source of the cells this kernel has run, excluding the running one.
+
+    Indexed like IPython's ``In`` (entry 0 is empty), so notes and errors say ``In[k]``
+    for the cell the notebook shows as ``[k]``.
+    """
+    from .session import _current_shell
+
+    shell = _current_shell()
+    if shell is None:
+        return []
+    raw = list(shell.history_manager.input_hist_raw)
+    # During execution the running cell is already stored at index execution_count.
+    return raw[:shell.execution_count] if len(raw) > shell.execution_count else raw
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+class ConfigView:
+    """The effective settings and where each came from (``%caliban_config``)."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        s = self.settings.to_json()
+        return [(k, "" if v is None else str(v), self.settings.sources.get(k, ""))
+                for k, v in s.items() if k != "mode"]
+
+    def __repr__(self) -> str:
+        rows = self.rows()
+        w = max(len(k) for k, _, _ in rows)
+        v = max(len(val) for _, val, _ in rows)
+        lines = [f"caliban settings ({self.settings.mode} jobs):"]
+        lines += [f"  {k:<{w}}  {val or '-':<{v}}  ({src})" for k, val, src in rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        e = html.escape
+        body = "".join(f"<tr><td>{e(k)}</td><td><code>{e(val or '-')}</code></td>"
+                       f"<td>{e(src)}</td></tr>" for k, val, src in self.rows())
+        return (f"<table class='caliban-config'><thead><tr><th>setting</th><th>value</th>"
+                f"<th>from</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def config(*, nogpu: bool = False, cwd: str | None = None, **flags: Any) -> ConfigView:
+    """The effective settings for a submission from ``cwd`` (default: here), with sources.
+
+    ``flags`` are setting flags as for :func:`cloud` (``backend="local"``...), applied on
+    top of the session (``%config Caliban``), environment and ``.calibanconfig.json``.
+    """
+    from ..settings import resolve_settings
+
+    known = {"project_id", "region", "cloud_key", "backend", "base_image", "registry",
+             "endpoint", "output_dir"}
+    unknown = sorted(set(flags) - known)
+    if unknown:
+        raise UsageError(f"caliban_jupyter.config(): unknown option {unknown[0]!r}. Valid "
+                         f"options: cwd, nogpu, {', '.join(sorted(known))}")
+    return ConfigView(resolve_settings(flags, gpu=not nogpu, cwd=cwd or os.getcwd(),
+                                       session=get_config().session()))
+
+
+# ---------------------------------------------------------------------------- tracking
+
+_WHERE = ("backend", "project_id", "region", "cloud_key", "endpoint")
+
+
+def _where(flags: Mapping[str, Any], what: str, extra: Sequence[str]):
+    """Settings from where-flags (``backend="local"``...) over session, env and config."""
+    from ..settings import resolve_settings
+
+    unknown = sorted(k for k in flags if k not in _WHERE)
+    if unknown:
+        valid = ", ".join(sorted([*extra, *_WHERE]))
+        raise UsageError(f"{what}: unknown option {unknown[0]!r}. Valid options: {valid}")
+    given = {k: v for k, v in flags.items() if v is not None}
+    return resolve_settings(given, gpu=False, cwd=os.getcwd(), session=get_config().session())
+
+
+class Sweeps(list):
+    """Several sweeps (``status()`` with no group): displays each one's table."""
+
+    def __repr__(self) -> str:
+        return "\n\n".join(map(repr, self)) or "no experiment groups recorded yet"
+
+    def _repr_html_(self) -> str:
+        return "".join(s._repr_html_() for s in self) or "<p>no experiment groups recorded " \
+                                                          "yet</p>"
+
+
+def _group_sweep(xgroup: str, records: Sequence[Any], settings: Any, history: Any) -> Sweep:
+    from ..service.track import backend_for_group
+
+    group = history.group(xgroup)
+    if group is not None:
+        from dataclasses import replace
+
+        flagged = {k for k, v in settings.sources.items() if v == "flag"}
+        settings = replace(settings, **{k: getattr(group, n) for k, n in (
+            ("backend", "backend"), ("project_id", "project"), ("region", "region"))
+            if k not in flagged and getattr(group, n)})
+    return Sweep(xgroup, list(records), settings,
+                 backend=lambda: backend_for_group(group, settings))
+
+
+def status(xgroup: str | None = None, *, max_jobs: int | None = None, max_groups: int = 5,
+           all_attempts: bool = False, **where: Any) -> Sweep | Sweeps:
+    """The jobs of ``xgroup`` refreshed from the backend (a :class:`Sweep`), or with no
+    group, of the latest experiment groups recorded on this machine (a list of them).
+    Each sweep shows each job once; with ``all_attempts`` its ``attempts`` also hold the
+    earlier attempts of resubmitted jobs.
+
+    ``where`` takes ``backend``, ``project_id``, ``region``, ``cloud_key``, ``endpoint``.
+    """
+    from ..history import History
+    from ..service.track import status as _status
+
+    settings = _where(where, "caliban_jupyter.status()",
+                      ("xgroup", "max_jobs", "max_groups", "all_attempts"))
+    history = History()
+    records = _status(xgroup, settings=settings, history=history, max_jobs=max_jobs,
+                      max_groups=max_groups, all_attempts=all_attempts)
+    groups: dict[str, list[Any]] = {}
+    for r in records:
+        groups.setdefault(r.xgroup, []).append(r)
+    if xgroup:
+        return _group_sweep(xgroup, groups.get(xgroup, []), settings, history)
+    return Sweeps(_group_sweep(x, rs, settings, history) for x, rs in groups.items())
+
+
+def stop(xgroup: str | None = None, job: str | None = None, *, dry_run: bool = False,
+         yes: bool = False, **where: Any) -> Sweep:
+    """Cancel the running jobs of ``xgroup``, or the one job ``job`` names; returns the
+    group's :class:`Sweep` (with ``dry_run``, stops nothing and lists what would stop).
+
+    With neither, the newest group this kernel session submitted jobs to. When it submitted
+    none, the newest group recorded on this machine may be another kernel's or shell's:
+    its jobs are listed and ``input()`` asks first (unless ``yes``); where nobody can
+    answer, a :class:`UsageError` says to name the group or pass ``yes``.
+    """
+    from ..history import History
+    from ..service.track import find_job
+    from ..service.track import stop as _stop
+
+    settings = _where(where, "caliban_jupyter.stop()", ("xgroup", "job", "dry_run", "yes"))
+    history = History()
+    if job is not None:
+        from ..service.verbs import stop_job
+
+        record, _, _ = find_job(job, xgroup=xgroup, settings=settings, history=history)
+        stopped = stop_job(job, xgroup=xgroup, settings=settings, history=history,
+                           dry_run=dry_run, progress=_print_progress)
+        group = record.xgroup if record is not None else ""
+        return _group_sweep(group, stopped if dry_run or not group else history.jobs(group),
+                            settings, history)
+    confirm = None
+    if not xgroup:
+        from .session import default_stop_group
+
+        xgroup, confirm = default_stop_group(history, yes=yes, say=_print_progress)
+    stopped = _stop(xgroup, settings=settings, history=history, dry_run=dry_run,
+                    confirm=confirm, progress=_print_progress)
+    if dry_run:
+        return _group_sweep(xgroup or "", stopped, settings, history)
+    return _group_sweep(xgroup or "", history.jobs(xgroup) if xgroup else stopped, settings,
+                        history)
+
+
+def resubmit(xgroup: str, *, all_jobs: bool = False, dry_run: bool = False,
+             rate_per_minute: float | None = None, **where: Any) -> Sweep:
+    """Submit again the FAILED, CANCELLED and NOT_SUBMITTED jobs of ``xgroup`` (every job
+    with ``all_jobs``) with the image they ran; returns the group's :class:`Sweep`."""
+    from ..history import History
+    from ..service.track import resubmit as _resubmit
+
+    settings = _where(where, "caliban_jupyter.resubmit()",
+                      ("xgroup", "all_jobs", "dry_run", "rate_per_minute"))
+    history = History()
+    if dry_run:
+        new = _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
+                        dry_run=True, rate_per_minute=rate_per_minute,
+                        progress=_print_progress)
+    else:
+        with submitting(xgroup):
+            new = _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
+                            rate_per_minute=rate_per_minute, progress=_print_progress)
+    return _group_sweep(xgroup, new if dry_run else history.jobs(xgroup), settings, history)
+
+
+def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
+         **where: Any) -> str:
+    """The output of ``job`` (display name, resource name or id) so far."""
+    from ..service.track import logs as _logs
+
+    settings = _where(where, "caliban_jupyter.logs()", ("job", "xgroup", "tail"))
+    return _logs(job, xgroup=xgroup, tail=tail, settings=settings)
+
+
+def follow_logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
+                **where: Any) -> Generator[str, None, None]:
+    """The output of ``job`` as it grows, until the job ends (no deadline; interrupting
+    stops following, the job keeps running)."""
+    from ..service.verbs import follow_logs as _follow
+
+    settings = _where(where, "caliban_jupyter.follow_logs()", ("job", "xgroup", "tail"))
+    return _follow(job, xgroup=xgroup, tail=tail, settings=settings,
+                   progress=_print_progress)
+
+
+def outputs(job: str | None = None, *, xgroup: str | None = None, dest: str | None = None,
+            **where: Any) -> Any:
+    """Download what the jobs of ``xgroup`` (default: the latest group), or one ``job``,
+    wrote: ``{dest}/{job}/...`` and executed notebooks as ``{dest}/{job}.ipynb`` (default
+    dest ``caliban_outputs/XGROUP``). Files already there with the same hash are skipped.
+    Prints a summary; returns the :class:`~caliban_jupyter.storage.DownloadReport`."""
+    from ..cli.outputs import summary
+    from ..service.outputs import group_download
+
+    settings = _where(where, "caliban_jupyter.outputs()", ("job", "xgroup", "dest"))
+    report, target, records = group_download(job, xgroup=xgroup, dest=dest,
+                                             settings=settings)
+    print(summary(report, target, [r.display_name for r in records]))
+    return report
+
+
+def _print_progress(event: Any) -> None:
+    from .. import events as ev
+
+    if isinstance(event, (ev.Info, ev.Warning_, ev.JobSubmitted, ev.JobFailedToSubmit)):
+        print(event.message)

@@ -1,0 +1,372 @@
+"""The result of a submission: a :class:`Sweep` of :class:`Job` handles.
+
+A Sweep is plain data plus a few verbs (``refresh``, ``wait``, ``stop``); its notebook
+display is a status table rendered from :meth:`Sweep.rows`, which is also what a live
+widget wraps. Nothing here imports Docker or the Google SDK until a verb needs the backend.
+"""
+
+from __future__ import annotations
+
+import html
+import shlex
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..records import JobRecord
+    from ..service.plan import Plan
+    from ..settings import Settings
+
+#: The columns of the status table, in order.
+COLUMNS = ("name", "state", "args", "created", "link")
+
+
+class Job:
+    """One job of a sweep: the last seen :class:`~caliban_jupyter.records.JobRecord`, and
+    its logs. Attributes not defined here are read from the record."""
+
+    def __init__(self, record: JobRecord, sweep: Sweep) -> None:
+        self.record = record
+        self._sweep = sweep
+
+    display_name = property(lambda self: self.record.display_name)
+    state = property(lambda self: self.record.state)
+    args = property(lambda self: self.record.args)
+    labels = property(lambda self: dict(self.record.labels))
+    created = property(lambda self: self.record.created)
+    url = property(lambda self: self.record.url)
+    is_terminal = property(lambda self: self.record.is_terminal)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "record":
+            raise AttributeError(name)
+        return getattr(self.record, name)
+
+    def logs(self, tail: int | None = None) -> str:
+        """The job's output so far (the local emulator; Vertex points to Cloud Logging)."""
+        from ..errors import NotFoundError
+
+        if not self.record.resource_name:
+            raise NotFoundError(f"{self.display_name} was never submitted "
+                                f"({self.record.error or 'no resource name'}): it has no logs")
+        return self._sweep.backend.logs(self.record.resource_name, tail=tail)
+
+    @property
+    def output_uri(self) -> str | None:
+        """Where the job writes its outputs (``baseOutputDirectory``), or None."""
+        from ..records import output_uri_of
+
+        return output_uri_of(self.record)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The values the job saved (``-o``), loaded here; what could not be read is in
+        :attr:`output_error`."""
+        return dict(self._read_outputs().values)
+
+    @property
+    def output_error(self) -> str | None:
+        """Why a value is missing (the job failed, no manifest, a hash mismatch...)."""
+        return self._read_outputs().error
+
+    def _read_outputs(self):
+        from ..service.outputs import read_outputs
+
+        return read_outputs(self.record, self._sweep.locator.locate(self.record))
+
+    def __repr__(self) -> str:
+        return f"<Job {self.display_name} {self.state}>"
+
+
+class Sweep:
+    """The jobs of one experiment group.
+
+    Parameters
+    ----------
+    xgroup
+        The experiment group every job is labeled with.
+    records
+        The jobs as last seen.
+    settings
+        Where the jobs run (which backend to ask on :meth:`refresh`).
+    backend
+        How to reach the backend: a built one, or a function building it on first use
+        (default: ``get_backend(settings)``).
+    """
+
+    def __init__(self, xgroup: str, records: Sequence[JobRecord], settings: Settings,
+                 backend: Backend | Callable[[], Backend] | None = None) -> None:
+        self.xgroup = xgroup
+        self.settings = settings
+        self._backend = backend
+        self._attempts = list(records)
+        self._records: list[JobRecord] = _jobs(records)
+        self._listeners: list[Callable[[Sweep], None]] = []
+
+    # ------------------------------------------------------------------ data
+    @property
+    def records(self) -> list[JobRecord]:
+        """Each job once, by its latest attempt (a resubmission replaces what it retried)."""
+        return list(self._records)
+
+    @property
+    def attempts(self) -> list[JobRecord]:
+        """Every record given or refreshed, earlier attempts of resubmitted jobs included
+        (oldest first per index)."""
+        return list(self._attempts)
+
+    @property
+    def jobs(self) -> list[Job]:
+        return [Job(r, self) for r in self._records]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self.jobs)
+
+    def __getitem__(self, i: int) -> Job:
+        return self.jobs[i]
+
+    @property
+    def states(self) -> dict[str, int]:
+        """How many jobs are in each state (each job once, by its latest attempt)."""
+        from ..records import state_counts
+
+        return state_counts(self._records)
+
+    @property
+    def done(self) -> bool:
+        """True once every job is terminal (or was never submitted)."""
+        return all(r.is_terminal or not r.is_submitted for r in self._records)
+
+    def rows(self) -> list[dict[str, str]]:
+        """One dict per job with the :data:`COLUMNS` as keys: what every display shows."""
+        return [{
+            "name": r.display_name,
+            "state": r.state,
+            "args": shlex.join(r.args) if r.args else "",
+            "created": r.created or "",
+            "link": r.url or "",
+        } for r in self._records]
+
+    def on_change(self, callback: Callable[[Sweep], None]) -> None:
+        """Call ``callback(sweep)`` after each :meth:`refresh` (how a widget follows it)."""
+        self._listeners.append(callback)
+
+    # ------------------------------------------------------------------ verbs
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            from ..backends import get_backend
+
+            self._backend = get_backend(self.settings)
+        elif callable(self._backend) and not hasattr(self._backend, "list_group"):
+            self._backend = self._backend()
+        return self._backend  # type: ignore[return-value]
+
+    def refresh(self) -> Sweep:
+        """Ask the backend for every job's current state (one list call); returns self."""
+        from ..history import History
+        from ..service.track import refresh_group
+
+        records = refresh_group(self.xgroup, self.backend, History())
+        if records:
+            self._attempts, self._records = list(records), _jobs(records)
+        for callback in self._listeners:
+            callback(self)
+        return self
+
+    def wait(self, timeout: float | None = None, *, poll: float = 2.0) -> Sweep:
+        """Refresh until every job is terminal; returns self.
+
+        Raises
+        ------
+        TimeoutError
+            When ``timeout`` seconds pass first (the jobs keep running).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.refresh()
+            if self.done:
+                return self
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"experiment group {self.xgroup}: not finished after "
+                                   f"{timeout} s ({_summary(self._records)})")
+            sleep = poll if deadline is None else min(poll, max(0.0, deadline - time.monotonic()))
+            time.sleep(sleep)
+
+    @property
+    def locator(self):
+        """Finds the jobs' output locations (Cloud Storage or the emulator's directory)."""
+        if getattr(self, "_locator", None) is None:
+            from ..service.outputs import Locator
+
+            self._locator = Locator(self.settings)
+        return self._locator
+
+    def latest(self) -> list[JobRecord]:
+        """The newest attempt of each job (a resubmission replaces the job it retries)."""
+        from ..records import latest_attempts
+
+        return latest_attempts(self._records)
+
+    def results(self, wait: bool = True, *, timeout: float | None = None,
+                frame: bool | None = None, workers: int | None = None) -> Any:
+        """One row per job: its experiment parameters, the values it saved (``-o``), its
+        ``state`` and ``error``; a pandas DataFrame when pandas is installed (or
+        ``frame=True``), else (or with ``frame=False``) a list of dicts.
+
+        ``wait`` (default) first waits for every job to finish; ``wait=False`` reads what
+        is there now (unfinished jobs say so in ``error``). Jobs are read in parallel.
+        Values saved with pickle are code run when loaded: load only your own jobs'.
+        """
+        from ..history import History
+        from ..service.outputs import results, to_table
+        from ..storage import WORKERS
+
+        if wait:
+            self.wait(timeout)
+        configs = {e["index"]: e["config"] for e in History().experiments(self.xgroup)}
+        rows = results(self.latest(), self.locator, configs=configs,
+                       workers=WORKERS if workers is None else workers)
+        return rows if frame is False else to_table(rows, required=bool(frame))
+
+    def download(self, dest: str | None = None) -> Any:
+        """Copy everything the jobs wrote to ``dest`` (default ``caliban_outputs/XGROUP``):
+        ``{dest}/{job}/...`` and executed notebooks as ``{dest}/{job}.ipynb``. Files
+        already there with the same hash are skipped. Returns the
+        :class:`~caliban_jupyter.storage.DownloadReport`."""
+        from ..service.outputs import download
+
+        return download(self.latest(), dest or f"caliban_outputs/{self.xgroup}", self.locator)
+
+    def stop(self) -> Sweep:
+        """Cancel every job that is not terminal yet; returns self (refreshed)."""
+        from ..history import History
+        from ..service.track import stop
+
+        stop(self.xgroup, backend=self.backend, history=History())
+        return self.refresh()
+
+    # ------------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        rows = self.rows()
+        head = f"Sweep {self.xgroup}: {len(rows)} job{'s' if len(rows) != 1 else ''} " \
+               f"({_summary(self._records)}) on {self.settings.backend}"
+        if not rows:
+            return head
+        widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
+        lines = [head, "  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip()]
+        for r, record in zip(rows, self._records, strict=True):
+            lines.append("  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip())
+            if record.error:  # why it failed, or was not submitted
+                lines.append(f"    error: {record.error}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in COLUMNS)
+        body = []
+        from ..records import executed_notebook_url
+
+        for r, record in zip(self.rows(), self._records, strict=True):
+            notebook = executed_notebook_url(record) if record.is_terminal else None
+            link = f"<a href='{e(r['link'])}' target='_blank'>open</a>" if r["link"] else ""
+            if notebook:
+                link += f" <a href='{e(notebook)}' target='_blank'>ipynb</a>"
+            cells = [e(r["name"]), e(r["state"]), f"<code>{e(r['args'])}</code>",
+                     e(r["created"]), link]
+            body.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>"
+                                         for c in cells) + "</tr>")
+            if record.error:
+                body.append(f"<tr><td></td><td colspan='{len(COLUMNS) - 1}' "
+                            "style='text-align:left;color:#b00020'>error: "
+                            f"{e(record.error)}</td></tr>")
+        caption = (f"experiment group <b>{e(self.xgroup)}</b> on {e(self.settings.backend)}: "
+                   f"{e(_summary(self._records))}")
+        return (f"<div class='caliban-sweep'><div>{caption}</div><table><thead><tr>{head}"
+                f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        """In a live kernel: the live job table widget (text and HTML stay the fallbacks)."""
+        table = self.table()
+        if table is None:
+            return None
+        bundle = table._repr_mimebundle_(include=include, exclude=exclude) or {}
+        # Keep this Sweep's own text/plain (and _repr_html_) for static views.
+        return {k: v for k, v in bundle.items() if k != "text/plain"}
+
+    def table(self, **options: Any) -> Any:
+        """The live :class:`~caliban_jupyter.widgets.table.JobTable` of this sweep (one per
+        sweep), or None outside a kernel or without ipywidgets."""
+        if getattr(self, "_table", None) is None:
+            from IPython import get_ipython
+
+            if getattr(get_ipython(), "kernel", None) is None and not options:
+                return None
+            try:
+                from ..widgets.table import JobTable
+            except ImportError:
+                return None
+            self._table = JobTable(self, records=self.records, **options)
+        return self._table
+
+
+class DryRun:
+    """What a dry run would submit: displays the planned jobs; builds and submits nothing."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    @property
+    def specs(self):
+        return self.plan.specs
+
+    @property
+    def jobs(self):
+        """The planned :class:`~caliban_jupyter.spec.jobs.JobSpec` of each job."""
+        return list(self.plan.specs)
+
+    def __len__(self) -> int:
+        return len(self.plan.specs)
+
+    def bodies(self) -> list[dict[str, Any]]:
+        """The CustomJob request bodies that would be sent."""
+        from ..cli.render import dry_run_bodies
+
+        return dry_run_bodies(self.plan)
+
+    def build(self) -> dict[str, Any]:
+        """How the jobs would become runnable (``--build``): the image to build, or the
+        packages to upload and where, the image they run on, what is installed when each
+        job starts."""
+        from ..cli.render import dry_run_plan
+
+        return dry_run_plan(self.plan)[0]
+
+    def __repr__(self) -> str:
+        import io
+
+        from ..cli.render import render_dry_run
+
+        out = io.StringIO()
+        render_dry_run(self.plan, out)
+        return out.getvalue().rstrip("\n")
+
+    def _repr_html_(self) -> str:
+        return f"<pre class='caliban-dry-run'>{html.escape(repr(self))}</pre>"
+
+
+def _jobs(records: Sequence[JobRecord]) -> list[JobRecord]:
+    from ..records import latest_attempts
+
+    return latest_attempts(records)
+
+
+def _summary(records: Sequence[JobRecord]) -> str:
+    from ..records import state_summary
+
+    return state_summary(records)

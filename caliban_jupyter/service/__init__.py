@@ -1,0 +1,1 @@
+"""The pipeline every front end calls: plan, submit, groups, track."""

@@ -1,0 +1,70 @@
+"""Submitting a plan: the checks that fail fast, the group's name, the build (or the
+staging of a code package), then every job exactly once.
+
+The history and the job service are checked before the build, and an ``--image_tag``
+looked up: an unreachable endpoint, missing credentials or an image that does not exist
+fail in seconds, with nothing built or recorded. A default group name (no ``--xgroup``)
+is then claimed in the history, atomically (see :mod:`~caliban_jupyter.service.group_names`):
+when another submission already uses it, a short suffix makes it unique, and a failure
+before any job is recorded gives the name back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ..events import Progress, Warning_, ignore
+
+if TYPE_CHECKING:
+    from ..records import JobRecord
+    from .plan import Plan
+
+
+def execute(plan: Plan, progress: Progress = ignore) -> list[JobRecord]:
+    """Build or reuse the image (or stage the code package), then submit every job
+    exactly once (see the module docstring for the order).
+
+    Notes (what the program will not run, labels changed) are reported first, as
+    warnings. Returns the sweep's records; their group is
+    :func:`~caliban_jupyter.service.group_names.group_of` (a default name may gain a suffix).
+    """
+    from ..backends import get_backend
+    from ..errors import BackendError
+    from ..history import History
+    from .group_names import in_claimed_group
+    from .plan import build_request
+    from .submit import submit_sweep
+
+    for note in (*plan.request.program_notes, *plan.notes, *plan.warnings):
+        progress(Warning_(note))
+    # Checked before the build: failing after it would leave every job NOT_SUBMITTED.
+    history = History.open()
+    try:
+        backend = get_backend(plan.settings, progress)
+        try:
+            listed = next(iter(backend.list_group(plan.xgroup)), None) is not None
+        except BackendError as e:
+            raise BackendError(f"{e}. Nothing was built or submitted: check the job "
+                               f"service ({plan.backend} backend) and submit again") from None
+        if plan.image is not None:
+            from ..packaging.image_check import require_image
+
+            require_image(plan.image, local=plan.backend == "local", progress=progress)
+        plan = in_claimed_group(plan, backend, history, listed=listed, progress=progress)
+        if plan.build is not None and plan.build.mode in ("package", "cloudbuild"):
+            from .build import make_runnable
+
+            specs = make_runnable(plan, build_request(plan), backend, history, progress)
+        else:
+            image = plan.image
+            if image is None:
+                from ..packaging.docker import ensure_image
+
+                image = ensure_image(build_request(plan), progress).tag
+            specs = [replace(s, image_uri=image) for s in plan.specs]
+        return submit_sweep(specs, backend, history, xgroup=plan.xgroup, progress=progress)
+    except BaseException:
+        if plan.claimed and plan.request.xgroup is None:
+            history.release_group(plan.xgroup)  # ours, and only if no job is recorded
+        raise
