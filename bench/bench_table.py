@@ -31,9 +31,9 @@ from typing import Any
 import ipywidgets as w
 
 from caliban_jupyter.history import History
+from caliban_jupyter.service.groups import JobGroup
 from caliban_jupyter.widgets import _rows
 from caliban_jupyter.widgets._measure import recording_comms
-from caliban_jupyter.widgets._source import TrackingSource
 from caliban_jupyter.widgets.table import JobTable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +89,7 @@ def run(n: int, refreshes: int, page_size: int | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         backend = MemoryBackend(n)
         history = History(Path(tmp) / "history.sqlite")
-        source = TrackingSource(XGROUP, backend=backend, history=history)  # type: ignore[arg-type]
+        source = JobGroup(XGROUP, backend=backend, history=history)  # type: ignore[arg-type]
         with recording_comms() as log:
             table = JobTable(source, autostart=False, page_size=page_size)
             baseline = w.HTML()
@@ -120,7 +120,7 @@ def run(n: int, refreshes: int, page_size: int | None) -> dict[str, Any]:
             widgets = len(table._rows)
             table.close()
         history.close()
-    return {"n": n, "page_size": page_size, "calls": source.calls, "refreshes": refreshes,
+    return {"n": n, "page_size": page_size, "calls": source.refreshes, "refreshes": refreshes,
             "pages": pages, "time": times, "base_time": base_times, "ours": ours,
             "base": base, "first": ours_first, "base_first": base_first, "rows": widgets}
 

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
 def follow(args: argparse.Namespace) -> int:
     """``--follow``: print each new piece of the log until the job ends or Ctrl-C."""
-    from ..service.verbs import follow_logs
+    from ..service.track import follow_logs
 
     chunks = follow_logs(args.job, xgroup=args.xgroup, tail=args.tail,
                          settings=settings_from_args(args), progress=print_event)

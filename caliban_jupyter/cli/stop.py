@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from ..service import track as tracking
 
     if args.job is not None:
-        from ..service.verbs import stop_job
+        from ..service.track import stop_job
 
         jobs = stop_job(args.job, xgroup=args.xgroup, settings=settings_from_args(args),
                         dry_run=args.dry_run, progress=print_event)

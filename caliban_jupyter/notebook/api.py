@@ -256,19 +256,12 @@ class Sweeps(list):
                                                           "yet</p>"
 
 
-def _group_sweep(xgroup: str, records: Sequence[Any], settings: Any, history: Any) -> Sweep:
-    from ..service.track import backend_for_group
+def _group_sweep(xgroup: str, records: Sequence[Any], settings: Any) -> Sweep:
+    """A Sweep over the group ``xgroup`` (where it was recorded, unless flagged)."""
+    from ..service.groups import JobGroup
 
-    group = history.group(xgroup)
-    if group is not None:
-        from dataclasses import replace
-
-        flagged = {k for k, v in settings.sources.items() if v == "flag"}
-        settings = replace(settings, **{k: getattr(group, n) for k, n in (
-            ("backend", "backend"), ("project_id", "project"), ("region", "region"))
-            if k not in flagged and getattr(group, n)})
-    return Sweep(xgroup, list(records), settings,
-                 backend=lambda: backend_for_group(group, settings))
+    group = JobGroup(xgroup, settings=settings, records=records)
+    return Sweep(xgroup, list(records), group.settings, group=group)
 
 
 def status(xgroup: str | None = None, *, max_jobs: int | None = None, max_groups: int = 5,
@@ -280,20 +273,18 @@ def status(xgroup: str | None = None, *, max_jobs: int | None = None, max_groups
 
     ``where`` takes ``backend``, ``project_id``, ``region``, ``cloud_key``, ``endpoint``.
     """
-    from ..history import History
     from ..service.track import status as _status
 
     settings = _where(where, "caliban_jupyter.status()",
                       ("xgroup", "max_jobs", "max_groups", "all_attempts"))
-    history = History()
-    records = _status(xgroup, settings=settings, history=history, max_jobs=max_jobs,
-                      max_groups=max_groups, all_attempts=all_attempts)
+    records = _status(xgroup, settings=settings, max_jobs=max_jobs, max_groups=max_groups,
+                      all_attempts=all_attempts)
     groups: dict[str, list[Any]] = {}
     for r in records:
         groups.setdefault(r.xgroup, []).append(r)
     if xgroup:
-        return _group_sweep(xgroup, groups.get(xgroup, []), settings, history)
-    return Sweeps(_group_sweep(x, rs, settings, history) for x, rs in groups.items())
+        return _group_sweep(xgroup, groups.get(xgroup, []), settings)
+    return Sweeps(_group_sweep(x, rs, settings) for x, rs in groups.items())
 
 
 def stop(xgroup: str | None = None, job: str | None = None, *, dry_run: bool = False,
@@ -307,52 +298,47 @@ def stop(xgroup: str | None = None, job: str | None = None, *, dry_run: bool = F
     answer, a :class:`UsageError` says to name the group or pass ``yes``.
     """
     from ..history import History
-    from ..service.track import find_job
-    from ..service.track import stop as _stop
+    from ..service.groups import JobGroup
 
     settings = _where(where, "caliban_jupyter.stop()", ("xgroup", "job", "dry_run", "yes"))
-    history = History()
     if job is not None:
-        from ..service.verbs import stop_job
-
-        record, _, _ = find_job(job, xgroup=xgroup, settings=settings, history=history)
-        stopped = stop_job(job, xgroup=xgroup, settings=settings, history=history,
-                           dry_run=dry_run, progress=_print_progress)
-        group = record.xgroup if record is not None else ""
-        return _group_sweep(group, stopped if dry_run or not group else history.jobs(group),
-                            settings, history)
+        group, record, name = JobGroup.of_job(job, xgroup=xgroup, settings=settings,
+                                              progress=_print_progress)
+        with group:
+            stopped = group.stop_job(record, name, dry_run=dry_run)
+            shown = stopped if dry_run or record is None else group.recorded()
+        return _group_sweep(record.xgroup if record else "", shown, settings)
     confirm = None
     if not xgroup:
         from .session import default_stop_group
 
-        xgroup, confirm = default_stop_group(history, yes=yes, say=_print_progress)
-    stopped = _stop(xgroup, settings=settings, history=history, dry_run=dry_run,
-                    confirm=confirm, progress=_print_progress)
-    if dry_run:
-        return _group_sweep(xgroup or "", stopped, settings, history)
-    return _group_sweep(xgroup or "", history.jobs(xgroup) if xgroup else stopped, settings,
-                        history)
+        with History() as history:
+            xgroup, confirm = default_stop_group(history, yes=yes, say=_print_progress)
+    with JobGroup.open(xgroup, settings=settings, progress=_print_progress) as group:
+        stopped = group.stop(dry_run=dry_run, confirm=confirm)
+        shown = stopped if dry_run else group.attempts
+    return _group_sweep(group.xgroup, shown, settings)
 
 
 def resubmit(xgroup: str, *, all_jobs: bool = False, dry_run: bool = False,
              rate_per_minute: float | None = None, **where: Any) -> Sweep:
     """Submit again the FAILED, CANCELLED and NOT_SUBMITTED jobs of ``xgroup`` (every job
     with ``all_jobs``) with the image they ran; returns the group's :class:`Sweep`."""
-    from ..history import History
-    from ..service.track import resubmit as _resubmit
+    from ..service.groups import JobGroup
 
     settings = _where(where, "caliban_jupyter.resubmit()",
                       ("xgroup", "all_jobs", "dry_run", "rate_per_minute"))
-    history = History()
-    if dry_run:
-        new = _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
-                        dry_run=True, rate_per_minute=rate_per_minute,
-                        progress=_print_progress)
-    else:
-        with submitting(xgroup):
-            new = _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
-                            rate_per_minute=rate_per_minute, progress=_print_progress)
-    return _group_sweep(xgroup, new if dry_run else history.jobs(xgroup), settings, history)
+    if not xgroup:
+        raise UsageError("pass --xgroup: the experiment group whose jobs to resubmit")
+    with JobGroup.open(xgroup, settings=settings, progress=_print_progress) as group:
+        if dry_run:
+            shown = group.resubmit(all_jobs=all_jobs, dry_run=True,
+                                   rate_per_minute=rate_per_minute)
+        else:
+            with submitting(xgroup):
+                group.resubmit(all_jobs=all_jobs, rate_per_minute=rate_per_minute)
+            shown = group.attempts
+    return _group_sweep(xgroup, shown, settings)
 
 
 def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
@@ -368,7 +354,7 @@ def follow_logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
                 **where: Any) -> Generator[str, None, None]:
     """The output of ``job`` as it grows, until the job ends (no deadline; interrupting
     stops following, the job keeps running)."""
-    from ..service.verbs import follow_logs as _follow
+    from ..service.track import follow_logs as _follow
 
     settings = _where(where, "caliban_jupyter.follow_logs()", ("job", "xgroup", "tail"))
     return _follow(job, xgroup=xgroup, tail=tail, settings=settings,

@@ -1,21 +1,23 @@
 """The result of a submission: a :class:`Sweep` of :class:`Job` handles.
 
-A Sweep is plain data plus a few verbs (``refresh``, ``wait``, ``stop``); its notebook
-display is a status table rendered from :meth:`Sweep.rows`, which is also what a live
-widget wraps. Nothing here imports Docker or the Google SDK until a verb needs the backend.
+A Sweep is the notebook's view of a :class:`~caliban_jupyter.service.groups.JobGroup`
+(which does every verb: ``refresh``, ``wait``, ``stop``, logs, outputs); its notebook
+display is a status table rendered from :meth:`Sweep.rows`, and in a live kernel the job
+table widget over the same group. Nothing here imports Docker or the Google SDK until a
+verb needs the backend.
 """
 
 from __future__ import annotations
 
 import html
 import shlex
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
     from ..records import JobRecord
+    from ..service.groups import JobGroup
     from ..service.plan import Plan
     from ..settings import Settings
 
@@ -46,12 +48,7 @@ class Job:
 
     def logs(self, tail: int | None = None) -> str:
         """The job's output so far (the local emulator; Vertex points to Cloud Logging)."""
-        from ..errors import NotFoundError
-
-        if not self.record.resource_name:
-            raise NotFoundError(f"{self.display_name} was never submitted "
-                                f"({self.record.error or 'no resource name'}): it has no logs")
-        return self._sweep.backend.logs(self.record.resource_name, tail=tail)
+        return self._sweep.group.logs(self.record, tail)
 
     @property
     def output_uri(self) -> str | None:
@@ -74,7 +71,7 @@ class Job:
     def _read_outputs(self):
         from ..service.outputs import read_outputs
 
-        return read_outputs(self.record, self._sweep.locator.locate(self.record))
+        return read_outputs(self.record, self._sweep.group.locator.locate(self.record))
 
     def __repr__(self) -> str:
         return f"<Job {self.display_name} {self.state}>"
@@ -94,35 +91,40 @@ class Sweep:
     backend
         How to reach the backend: a built one, or a function building it on first use
         (default: ``get_backend(settings)``).
+    group
+        The :class:`~caliban_jupyter.service.groups.JobGroup` to view (instead of the
+        parameters above, which then only name it).
     """
 
     def __init__(self, xgroup: str, records: Sequence[JobRecord], settings: Settings,
-                 backend: Backend | Callable[[], Backend] | None = None) -> None:
-        self.xgroup = xgroup
+                 backend: Backend | Callable[[], Backend] | None = None, *,
+                 group: JobGroup | None = None) -> None:
+        if group is None:
+            from ..service.groups import JobGroup
+
+            group = JobGroup(xgroup, backend=backend, settings=settings, records=records)
+        self.group = group
+        self.xgroup = group.xgroup
         self.settings = settings
-        self._backend = backend
-        self._attempts = list(records)
-        self._records: list[JobRecord] = _jobs(records)
-        self._listeners: list[Callable[[Sweep], None]] = []
 
     # ------------------------------------------------------------------ data
     @property
     def records(self) -> list[JobRecord]:
         """Each job once, by its latest attempt (a resubmission replaces what it retried)."""
-        return list(self._records)
+        return self.group.records
 
     @property
     def attempts(self) -> list[JobRecord]:
         """Every record given or refreshed, earlier attempts of resubmitted jobs included
         (oldest first per index)."""
-        return list(self._attempts)
+        return self.group.attempts
 
     @property
     def jobs(self) -> list[Job]:
-        return [Job(r, self) for r in self._records]
+        return [Job(r, self) for r in self.group.records]
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self.group.records)
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self.jobs)
@@ -133,14 +135,12 @@ class Sweep:
     @property
     def states(self) -> dict[str, int]:
         """How many jobs are in each state (each job once, by its latest attempt)."""
-        from ..records import state_counts
-
-        return state_counts(self._records)
+        return self.group.counts()
 
     @property
     def done(self) -> bool:
         """True once every job is terminal (or was never submitted)."""
-        return all(r.is_terminal or not r.is_submitted for r in self._records)
+        return self.group.done
 
     def rows(self) -> list[dict[str, str]]:
         """One dict per job with the :data:`COLUMNS` as keys: what every display shows."""
@@ -150,33 +150,20 @@ class Sweep:
             "args": shlex.join(r.args) if r.args else "",
             "created": r.created or "",
             "link": r.url or "",
-        } for r in self._records]
+        } for r in self.group.records]
 
     def on_change(self, callback: Callable[[Sweep], None]) -> None:
-        """Call ``callback(sweep)`` after each :meth:`refresh` (how a widget follows it)."""
-        self._listeners.append(callback)
+        """Call ``callback(sweep)`` after each refresh (how a widget follows it)."""
+        self.group.on_refresh(lambda _group: callback(self))
 
     # ------------------------------------------------------------------ verbs
     @property
     def backend(self) -> Backend:
-        if self._backend is None:
-            from ..backends import get_backend
-
-            self._backend = get_backend(self.settings)
-        elif callable(self._backend) and not hasattr(self._backend, "list_group"):
-            self._backend = self._backend()
-        return self._backend  # type: ignore[return-value]
+        return self.group.backend
 
     def refresh(self) -> Sweep:
         """Ask the backend for every job's current state (one list call); returns self."""
-        from ..history import History
-        from ..service.track import refresh_group
-
-        records = refresh_group(self.xgroup, self.backend, History())
-        if records:
-            self._attempts, self._records = list(records), _jobs(records)
-        for callback in self._listeners:
-            callback(self)
+        self.group.refresh()
         return self
 
     def wait(self, timeout: float | None = None, *, poll: float = 2.0) -> Sweep:
@@ -187,31 +174,17 @@ class Sweep:
         TimeoutError
             When ``timeout`` seconds pass first (the jobs keep running).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            self.refresh()
-            if self.done:
-                return self
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"experiment group {self.xgroup}: not finished after "
-                                   f"{timeout} s ({_summary(self._records)})")
-            sleep = poll if deadline is None else min(poll, max(0.0, deadline - time.monotonic()))
-            time.sleep(sleep)
+        self.group.wait(timeout, poll=poll)
+        return self
 
     @property
     def locator(self):
         """Finds the jobs' output locations (Cloud Storage or the emulator's directory)."""
-        if getattr(self, "_locator", None) is None:
-            from ..service.outputs import Locator
-
-            self._locator = Locator(self.settings)
-        return self._locator
+        return self.group.locator
 
     def latest(self) -> list[JobRecord]:
         """The newest attempt of each job (a resubmission replaces the job it retries)."""
-        from ..records import latest_attempts
-
-        return latest_attempts(self._records)
+        return self.group.records
 
     def results(self, wait: bool = True, *, timeout: float | None = None,
                 frame: bool | None = None, workers: int | None = None) -> Any:
@@ -223,15 +196,11 @@ class Sweep:
         is there now (unfinished jobs say so in ``error``). Jobs are read in parallel.
         Values saved with pickle are code run when loaded: load only your own jobs'.
         """
-        from ..history import History
-        from ..service.outputs import results, to_table
-        from ..storage import WORKERS
+        from ..service.outputs import to_table
 
         if wait:
             self.wait(timeout)
-        configs = {e["index"]: e["config"] for e in History().experiments(self.xgroup)}
-        rows = results(self.latest(), self.locator, configs=configs,
-                       workers=WORKERS if workers is None else workers)
+        rows = self.group.results(workers=workers)
         return rows if frame is False else to_table(rows, required=bool(frame))
 
     def download(self, dest: str | None = None) -> Any:
@@ -239,28 +208,23 @@ class Sweep:
         ``{dest}/{job}/...`` and executed notebooks as ``{dest}/{job}.ipynb``. Files
         already there with the same hash are skipped. Returns the
         :class:`~caliban_jupyter.storage.DownloadReport`."""
-        from ..service.outputs import download
-
-        return download(self.latest(), dest or f"caliban_outputs/{self.xgroup}", self.locator)
+        return self.group.download(dest)
 
     def stop(self) -> Sweep:
         """Cancel every job that is not terminal yet; returns self (refreshed)."""
-        from ..history import History
-        from ..service.track import stop
-
-        stop(self.xgroup, backend=self.backend, history=History())
-        return self.refresh()
+        self.group.stop()
+        return self
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
         rows = self.rows()
         head = f"Sweep {self.xgroup}: {len(rows)} job{'s' if len(rows) != 1 else ''} " \
-               f"({_summary(self._records)}) on {self.settings.backend}"
+               f"({self.group.summary()}) on {self.settings.backend}"
         if not rows:
             return head
         widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
         lines = [head, "  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip()]
-        for r, record in zip(rows, self._records, strict=True):
+        for r, record in zip(rows, self.group.records, strict=True):
             lines.append("  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip())
             if record.error:  # why it failed, or was not submitted
                 lines.append(f"    error: {record.error}")
@@ -272,7 +236,7 @@ class Sweep:
         body = []
         from ..records import executed_notebook_url
 
-        for r, record in zip(self.rows(), self._records, strict=True):
+        for r, record in zip(self.rows(), self.group.records, strict=True):
             notebook = executed_notebook_url(record) if record.is_terminal else None
             link = f"<a href='{e(r['link'])}' target='_blank'>open</a>" if r["link"] else ""
             if notebook:
@@ -286,7 +250,7 @@ class Sweep:
                             "style='text-align:left;color:#b00020'>error: "
                             f"{e(record.error)}</td></tr>")
         caption = (f"experiment group <b>{e(self.xgroup)}</b> on {e(self.settings.backend)}: "
-                   f"{e(_summary(self._records))}")
+                   f"{e(self.group.summary())}")
         return (f"<div class='caliban-sweep'><div>{caption}</div><table><thead><tr>{head}"
                 f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
@@ -358,15 +322,3 @@ class DryRun:
 
     def _repr_html_(self) -> str:
         return f"<pre class='caliban-dry-run'>{html.escape(repr(self))}</pre>"
-
-
-def _jobs(records: Sequence[JobRecord]) -> list[JobRecord]:
-    from ..records import latest_attempts
-
-    return latest_attempts(records)
-
-
-def _summary(records: Sequence[JobRecord]) -> str:
-    from ..records import state_summary
-
-    return state_summary(records)

@@ -269,29 +269,24 @@ def group_download(job: str | None = None, *, xgroup: str | None = None,
     """``caliban outputs``: download one job's outputs, or a group's (default: the latest
     group), refreshed from the job service first. Returns the report, the destination
     and the jobs."""
-    from ..history import History
-    from ..records import latest_attempts
+    from .groups import JobGroup
     from .track import status
 
-    hist = history if history is not None else History()
     if job:
-        matches = [m for m in hist.find_jobs(job, xgroup=xgroup) if m.resource_name]
-        if not matches:
+        group, record, _ = JobGroup.of_job(job, xgroup=xgroup, settings=settings,
+                                           history=history)
+        if record is None:
+            group.close()
             raise NotFoundError(f"no submitted job named {job!r}" + (
                 f" in group {xgroup!r}" if xgroup else "") + "; pass a display name from "
                 "`caliban status`")
-        group = matches[0].xgroup
-        records = [r for r in status(group, settings=settings, history=hist)
-                   if r.submission_id == matches[0].submission_id] or matches[:1]
     else:
-        if not xgroup:
-            latest = hist.latest_groups(1)
-            if not latest:
-                raise NotFoundError(f"no experiment groups recorded in {hist.path}; pass "
-                                    "--xgroup")
-            xgroup = latest[0].xgroup
-        group = xgroup
-        records = latest_attempts(status(xgroup, settings=settings, history=hist))
-    target = Path(dest) if dest else Path("caliban_outputs") / group
-    report = download(records, target, Locator(settings))
+        group = JobGroup.open(xgroup, settings=settings, history=history)
+    with group:
+        records = status(group.xgroup, settings=settings, history=group.history)
+        if job:
+            records = [r for r in records if r.submission_id == record.submission_id] \
+                or [record]
+        target = Path(dest) if dest else Path("caliban_outputs") / group.xgroup
+        report = download(records, target, Locator(settings))
     return report, target, records

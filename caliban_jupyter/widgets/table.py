@@ -17,7 +17,7 @@ import operator
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import ipywidgets as w
 from ipywidgets.widgets.widget_string import HTMLStyle
@@ -25,9 +25,46 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 from ..errors import CalibanError, UsageError
 from ..records import RESUBMITTABLE_STATES, JobRecord, latest_attempts, state_counts
 from . import _rows
-from ._source import GroupSource, source_for
 
-__all__ = ["JobTable"]
+__all__ = ["GroupSource", "JobTable"]
+
+
+class GroupSource(Protocol):
+    """What a :class:`JobTable` needs from the job service: a
+    :class:`~caliban_jupyter.service.groups.JobGroup` (tests hand it a fake)."""
+
+    xgroup: str
+
+    def refresh(self) -> list[JobRecord]:
+        """Every record of the group, all attempts, oldest attempt first per index."""
+        ...
+
+    def stop(self, jobs: list[JobRecord]) -> Any:
+        """Ask the service to cancel these jobs."""
+        ...
+
+    def resubmit(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        """Submit these jobs again (same image and args); return the new records."""
+        ...
+
+    def logs(self, job: JobRecord, tail: int | None = None) -> str:
+        """The last ``tail`` lines of a job's output."""
+        ...
+
+
+def source_for(group: Any, **kwargs: Any) -> GroupSource:
+    """The JobGroup of an experiment group name or of a Sweep; any other object with
+    ``refresh`` and ``xgroup`` is a source already (tests, custom services)."""
+    if isinstance(group, str):
+        from ..service.groups import JobGroup
+
+        return JobGroup(group, **kwargs)
+    if hasattr(group, "group") and hasattr(group, "xgroup"):
+        return group.group  # a Sweep: the table asks the same group (and backend)
+    if hasattr(group, "refresh") and hasattr(group, "xgroup"):
+        return group
+    raise TypeError(f"JobTable needs an experiment group name or a Sweep, not "
+                    f"{type(group).__name__}")
 
 _BUTTON = {"width": "30px", "height": "24px", "padding": "0"}
 
@@ -76,7 +113,7 @@ class JobTable(w.VBox):
     ----------
     group
         The experiment group's name, a :class:`~caliban_jupyter.notebook.sweep.Sweep`, or a
-        :class:`~caliban_jupyter.widgets._source.GroupSource`.
+        :class:`~caliban_jupyter.service.groups.JobGroup` (any :class:`GroupSource`).
     records
         Records already known (e.g. returned by the submission), shown before the first
         refresh.
@@ -91,7 +128,7 @@ class JobTable(w.VBox):
     log_tail
         Lines of log shown by a row's log button.
     **source_kwargs
-        ``backend``, ``history``, ``settings`` for the default source.
+        ``backend``, ``history``, ``settings`` for the group of a name.
     """
 
     def __init__(self, group: Any, *, records: list[JobRecord] | None = None,

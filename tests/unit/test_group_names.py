@@ -132,7 +132,7 @@ def test_a_claim_is_released_only_while_it_has_no_jobs(tmp_path: Path) -> None:
     (["a", "b"], "zzzz", []),
 ])
 def test_nearest_recorded_groups(tmp_path: Path, names, typo, expected) -> None:
-    from caliban_jupyter.service.track import nearest_groups
+    from caliban_jupyter.service.lookup import nearest_groups
 
     with History(tmp_path / "h.sqlite") as history:
         for name in names:

@@ -14,7 +14,7 @@ from caliban_jupyter.cli.stop import make_confirm
 from caliban_jupyter.errors import NotFoundError, UsageError
 from caliban_jupyter.history import History
 from caliban_jupyter.service.submit import submit_sweep
-from caliban_jupyter.service.verbs import follow_logs, stop_job
+from caliban_jupyter.service.track import follow_logs, stop_job
 
 
 @pytest.fixture

@@ -198,19 +198,22 @@ def test_pages_create_widgets_only_for_shown_rows():
     assert len(table.rows_box.children) == 20 and table.next_page.disabled
 
 
-def test_a_sweep_or_a_name_gets_a_tracking_source(tmp_path):
+def test_a_sweep_or_a_name_gets_a_job_group(tmp_path):
     from caliban_jupyter.history import History
-    from caliban_jupyter.widgets._source import TrackingSource, source_for
+    from caliban_jupyter.notebook.sweep import Sweep
+    from caliban_jupyter.service.groups import JobGroup
+    from caliban_jupyter.widgets.table import source_for
 
     history = History(tmp_path / "h.sqlite")
-    src = source_for("my-group", history=history, backend=object())
-    assert isinstance(src, TrackingSource) and src.xgroup == "my-group"
+    backend = object()
+    src = source_for("my-group", history=history, backend=backend)
+    assert isinstance(src, JobGroup) and src.xgroup == "my-group"
+    assert src.history is history and src.backend is backend
 
-    class Sweep:
-        xgroup, settings, records = "sw", None, []
-        backend = "the sweep's backend"
-
-    src = source_for(Sweep(), history=history)
-    assert src.xgroup == "sw" and src.backend == "the sweep's backend"
+    sweep = Sweep("sw", [], settings=None, backend=backend)  # type: ignore[arg-type]
+    src = source_for(sweep, history=history)
+    assert src is sweep.group and src.xgroup == "sw" and src.backend is backend
+    fake = FakeSource([record(1)])
+    assert source_for(fake) is fake
     with pytest.raises(TypeError):
         source_for(42)
