@@ -1,8 +1,9 @@
 """caliban-jupyter: notebook code to labeled, containerized job sweeps on Vertex AI.
 
 Importing this package is cheap: no Docker, no Google SDK, no network. The public API
-(``cloud``, ``status``, ``stop``, ``resubmit``, ``logs``, ``follow_logs``, ``config``,
-``Sweep``) loads on first use.
+(``cloud``, ``status``, ``stop``, ``resubmit``, ``logs``, ``follow_logs``, ``outputs``,
+``config``, ``form``, and what they return and raise: ``Sweep``, ``DryRun``, ``JobGroup``,
+``CalibanError``) loads on first use.
 """
 
 from __future__ import annotations
@@ -11,23 +12,28 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Caliban", "Sweep", "cloud", "config", "follow_logs", "form",
-           "load_ipython_extension", "logs", "resubmit", "status", "stop"]
+__all__ = ["Caliban", "CalibanError", "DryRun", "JobGroup", "Sweep", "cloud", "config",
+           "follow_logs", "form", "load_ipython_extension", "logs", "outputs", "resubmit",
+           "status", "stop"]
 
 # public name -> module defining it (imported on first attribute access). No submodule may
 # share a public name: importing it would replace the function on the package.
 _LAZY = {
     "cloud": "notebook.api", "status": "notebook.api", "stop": "notebook.api",
     "resubmit": "notebook.api", "logs": "notebook.api", "follow_logs": "notebook.api",
-    "config": "notebook.api", "form": "notebook.forms", "Sweep": "notebook.sweep",
-    "Caliban": "notebook.session",
+    "config": "notebook.api", "outputs": "notebook.api", "form": "notebook.forms",
+    "Sweep": "notebook.sweep", "Caliban": "notebook.session", "DryRun": "service.dryrun",
+    "JobGroup": "service.groups", "CalibanError": "errors",
 }
 
 if TYPE_CHECKING:
-    from .notebook.api import cloud, config, follow_logs, logs, resubmit, status, stop
+    from .errors import CalibanError
+    from .notebook.api import cloud, config, follow_logs, logs, outputs, resubmit, status, stop
     from .notebook.forms import form
     from .notebook.session import Caliban
     from .notebook.sweep import Sweep
+    from .service.dryrun import DryRun
+    from .service.groups import JobGroup
 
 
 def __getattr__(name: str) -> Any:

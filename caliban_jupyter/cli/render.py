@@ -3,79 +3,14 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from .. import events as ev
 from ..progress import LineProgress
+from ..service.dryrun import dry_run_json, dry_run_notes, dry_run_text
 from ..service.plan import Plan
-from ..spec.runtime import describe_runtime
-
-
-def planned_image(plan: Plan) -> str:
-    """The image the jobs will run: ``--image_tag``, or the repository a build would push to
-    with ``<content-hash>`` standing for the tag.
-
-    The tag is the hash of the build context; computing it needs the docker SDK's ignore
-    rules, which a dry run must not import (it stays a fast, Docker-free path).
-    """
-    if plan.image:
-        return plan.image
-    from ..service.plan import image_repository
-
-    return f"{image_repository(plan)}:<content-hash>"
-
-
-def dry_run_plan(plan: Plan) -> tuple[dict[str, Any], list[Any]]:
-    """The build plan (JSON form) and the jobs' specs as they would be sent."""
-    mode = plan.build.mode if plan.build is not None else "docker"
-    if mode in ("package", "cloudbuild"):
-        from ..service.build import dry_run
-        from ..service.plan import build_request
-
-        return dry_run(plan, build_request(plan))
-    image = planned_image(plan)
-    info = plan.build.to_json() if plan.build is not None else {"mode": mode}
-    info["image"] = image
-    return info, [spec.with_image(image) for spec in plan.specs]
-
-
-def dry_run_bodies(plan: Plan) -> list[dict[str, Any]]:
-    return [spec.to_custom_job() for spec in dry_run_plan(plan)[1]]
-
-
-def _size(n: int) -> str:
-    if n < 1000:
-        return f"{n} B"
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
-
-
-def _build_lines(info: dict[str, Any]) -> list[str]:
-    """The dry run's account of how the jobs become runnable."""
-    mode = info["mode"]
-    if mode == "image":
-        return []
-    lines = [f"Build: {mode}" + (f" ({info['reason']})" if info.get("reason") else "")]
-    for up in info.get("uploads", []):
-        files = f"{up['files']} file{'s' if up['files'] != 1 else ''}"
-        lines.append(f"  upload:       {up['name']} ({files}, "
-                     f"{_size(up['content_bytes'])}) -> {up['uri']}")
-    if info.get("uploads"):
-        lines.append("                each uploaded once: skipped when it is already there")
-    if mode == "cloudbuild":
-        lines.append(f"  image:        {info['image']} (built by {info['builder']} on Cloud "
-                     "Build; skipped when the registry has it)")
-    executor = info.get("executor")
-    if executor:
-        name = f" ({executor['name']}, Vertex prebuilt)" if executor.get("name") else ""
-        lines.append(f"  runs on:      {executor['uri']}{name}, as {info['runs_as']}")
-    if info.get("requirements"):
-        lines.append(f"  requirements: installed {info['requirements']['installed']}: "
-                     f"{info['requirements']['what']}")
-    lines += [f"  warning: {w}" for w in info.get("warnings", [])]
-    return lines
 
 
 def render_dry_run(plan: Plan, out=None, notes_out=None) -> None:
@@ -83,59 +18,13 @@ def render_dry_run(plan: Plan, out=None, notes_out=None) -> None:
     (what the program will not run, labels changed) go with the text, or to ``notes_out``
     (default stderr) beside the JSON."""
     out = out or sys.stdout
-    info, specs = dry_run_plan(plan)
     if plan.request.format == "json":
-        for note in (*plan.request.program_notes, *plan.notes):
+        for note in dry_run_notes(plan):
             print(f"note: {note}", file=notes_out or sys.stderr)
-        json.dump({"build": info, "jobs": [s.to_custom_job() for s in specs]}, out, indent=2)
+        json.dump(dry_run_json(plan), out, indent=2)
         out.write("\n")
         return
-    s = plan.settings
-    where = f"backend {s.backend}" + (f", project {s.project_id}" if s.project_id else "")
-    print(f"Dry run: nothing is built or submitted ({where}, experiment group {plan.xgroup}).",
-          file=out)
-    request = plan.request
-    if request.program_modules:
-        print(f"Local modules shipped with the program: {', '.join(request.program_modules)}",
-              file=out)
-    for note in (*request.program_notes, *plan.notes):
-        print(f"note: {note}", file=out)
-    for line in _build_lines(info):
-        print(line, file=out)
-    for warning in plan.warnings:
-        print(f"warning: {warning}", file=out)
-    for spec in specs:
-        m = spec.machine
-        print(f"\n{spec.display_name}", file=out)
-        print(f"  machine:     {m.machine_type}", file=out)
-        accel = m.accelerator_label + (f" (topology {m.tpu_topology})" if m.tpu_topology else "")
-        print(f"  accelerator: {accel}", file=out)
-        print(f"  region:      {spec.region}", file=out)
-        print(f"  image:       {spec.image_uri}", file=out)
-        print(f"  args:        {shlex.join(spec.args) if spec.args else '(none)'}", file=out)
-        labels = ", ".join(f"{k}={v}" if v else k for k, v in spec.labels.items())
-        print(f"  labels:      {labels}", file=out)
-        for line in describe_runtime(spec.runtime, m):
-            print(f"  {line}", file=out)
-        if spec.output_uri:
-            saved = f" (values: {', '.join(plan.outputs)})" if plan.outputs else ""
-            print(f"  outputs:     {spec.output_uri}{saved}", file=out)
-    n = len(plan.specs)
-    print(f"\n{n} job{'s' if n != 1 else ''} would be submitted.", file=out)
-    if request.show_program:
-        _show_program(plan, out)
-
-
-def _show_program(plan: Plan, out) -> None:
-    """The program every job runs (each job adds its own args): generated, or the target."""
-    from ..spec.target import PROGRAM_FILE
-
-    if plan.program is not None:
-        print(f"\nProgram ({PROGRAM_FILE}, run as `python3 {PROGRAM_FILE} ARGS`):", file=out)
-        print(plan.program.rstrip("\n"), file=out)
-    elif plan.target is not None:
-        print(f"\nProgram: `{shlex.join(plan.target.command())} ARGS`, the {plan.target.kind} "
-              f"{plan.target.path} as it is in the image", file=out)
+    out.write(dry_run_text(plan))
 
 
 class TqdmProgress:

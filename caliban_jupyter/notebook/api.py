@@ -17,9 +17,10 @@ from typing import Any
 
 from ..errors import UsageError
 from ..events import Progress
+from ..service.dryrun import DryRun
 from .args import cloud_parser, namespace_from_options
 from .session import get_config, submitting
-from .sweep import DryRun, Sweep
+from .sweep import Sweep
 
 __all__ = ["cloud", "config", "follow_logs", "logs", "outputs", "resubmit", "status", "stop"]
 

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from ..backends.base import Backend
     from ..records import JobRecord
     from ..service.groups import JobGroup
-    from ..service.plan import Plan
     from ..settings import Settings
 
 #: The columns of the status table, in order.
@@ -278,47 +277,3 @@ class Sweep:
             self._table = JobTable(self, records=self.records, **options)
         return self._table
 
-
-class DryRun:
-    """What a dry run would submit: displays the planned jobs; builds and submits nothing."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-
-    @property
-    def specs(self):
-        return self.plan.specs
-
-    @property
-    def jobs(self):
-        """The planned :class:`~caliban_jupyter.spec.jobs.JobSpec` of each job."""
-        return list(self.plan.specs)
-
-    def __len__(self) -> int:
-        return len(self.plan.specs)
-
-    def bodies(self) -> list[dict[str, Any]]:
-        """The CustomJob request bodies that would be sent."""
-        from ..cli.render import dry_run_bodies
-
-        return dry_run_bodies(self.plan)
-
-    def build(self) -> dict[str, Any]:
-        """How the jobs would become runnable (``--build``): the image to build, or the
-        packages to upload and where, the image they run on, what is installed when each
-        job starts."""
-        from ..cli.render import dry_run_plan
-
-        return dry_run_plan(self.plan)[0]
-
-    def __repr__(self) -> str:
-        import io
-
-        from ..cli.render import render_dry_run
-
-        out = io.StringIO()
-        render_dry_run(self.plan, out)
-        return out.getvalue().rstrip("\n")
-
-    def _repr_html_(self) -> str:
-        return f"<pre class='caliban-dry-run'>{html.escape(repr(self))}</pre>"

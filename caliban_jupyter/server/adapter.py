@@ -301,8 +301,8 @@ def _experiment_config(value: Any) -> Any:
 
 def dry_run(plan: Plan) -> dict[str, Any]:
     """What a submission would create: the jobs and their CustomJob bodies."""
-    from ..cli.render import dry_run_bodies, planned_image
     from ..records import record_for_spec
+    from ..service.dryrun import dry_run_bodies, planned_image
 
     image = planned_image(plan)
     jobs = [record_for_spec(spec.with_image(image), submission_id="", xgroup=plan.xgroup,

@@ -1,13 +1,15 @@
 """ipywidgets front end: the submission form, the live job table and submission progress.
 
 Thin by design: choices come from the accelerator catalog, every check from the service
-(:func:`~caliban_jupyter.service.plan.plan_from_request`), and every action from the tracking
-functions. Importing this package does not import ipywidgets; the names below load their
-module on first access, so ``import caliban_jupyter`` stays cheap.
+(:func:`~caliban_jupyter.service.plan.plan_from_request`), and every action from a
+:class:`~caliban_jupyter.service.groups.JobGroup`. Importing this package does not import
+ipywidgets; the names below load their module on first access, so ``import caliban_jupyter``
+stays cheap.
 
 >>> from caliban_jupyter import widgets
->>> widgets.form("trainer.train")          # doctest: +SKIP
 >>> widgets.JobTable("alice-xgroup-...")   # doctest: +SKIP
+
+The notebook's form is :func:`caliban_jupyter.form` (session settings, kernel groups).
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .form import CalibanForm, form
+    from .form import CalibanForm
     from .progress import SubmissionProgress
     from .table import JobTable
 
-__all__ = ["CalibanForm", "JobTable", "SubmissionProgress", "form"]
+__all__ = ["CalibanForm", "JobTable", "SubmissionProgress"]
 
 _WHERE = {
     "CalibanForm": "form",
-    "form": "form",
     "JobTable": "table",
     "SubmissionProgress": "progress",
 }

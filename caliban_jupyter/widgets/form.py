@@ -14,7 +14,8 @@ import html
 import os
 import shlex
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from ..service.plan import CloudRequest, Plan
     from .table import JobTable
 
-__all__ = ["CalibanForm", "form"]
+__all__ = ["CalibanForm"]
 
 _ALIASES = {"label": "labels", "dir": "dirs", "target": "module", "output": "outputs"}
 
@@ -66,20 +67,31 @@ class CalibanForm(w.VBox):
     table_options
         Keyword arguments for the :class:`~caliban_jupyter.widgets.table.JobTable` shown
         after submission (``interval``, ``page_size``, ``autostart``...).
+    session
+        Returns the session's settings (``%config Caliban``), read each time the form
+        plans; default: none.
+    submitting
+        A context manager around each submission, given the experiment group; it yields
+        a function the submitted records pass through (the notebook records the kernel's
+        groups with it). Default: nothing around.
     """
 
     def __init__(self, target: str | None = None, program: str | None = None,
                  initial: Mapping[str, Any] | None = None, *,
                  prepare: Callable[[CloudRequest], CloudRequest] | None = None,
-                 cwd: str | None = None, table_options: Mapping[str, Any] | None = None):
+                 cwd: str | None = None, table_options: Mapping[str, Any] | None = None,
+                 session: Callable[[], Mapping[str, Any]] | None = None,
+                 submitting: Callable[[str], Any] | None = None):
         init = {_ALIASES.get(k, k): v for k, v in (initial or {}).items()}
         self.program = program
         self.prepare = prepare
         self.cwd = cwd or os.getcwd()
         self.table_options = dict(table_options or {})
+        self._session = session or dict
+        self._submitting_to = submitting or _as_is
         self.plan: Plan | None = None
         self.records: list[Any] = []
-        self.sweep: Any = None
+        self.group: Any = None  # the submitted JobGroup
         self.table: JobTable | None = None
         self.failure: str | None = None
         self._thread: threading.Thread | None = None
@@ -169,7 +181,7 @@ class CalibanForm(w.VBox):
         from ..settings import DEFAULT_REGION, resolve_settings
 
         try:
-            return resolve_settings({}, cwd=self.cwd, session=_session()).region
+            return resolve_settings({}, cwd=self.cwd, session=dict(self._session())).region
         except CalibanError:
             return DEFAULT_REGION  # the same error is shown by validate()
 
@@ -275,7 +287,7 @@ class CalibanForm(w.VBox):
             backend=self.backend.value or None,
             project_id=t["project_id"].value.strip() or None,
             region=c["region"] or None, cloud_key=t["cloud_key"].value.strip() or None,
-            runtime=self.runtime.flags(), cwd=self.cwd, session=_session(), **overrides)
+            runtime=self.runtime.flags(), cwd=self.cwd, session=dict(self._session()), **overrides)
         return self.prepare(request) if self.prepare is not None else request
 
     def validate(self) -> Plan | None:
@@ -333,7 +345,7 @@ class CalibanForm(w.VBox):
         plan = self.validate()
         if plan is None:
             return None
-        from ..notebook.sweep import DryRun
+        from ..service.dryrun import DryRun
 
         shown = DryRun(plan)
         self.results.children = [w.HTML(shown._repr_html_())]
@@ -368,12 +380,11 @@ class CalibanForm(w.VBox):
         return self.table
 
     def _submit(self, plan: Plan, progress: SubmissionProgress) -> None:
-        from ..notebook.session import submitting
         from ..service.group_names import group_of
         from ..service.plan import execute
 
         try:
-            with submitting(plan.xgroup) as submitted:
+            with self._submitting_to(plan.xgroup) as submitted:
                 self.records = list(submitted(execute(plan, progress)))
         except CalibanError as e:
             self._fail(progress, str(e))
@@ -387,11 +398,12 @@ class CalibanForm(w.VBox):
         finally:
             self._submitting.release()  # after an error, Submit is enabled again
             self._show_buttons()
-        from ..notebook.sweep import Sweep
+        from ..service.groups import JobGroup
         from .table import JobTable
 
-        self.sweep = Sweep(group_of(plan, self.records), self.records, plan.settings)
-        self.table = JobTable(self.sweep, records=self.records, **self.table_options)
+        self.group = JobGroup(group_of(plan, self.records), records=self.records,
+                              settings=plan.settings)
+        self.table = JobTable(self.group, records=self.records, **self.table_options)
         self.results.children = [progress, self.table]
 
     def _fail(self, progress: SubmissionProgress, message: str) -> None:
@@ -401,13 +413,6 @@ class CalibanForm(w.VBox):
                               f"white-space:pre-wrap'>✗ {html.escape(message)}</div>")
 
 
-def _session() -> dict[str, Any]:
-    from ..notebook.session import get_config
-
-    return get_config().session()
-
-
-def form(target: str | None = None, program: str | None = None,
-         initial: Mapping[str, Any] | None = None, **kwargs: Any) -> CalibanForm:
-    """Open a submission form for ``target`` (see :class:`CalibanForm`)."""
-    return CalibanForm(target=target, program=program, initial=initial, **kwargs)
+@contextmanager
+def _as_is(xgroup: str) -> Iterator[Callable[[Any], Any]]:
+    yield lambda records: records

@@ -157,7 +157,7 @@ def test_caliban_stop_stops_only_this_kernels_groups_or_asks(
 def test_form_submit_clicked_twice_submits_once(shared: VertexBackend,
                                                 tmp_path: Path) -> None:
     with kernel(tmp_path) as k:
-        k.run("from caliban_jupyter.widgets import form\n"
+        k.run("from caliban_jupyter import form\n"
               "f = form('train.py', initial={'nogpu': True, 'xgroup': 'dbl', "
               f"'image_tag': {IMAGE!r}, 'experiment_config': {{'x': [1, 2]}}}}, "
               "table_options={'autostart': False})\nf")

@@ -64,7 +64,7 @@ def kernel(cwd):
 
 def test_choices_follow_the_catalog_and_invalid_disables_submit(workdir):
     with kernel(workdir) as k:
-        k.run("from caliban_jupyter.widgets import form\n"
+        k.run("from caliban_jupyter import form\n"
               "f = form('train.py', initial={'backend': 'local'})")
         k.run("f.accelerator.value = 'V100'")
         assert k.value("[v for _, v in f.count.options]") == [1, 2, 4, 8]
@@ -81,7 +81,7 @@ def test_choices_follow_the_catalog_and_invalid_disables_submit(workdir):
 @pytest.mark.docker
 def test_submit_from_the_form_then_follow_and_stop_in_the_table(workdir):
     with kernel(workdir) as k:
-        k.run("import os\nfrom caliban_jupyter.widgets import form\n"
+        k.run("import os\nfrom caliban_jupyter import form\n"
               "opts = {'interval': 0.5, 'max_interval': 2}\n"
               "f = form('train.py', initial={'backend': 'local', 'nogpu': True, "
               "'xgroup': 'kw-form', 'registry': '127.0.0.1:5000', "

@@ -17,7 +17,7 @@ from .conftest import DOCS, TRAIN, check_png, jupyter_server, write_notebook
 pytestmark = [pytest.mark.ui, pytest.mark.docker, pytest.mark.kernel]
 
 FORM_CELL = """\
-from caliban_jupyter.widgets import form
+from caliban_jupyter import form
 f = form("train.py", initial={
     "backend": "local", "nogpu": True, "xgroup": "ui-quickstart", "name": "quickstart",
     "registry": "127.0.0.1:5000", "label": ["team=research"],

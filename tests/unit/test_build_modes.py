@@ -217,7 +217,7 @@ def test_docker_mode_without_an_engine_says_how_to_start_one_or_which_mode(monke
 
 
 def test_the_notebook_dry_run_shows_the_build_plan(project, monkeypatch):
-    from caliban_jupyter.notebook.sweep import DryRun
+    from caliban_jupyter.service.dryrun import DryRun
     from caliban_jupyter.service.plan import CloudRequest, plan_from_request
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{project}/none.sock")

@@ -43,12 +43,8 @@ KNOWN: set[str] = {
     'notebook/magics.py: notebook imports cli.status (front ends)',
     'notebook/nbconvert.py: notebook imports cli.export (front ends)',
     'notebook/session.py: notebook imports cli.stop (front ends)',
-    'notebook/sweep.py: notebook imports cli.render (front ends)',
     'server/adapter.py: server imports cli.cloud (front ends)',
-    'server/adapter.py: server imports cli.render (front ends)',
     'server/adapter.py: server imports notebook.args (front ends)',
-    'widgets/form.py: widgets imports notebook.session (front ends)',
-    'widgets/form.py: widgets imports notebook.sweep (front ends)',
 }
 
 
