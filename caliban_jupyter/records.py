@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -281,6 +281,29 @@ def spec_from_record(record: JobRecord, *, display_name: str) -> JobSpec:
         output_uri=output_uri,
         notebook=notebook_of(record),
     )
+
+
+def retry_specs(records: Sequence[JobRecord], configs: Mapping[int, Mapping[str, Any]], *,
+                indices: Collection[int] | None = None, all_jobs: bool = False
+                ) -> tuple[list[JobRecord], list[JobSpec]]:
+    """What a resubmission sends: the latest attempts chosen (those of ``indices``, else
+    every job with ``all_jobs``, else the FAILED, CANCELLED and NOT_SUBMITTED ones) and a
+    spec for each, named ``NAME-retryN`` after the job's first attempt, with its
+    experiment parameters from ``configs``."""
+    attempts: dict[int, list[JobRecord]] = {}
+    for record in records:
+        attempts.setdefault(record.index, []).append(record)
+    chosen = [r for r in latest_attempts(records)
+              if (r.index in indices if indices is not None
+                  else all_jobs or r.state in RESUBMITTABLE_STATES)]
+    specs = []
+    for record in chosen:
+        tried = attempts[record.index]
+        suffix = f"-retry{len(tried)}"  # Vertex display names: 128 characters
+        spec = spec_from_record(record, display_name=tried[0].display_name[:128 - len(suffix)]
+                                + suffix)
+        specs.append(replace(spec, experiment=configs.get(record.index, {})))
+    return chosen, specs
 
 
 def notebook_of(record: JobRecord) -> str | None:

@@ -1,11 +1,11 @@
 """The one place the server extension calls the service layer.
 
-Every handler and the refresher go through these functions, which call the same service
-functions as the CLI and the magics (:mod:`caliban_jupyter.service.track` for status, stop,
-resubmit and logs, :mod:`caliban_jupyter.service.plan` for submissions, the history for what
-every process recorded). Nothing here decides anything about jobs; it turns REST input
-into those calls and their results into JSON. When the service layer moves, only this
-module follows it.
+Every handler and the refresher go through these functions, which use the same service
+layer as the CLI and the magics (a :class:`~caliban_jupyter.service.groups.JobGroup` for
+refresh, stop, resubmit and logs, :mod:`caliban_jupyter.service.plan` for submissions, the
+history for what every process recorded). Nothing here decides anything about jobs; it
+turns REST input into those calls and their results into JSON. When the service layer
+moves, only this module follows it.
 
 All functions are blocking (SQLite, the job service, a build): handlers run them on the
 extension's thread pool. Importing this module imports no Docker and no Google SDK.
@@ -100,16 +100,16 @@ def server_settings(cwd: str | os.PathLike[str]) -> Settings:
 
 def backend_for(history: History, xgroup: str, settings: Settings) -> Backend:
     """The backend a recorded group lives on (its backend, project and region)."""
-    from ..service.track import backend_for_group
+    from ..service.lookup import backend_for_group
 
     return backend_for_group(history.group(xgroup), settings)
 
 
 def refresh(history: History, xgroup: str, backend: Backend) -> None:
     """One listing of ``xgroup`` into the history (one list call per page)."""
-    from ..service.track import refresh_group
+    from ..service.groups import JobGroup
 
-    refresh_group(xgroup, backend, history)
+    JobGroup(xgroup, backend=backend, history=history).refresh()
 
 
 def _indices(history: History, xgroup: str, names: Sequence[str]) -> set[int]:
@@ -134,18 +134,18 @@ def _check_names(names: Any) -> list[str] | None:
 def stop(history: History, xgroup: str, settings: Settings, *,
          jobs: Any = None) -> list[JobRecord]:
     """``caliban stop --xgroup X`` (only the named jobs with ``jobs``)."""
-    from ..service.track import stop as _stop
+    from ..service.groups import JobGroup
 
     history.require_group(xgroup)
     names = _check_names(jobs)
     indices = _indices(history, xgroup, names) if names is not None else None
-    return _stop(xgroup, settings=settings, history=history, indices=indices)
+    return JobGroup(xgroup, settings=settings, history=history).stop(indices)
 
 
 def resubmit(history: History, xgroup: str, settings: Settings, *, jobs: Any = None,
              all_jobs: Any = False) -> list[JobRecord]:
     """``caliban resubmit --xgroup X [--all_jobs]`` (exactly the named jobs with ``jobs``)."""
-    from ..service.track import resubmit as _resubmit
+    from ..service.groups import JobGroup
 
     history.require_group(xgroup)
     if not isinstance(all_jobs, bool):
@@ -153,8 +153,8 @@ def resubmit(history: History, xgroup: str, settings: Settings, *, jobs: Any = N
     names = _check_names(jobs)
     indices: Collection[int] | None = (_indices(history, xgroup, names)
                                        if names is not None else None)
-    return _resubmit(xgroup, settings=settings, history=history, all_jobs=all_jobs,
-                     indices=indices)
+    return JobGroup(xgroup, settings=settings, history=history).resubmit(
+        indices, all_jobs=all_jobs)
 
 
 def logs(history: History, job: str, settings: Settings, *, xgroup: str | None = None,

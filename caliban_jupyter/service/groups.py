@@ -18,18 +18,16 @@ import time
 import weakref
 from collections.abc import Callable, Collection, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, NotFoundError
 from ..events import Info, Progress, Warning_, ignore
 from ..records import (
-    RESUBMITTABLE_STATES,
     JobRecord,
     latest_attempts,
     record_for_spec,
     record_from_custom_job,
-    spec_from_record,
+    retry_specs,
     state_counts,
     state_summary,
 )
@@ -335,24 +333,13 @@ class JobGroup:
         indices = self._chosen(jobs)
         # The refresh also adopts NOT_SUBMITTED jobs that were in fact created.
         records = self.refresh()
-        attempts: dict[int, list[JobRecord]] = {}
-        for record in records:
-            attempts.setdefault(record.index, []).append(record)
-        chosen = [r for r in latest_attempts(records)
-                  if (r.index in indices if indices is not None
-                      else all_jobs or r.state in RESUBMITTABLE_STATES)]
+        chosen, specs = retry_specs(records, self.experiments(), indices=indices,
+                                    all_jobs=all_jobs)
         if not chosen:
             self.progress(Info(f"nothing to resubmit in group {self.xgroup!r}: no FAILED, "
                                "CANCELLED or NOT_SUBMITTED jobs (pass --all_jobs to "
                                "resubmit every job)"))
             return []
-        configs = self.experiments()
-        specs = []
-        for record in chosen:
-            first = attempts[record.index][0]
-            spec = spec_from_record(record, display_name=_retry_name(
-                first.display_name, len(attempts[record.index])))
-            specs.append(replace(spec, experiment=configs.get(record.index, {})))
         backend = self.backend
         if dry_run:
             return [record_for_spec(s, submission_id="", xgroup=self.xgroup,
@@ -384,27 +371,21 @@ class JobGroup:
         """The output of one job as it grows, until the job ends (no deadline; closing
         the iterator stops following, the job keeps running). ``record`` None: a job the
         history does not know, whose log is shown once."""
+        from .follow import follow
+
         lookup.check_count("--tail", tail, least=0)
         if record is None:
             self.progress(Info(f"{name} is not in the job history: showing its log once"))
-        seen: int | None = None
-        while True:
-            # The state is read before the log: a job already terminal here has all of its
-            # output in the log read next, so nothing is cut off at the end.
-            if record is not None:
-                record = self.current(record)
-            ended = record is None or record.is_terminal
-            text = self.backend.logs(name)
-            if seen is None:
-                seen = _start(text, tail)
-            elif len(text) < seen:
-                seen = 0  # the log was replaced (a restarted job): show it from the top
-            if len(text) > seen:
-                yield text[seen:]
-                seen = len(text)
-            if ended:
-                return
-            sleep(poll)
+        state = [record]
+
+        def ended() -> bool:
+            if state[0] is None:
+                return True
+            state[0] = self.current(state[0])
+            return state[0].is_terminal
+
+        return follow(ended, lambda: self.backend.logs(name), tail=tail, poll=poll,
+                      sleep=sleep)
 
     @staticmethod
     def _resource(record: JobRecord) -> str:
@@ -457,16 +438,3 @@ class JobGroup:
 
     def __repr__(self) -> str:
         return f"<JobGroup {self.xgroup}: {len(self.records)} jobs ({self.summary()})>"
-
-
-def _retry_name(base: str, attempt: int) -> str:
-    suffix = f"-retry{attempt}"
-    return base[: 128 - len(suffix)] + suffix  # Vertex display names: 128 characters
-
-
-def _start(text: str, tail: int | None) -> int:
-    """Where the first chunk starts: the beginning, or the last ``tail`` lines."""
-    if tail is None:
-        return 0
-    kept = text.splitlines(keepends=True)[-tail:] if tail else []
-    return len(text) - sum(len(line) for line in kept)
