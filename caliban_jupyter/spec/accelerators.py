@@ -29,6 +29,7 @@ __all__ = [
     "regions",
     "regions_for",
     "resolve_machine",
+    "split_accelerator_spec",
     "tpu_types",
     "valid_counts",
 ]
@@ -64,6 +65,13 @@ def _canonical_type(cat: Catalog, text: str, kind: str | None) -> str:
                     f"Valid {what}s: {', '.join(valid)}")
 
 
+def split_accelerator_spec(text: str) -> tuple[int, str] | None:
+    """The count and type as written in ``NUMxTYPE`` (syntax only: neither is checked),
+    or None when ``text`` is not of that form."""
+    m = _SPEC.match(text or "")
+    return (int(m["count"]), m["type"]) if m else None
+
+
 def parse_accelerator_spec(text: str, kind: str, *, catalog: Catalog | None = None,
                            ) -> tuple[int, str]:
     """Parse ``NUMxTYPE`` (``x`` and ``TYPE`` case-insensitive) into ``(count, short)``.
@@ -93,14 +101,14 @@ def parse_accelerator_spec(text: str, kind: str, *, catalog: Catalog | None = No
         raise ValueError(f"kind must be 'gpu' or 'tpu', not {kind!r}")
     cat = catalog or get_catalog()
     flag, example = _flag(kind), _EXAMPLE[kind]
-    m = _SPEC.match(text or "")
-    if m is None:
+    split = split_accelerator_spec(text)
+    if split is None:
         raise SpecError(f"{flag} {text!r} is not of the form NUMx{kind.upper()}_TYPE; "
                         f"write the count, an 'x', then the type, e.g. {flag} {example}")
-    count = int(m["count"])
+    count, written = split
     if count < 1:
         raise SpecError(f"{flag} {text!r}: the count must be 1 or more, e.g. {flag} {example}")
-    return count, _canonical_type(cat, m["type"], kind)
+    return count, _canonical_type(cat, written, kind)
 
 
 # -- queries for front ends (the form widget, --help) -------------------------------

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from ..spec.accelerators import split_accelerator_spec
+
 if TYPE_CHECKING:
     from ..service.plan import Plan
 
@@ -39,7 +41,6 @@ TEXT_FLAGS = {
     "cloud_key": ("cloud key", "service-account key JSON path"),
     "output_dir": ("output dir", "gs://BUCKET/PREFIX (from settings)"),
 }
-_SPEC = re.compile(r"^\s*(\d+)\s*[xX]\s*([A-Za-z0-9_\-]+)\s*$")
 _PREVIEW_ROWS = 5
 _PLACEHOLDER = """{
   // one job per combination; # and // comments are allowed
@@ -84,10 +85,10 @@ def initial_accelerator(initial: Mapping[str, Any]) -> tuple[str, str | None, in
     for key, kind in (("tpu_spec", "TPU"), ("gpu_spec", "GPU")):
         text = initial.get(key)
         if text:
-            m = _SPEC.match(str(text))
-            if m:
-                return kind, m[2].upper().replace("-", "_"), int(m[1])
-            return kind, None, None
+            split = split_accelerator_spec(str(text))
+            if split is None or split[0] < 1:
+                return kind, None, None
+            return kind, split[1].upper().replace("-", "_"), split[0]
     if initial.get("nogpu"):
         return "none", None, None
     machine = str(initial.get("machine_type") or "")
