@@ -220,12 +220,11 @@ def poll_clients(url: str, token: str, clients: int, window: float) -> dict[str,
 
 def each_client_lists(stand_in: StandIn, clients: int, window: float) -> int:
     """The baseline: every client refreshes the group itself, once a second."""
-    from caliban_jupyter.backends.vertex import VertexBackend
+    from caliban_jupyter.backends.local import LocalBackend
     from caliban_jupyter.history import History
     from caliban_jupyter.service.track import refresh_group
 
-    backend = VertexBackend(project=PROJECT, region=REGION, endpoint=stand_in.endpoint,
-                            local=True)
+    backend = LocalBackend(project=PROJECT, region=REGION, endpoint=stand_in.endpoint)
     before = stand_in.calls
     end = time.monotonic() + window
 

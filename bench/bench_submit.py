@@ -22,7 +22,7 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
 from caliban_jupyter.backends.emulator import control  # noqa: E402
-from caliban_jupyter.backends.vertex import VertexBackend  # noqa: E402
+from caliban_jupyter.backends.local import LocalBackend  # noqa: E402
 from caliban_jupyter.history import History  # noqa: E402
 from caliban_jupyter.service.submit import submit_sweep  # noqa: E402
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec  # noqa: E402
@@ -42,8 +42,7 @@ def sweep(xgroup: str, n: int) -> list[JobSpec]:
 
 
 def submit(endpoint: str, history: History, xgroup: str, workers: int) -> tuple[float, dict]:
-    backend = VertexBackend(project="local", region="us-central1", endpoint=endpoint,
-                            local=True)
+    backend = LocalBackend(project="local", region="us-central1", endpoint=endpoint)
     # Client construction and the SDK import are not timed.
     next(iter(backend.list_group("warm-up")), None)
     backend.calls.clear()
@@ -115,8 +114,7 @@ def bench_status(endpoint: str, tmp: Path, xgroup: str) -> list[str]:
     from caliban_jupyter.service import track as tracking
 
     rows = []
-    backend = VertexBackend(project="local", region="us-central1", endpoint=endpoint,
-                            local=True)
+    backend = LocalBackend(project="local", region="us-central1", endpoint=endpoint)
     next(iter(backend.list_group("warm-up")), None)
     with History(tmp / "status.sqlite") as fresh:
         for label in ("rebuild from labels (no history)", "refresh (history present)"):

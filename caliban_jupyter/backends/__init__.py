@@ -32,9 +32,9 @@ def get_backend(settings: Settings, progress: Progress = ignore) -> Backend:
     ``vertex`` needs a project id; ``local`` uses ``settings.endpoint`` or starts the
     local emulator (reusing one already running) and defaults the project to ``local``.
     """
-    from .vertex import VertexBackend
-
     if settings.backend == "local":
+        from .local import LocalBackend
+
         endpoint = settings.endpoint
         if not endpoint:
             from .emulator.control import ensure_emulator
@@ -50,11 +50,10 @@ def get_backend(settings: Settings, progress: Progress = ignore) -> Backend:
                 progress(Info(f"using the local Vertex emulator at {endpoint}"))
         else:
             progress(Info(f"using the local Vertex emulator at {endpoint}"))
-        return VertexBackend(
+        return LocalBackend(
             project=settings.project_id or LOCAL_PROJECT,
             region=settings.region,
             endpoint=endpoint,
-            local=True,
         )
     if not settings.project_id:
         raise UsageError(
@@ -62,6 +61,8 @@ def get_backend(settings: Settings, progress: Progress = ignore) -> Backend:
             "\"project_id\" in .calibanconfig.json), or use --backend local to run on the "
             "local Vertex emulator"
         )
+    from .vertex import VertexBackend
+
     return VertexBackend(
         project=settings.project_id,
         region=settings.region,

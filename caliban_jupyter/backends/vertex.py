@@ -1,8 +1,10 @@
 """Vertex AI's JobService through google-cloud-aiplatform (REST transport).
 
-The same class talks to Google (``{region}-aiplatform.googleapis.com``) and to the local
-emulator (``http://127.0.0.1:PORT``, anonymous credentials): the emulator speaks the same
-v1 REST API, so everything past the endpoint is exercised by the local tests.
+:class:`VertexBackend` talks to Google (``{region}-aiplatform.googleapis.com``). The local
+emulator speaks the same v1 REST API, so its client
+(:class:`~caliban_jupyter.backends.local.LocalBackend`) is this class with other
+credentials, URLs and logs, and everything past the endpoint is exercised by the local
+tests.
 
 The Google SDK is imported when the first call is made, never at module import (it costs
 about a second and 100 MiB).
@@ -14,9 +16,6 @@ import collections
 import json
 import re
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -52,8 +51,6 @@ class VertexBackend:
         ``None`` for Google's regional endpoint, or a URL such as ``http://127.0.0.1:8470``.
     cloud_key
         Path to a service-account key JSON file; otherwise application default credentials.
-    local
-        True for the local emulator: anonymous credentials, emulator URLs and logs.
     timeout
         Seconds allowed for each HTTP call (the low-level client has no default).
     page_size
@@ -64,6 +61,9 @@ class VertexBackend:
         Explicit google-auth credentials (overrides ``cloud_key`` and the defaults).
     """
 
+    #: The ``--backend`` value this class serves.
+    name = "vertex"
+
     def __init__(
         self,
         *,
@@ -71,18 +71,15 @@ class VertexBackend:
         region: str,
         endpoint: str | None = None,
         cloud_key: str | None = None,
-        local: bool = False,
         timeout: float = 30.0,
         page_size: int = 500,
         read_retry: RetryPolicy | None = None,
         credentials: Any = None,
     ):
-        self.name = "local" if local else "vertex"
         self.project = project
         self.region = region
         self.endpoint = (endpoint or f"{region}-aiplatform.googleapis.com").rstrip("/")
         self.cloud_key = cloud_key
-        self.local = local
         self.timeout = timeout
         self.page_size = page_size
         # Reads are idempotent, so they are retried here; creates are retried by the
@@ -96,7 +93,7 @@ class VertexBackend:
         self._explicit_credentials = credentials
 
     def __repr__(self) -> str:
-        return f"VertexBackend(name={self.name!r}, endpoint={self.endpoint!r}, " \
+        return f"{type(self).__name__}(name={self.name!r}, endpoint={self.endpoint!r}, " \
                f"project={self.project!r}, region={self.region!r})"
 
     @property
@@ -108,10 +105,6 @@ class VertexBackend:
     def _credentials(self) -> Any:
         if self._explicit_credentials is not None:
             return self._explicit_credentials
-        if self.local:
-            from google.auth.credentials import AnonymousCredentials
-
-            return AnonymousCredentials()
         if self.cloud_key:
             from google.oauth2 import service_account
 
@@ -256,38 +249,15 @@ class VertexBackend:
 
     def job_url(self, resource_name: str) -> str:
         job_id = resource_name.rsplit("/", 1)[-1]
-        if self.local:
-            return f"{self.endpoint}/ui/jobs/{job_id}"
         return CONSOLE_URL.format(region=self.region, id=job_id, project=self.project)
 
     def logs(self, resource_name: str, tail: int | None = None) -> str:
+        """Never returned here: Vertex AI keeps job logs in Cloud Logging (raises)."""
         job_id = resource_name.rsplit("/", 1)[-1]
-        if not self.local:
-            raise BackendError(
-                "Vertex AI keeps job logs in Cloud Logging; open "
-                f"{LOGS_URL.format(id=job_id, project=self.project)} (or run `gcloud logging "
-                f"read 'resource.labels.job_id=\"{job_id}\"' --project {self.project}`)")
-        query = f"?tail={int(tail)}" if tail is not None else ""
-        url = f"{self.endpoint}/logs/{urllib.parse.quote(job_id)}{query}"
-        with self._calls_lock:
-            self.calls["logs"] += 1
-        try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:  # noqa: S310
-                text: str = response.read().decode("utf-8", errors="replace")
-        except urllib.error.HTTPError as e:
-            if e.code == 404:
-                raise PermanentBackendError(f"no logs for job {job_id} on {self.endpoint}; "
-                                            "check the job name with `caliban status`",
-                                            status=404) from None
-            raise BackendError(f"fetching logs from {url}: HTTP {e.code}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-            raise BackendError(f"fetching logs from {url}: {e}; is the emulator running "
-                               "(`caliban emulator`)?") from None
-        if tail is not None:
-            # Also trim here, in case the server ignores ?tail.
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[-tail:]) if tail > 0 else ""
-        return text
+        raise BackendError(
+            "Vertex AI keeps job logs in Cloud Logging; open "
+            f"{LOGS_URL.format(id=job_id, project=self.project)} (or run `gcloud logging "
+            f"read 'resource.labels.job_id=\"{job_id}\"' --project {self.project}`)")
 
 
 def _status(e: Any) -> int | None:

@@ -72,7 +72,7 @@ def test_four_processes_submitting_at_once(setup, base_image) -> None:
 # all of them plan (and so name their default group) within a few milliseconds of each other.
 GATED = """\
 import os, sys, time
-import caliban_jupyter.cli, caliban_jupyter.service.plan, caliban_jupyter.backends.vertex
+import caliban_jupyter.cli, caliban_jupyter.service.plan, caliban_jupyter.backends.local
 import caliban_jupyter.spec.accelerators, caliban_jupyter.spec.experiments
 gate, deadline = sys.argv[1], time.monotonic() + 120
 open(f"{gate}.ready.{os.getpid()}", "w").close()

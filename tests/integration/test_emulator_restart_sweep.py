@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from caliban_jupyter.backends.base import RetryPolicy
 from caliban_jupyter.backends.emulator import control
-from caliban_jupyter.backends.vertex import VertexBackend
+from caliban_jupyter.backends.local import LocalBackend
 from caliban_jupyter.history import History
 from caliban_jupyter.records import SID_LABEL
 from caliban_jupyter.service.submit import submit_sweep
@@ -30,8 +30,7 @@ def test_emulator_killed_and_restarted_mid_sweep_loses_nothing(tmp_path: Path) -
     first = control.start(home, ["--port", "0", *options])
     endpoint = str(first["endpoint"])
     port = urlparse(endpoint).port
-    backend = VertexBackend(project="local", region="us-central1", endpoint=endpoint,
-                            local=True)
+    backend = LocalBackend(project="local", region="us-central1", endpoint=endpoint)
     history_path = tmp_path / "h.sqlite"
     result: dict[str, object] = {}
 

@@ -17,7 +17,7 @@ import pytest
 
 from caliban_jupyter.backends.base import RetryPolicy
 from caliban_jupyter.backends.emulator import control
-from caliban_jupyter.backends.vertex import VertexBackend
+from caliban_jupyter.backends.local import LocalBackend
 from caliban_jupyter.history import History
 from caliban_jupyter.records import SID_LABEL
 from caliban_jupyter.service import track as tracking
@@ -48,16 +48,14 @@ def sweep(n: int, xgroup: str) -> list[JobSpec]:
 
 def all_jobs(endpoint: str, xgroup: str) -> list[dict[str, object]]:
     # A separate, patient client: the listing itself also meets injected faults.
-    reader = VertexBackend(project="local", region="us-central1", endpoint=endpoint,
-                           local=True, read_retry=RetryPolicy(max_attempts=20, initial=0.01,
-                                                              maximum=0.1))
+    reader = LocalBackend(project="local", region="us-central1", endpoint=endpoint,
+                          read_retry=RetryPolicy(max_attempts=20, initial=0.01, maximum=0.1))
     return list(reader.list_group(xgroup))
 
 
 def test_200_jobs_exactly_once_under_faults(faulty_emulator: str, tmp_path: Path) -> None:
-    backend = VertexBackend(project="local", region="us-central1", endpoint=faulty_emulator,
-                            local=True, read_retry=RetryPolicy(max_attempts=10, initial=0.01,
-                                                               maximum=0.2))
+    backend = LocalBackend(project="local", region="us-central1", endpoint=faulty_emulator,
+                           read_retry=RetryPolicy(max_attempts=10, initial=0.01, maximum=0.2))
     events: list[object] = []
     with History(tmp_path / "h.sqlite") as history:
         records = submit_sweep(sweep(200, "faults"), backend, history, xgroup="faults",
@@ -83,9 +81,8 @@ def test_200_jobs_exactly_once_under_faults(faulty_emulator: str, tmp_path: Path
 
 
 def test_group_rebuilt_from_labels_despite_faults(faulty_emulator: str, tmp_path: Path) -> None:
-    backend = VertexBackend(project="local", region="us-central1", endpoint=faulty_emulator,
-                            local=True, read_retry=RetryPolicy(max_attempts=20, initial=0.01,
-                                                               maximum=0.1))
+    backend = LocalBackend(project="local", region="us-central1", endpoint=faulty_emulator,
+                           read_retry=RetryPolicy(max_attempts=20, initial=0.01, maximum=0.1))
     with History(tmp_path / "a.sqlite") as history:
         submit_sweep(sweep(30, "rebuild"), backend, history, xgroup="rebuild",
                      retry=RetryPolicy(max_attempts=12, initial=0.01, maximum=0.2))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from caliban_jupyter.backends.emulator import control
-from caliban_jupyter.backends.vertex import VertexBackend
+from caliban_jupyter.backends.local import LocalBackend
 from caliban_jupyter.cli import main
 from caliban_jupyter.history import History
 from caliban_jupyter.service import track as tracking
@@ -47,8 +47,8 @@ def specs(xgroup: str, argvs: list[list[str]], image: str = "127.0.0.1:5000/x:1"
             for i, argv in enumerate(argvs, start=1)]
 
 
-def local_backend(endpoint: str) -> VertexBackend:
-    return VertexBackend(project="local", region="us-central1", endpoint=endpoint, local=True)
+def local_backend(endpoint: str) -> LocalBackend:
+    return LocalBackend(project="local", region="us-central1", endpoint=endpoint)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -255,7 +255,7 @@ def test_sdk_is_not_imported_by_the_backend_modules() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import caliban_jupyter.backends.vertex, caliban_jupyter.service.track, "
+    code = ("import sys; import caliban_jupyter.backends.local, caliban_jupyter.service.track, "
             "caliban_jupyter.service.submit, caliban_jupyter.cli.status; "
             "print(any(m.startswith(('google.cloud.aiplatform', 'google.api_core', "
             "'google.auth', 'google.protobuf')) for m in sys.modules))")

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.kernel, pytest.mark.docker]
 # in a wall-clock second: their default group names are then made in the same second.
 SUBMIT = """\
 import os, pathlib, time
-import caliban_jupyter, caliban_jupyter.service.plan, caliban_jupyter.backends.vertex
+import caliban_jupyter, caliban_jupyter.service.plan, caliban_jupyter.backends.local
 here = pathlib.Path({here!r})
 (here / "ready-{me}").touch()
 deadline = time.monotonic() + 600

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from caliban_jupyter.backends.emulator import control
-from caliban_jupyter.backends.vertex import VertexBackend
+from caliban_jupyter.backends.local import LocalBackend
 from caliban_jupyter.history import History
 from caliban_jupyter.service import track as tracking
 from caliban_jupyter.service.submit import submit_sweep
@@ -35,7 +35,7 @@ STOPPED = {"CANCELLING", "CANCELLED"}
 
 @pytest.fixture
 def shared(kernel_env: dict[str, str], tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[VertexBackend]:
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBackend]:
     """A private CALIBAN_HOME and a no-run emulator, for this process and its kernels."""
     home = tmp_path / "emu"
     endpoint = str(control.start(home, ["--port", "0", "--no-run"])["endpoint"])
@@ -44,13 +44,12 @@ def shared(kernel_env: dict[str, str], tmp_path: Path,
     monkeypatch.setenv("CALIBAN_BACKEND", "local")
     (tmp_path / "train.py").write_text("print('trained')\n")
     try:
-        yield VertexBackend(project="local", region="us-central1", endpoint=endpoint,
-                            local=True)
+        yield LocalBackend(project="local", region="us-central1", endpoint=endpoint)
     finally:
         control.stop(home)
 
 
-def submit_elsewhere(backend: VertexBackend, xgroup: str, n: int = 2) -> None:
+def submit_elsewhere(backend: LocalBackend, xgroup: str, n: int = 2) -> None:
     """A group submitted by another process (this test), into the shared history."""
     specs = [JobSpec(display_name=f"{xgroup}_{i}", index=i, region="us-central1",
                      image_uri=IMAGE, args=(), labels={"xgroup": xgroup, "job_name": xgroup},
@@ -59,7 +58,7 @@ def submit_elsewhere(backend: VertexBackend, xgroup: str, n: int = 2) -> None:
         submit_sweep(specs, backend, history, xgroup=xgroup)
 
 
-def states(backend: VertexBackend, xgroup: str) -> list[str]:
+def states(backend: LocalBackend, xgroup: str) -> list[str]:
     with History() as history:
         return [r.state for r in tracking.status(xgroup, backend=backend, history=history)]
 
@@ -108,7 +107,7 @@ def run_answering(kc: Any, code: str, answer: str) -> tuple[str, list[str]]:
 
 
 def test_caliban_stop_stops_only_this_kernels_groups_or_asks(
-        shared: VertexBackend, tmp_path: Path) -> None:
+        shared: LocalBackend, tmp_path: Path) -> None:
     submit_elsewhere(shared, "other-1")
     with kernel(tmp_path) as k:
         k.run("%load_ext caliban_jupyter")
@@ -154,7 +153,7 @@ def test_caliban_stop_stops_only_this_kernels_groups_or_asks(
         km.shutdown_kernel(now=True)
 
 
-def test_form_submit_clicked_twice_submits_once(shared: VertexBackend,
+def test_form_submit_clicked_twice_submits_once(shared: LocalBackend,
                                                 tmp_path: Path) -> None:
     with kernel(tmp_path) as k:
         k.run("from caliban_jupyter import form\n"
