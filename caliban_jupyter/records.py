@@ -168,9 +168,15 @@ def record_for_spec(
     backend: str,
     project: str,
     error: str | None = None,
+    body: Mapping[str, Any] | None = None,
 ) -> JobRecord:
-    """The record of a job about to be submitted (state ``NOT_SUBMITTED`` until created)."""
-    body = spec.to_custom_job()
+    """The record of a job about to be submitted (state ``NOT_SUBMITTED`` until created).
+
+    ``body`` is the spec's CustomJob body when the caller has built it already (it is the
+    one sent: building it again would cost as much as the rest of the record).
+    """
+    if body is None:
+        body = spec.to_custom_job()
     return JobRecord(
         submission_id=submission_id,
         display_name=spec.display_name,

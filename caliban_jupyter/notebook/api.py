@@ -91,8 +91,9 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
     from ..service.group_names import group_of
     from ..service.plan import execute, plan_from_request
 
-    request = cloud_request(args, code=code, history=history, user_ns=user_ns, cwd=cwd)
-    plan = plan_from_request(request)
+    request, experiments = cell_request(args, code=code, history=history, user_ns=user_ns,
+                                        cwd=cwd)
+    plan = plan_from_request(request, experiments=experiments)
     if request.dry_run:
         return DryRun(plan)
     if progress is None:
@@ -114,13 +115,22 @@ def cloud_request(args: argparse.Namespace, *, code: str | None = None,
                   history: Sequence[str] = (), user_ns: Mapping[str, Any] | None = None,
                   cwd: str | None = None):  # -> service.CloudRequest
     """The request :func:`run_cloud` submits (``%caliban_export`` writes it as files)."""
+    return cell_request(args, code=code, history=history, user_ns=user_ns, cwd=cwd)[0]
+
+
+def cell_request(args: argparse.Namespace, *, code: str | None = None,
+                 history: Sequence[str] = (), user_ns: Mapping[str, Any] | None = None,
+                 cwd: str | None = None):  # -> (service.CloudRequest, experiments or None)
+    """The request :func:`run_cloud` submits, and the experiments its config expands to
+    (``None`` without a config): loaded here once, for the captured program's parameters
+    and for ``plan_from_request(request, experiments=...)``."""
     from ..service.plan import CloudRequest
     from ..settings import job_flags
     from ..spec.experiments import expand_experiment_config, load_experiment_config
 
     cwd = cwd or os.getcwd()
     overrides: dict[str, Any] = {"cwd": cwd, "session": get_config().session()}
-    experiments: list[dict[str, Any]] = [{}]
+    expanded: list[dict[str, Any]] | None = None
     # An experiment config kept in .calibanconfig.json counts already here: its keys
     # become variables of the captured program.
     wanted = args.experiment_config
@@ -129,14 +139,14 @@ def cloud_request(args: argparse.Namespace, *, code: str | None = None,
     source = _experiment_source(wanted, user_ns, cwd)
     if source is not None:
         config = load_experiment_config(source)
-        experiments = expand_experiment_config(config)
+        expanded = expand_experiment_config(config)
         overrides["experiment_config"] = config
     if code is not None:
         from ..packaging.cell_program import program_overrides
 
         overrides.update(program_overrides(code, history, args.capture or get_config().capture,
-                                           experiments, cwd))
-    return CloudRequest.from_namespace(args, **overrides)
+                                           [{}] if expanded is None else expanded, cwd))
+    return CloudRequest.from_namespace(args, **overrides), expanded
 
 
 def _experiment_source(value: Any, user_ns: Mapping[str, Any] | None, cwd: str) -> Any:

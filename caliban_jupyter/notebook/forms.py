@@ -73,12 +73,14 @@ def program_form(code: str, history: Sequence[str], args: argparse.Namespace,
     mode = args.capture or get_config().capture
 
     def prepare(request):
-        experiments: list[dict[str, Any]] = [{}]
+        # Expanded once per plan: for the program's parameters and for the plan itself.
+        experiments = None
         if request.experiment_config is not None:
             experiments = expand_experiment_config(
                 load_experiment_config(request.experiment_config))
-        return replace(request, **program_overrides(code, history, mode, experiments,
-                                                    request.cwd))
+        return replace(request, **program_overrides(
+            code, history, mode, [{}] if experiments is None else experiments,
+            request.cwd)), experiments
 
     # Capture once now, so a name nothing defines is reported before the form appears.
     experiments = [{}] if source is None else expand_experiment_config(

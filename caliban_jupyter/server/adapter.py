@@ -269,6 +269,7 @@ def plan_notebook(root: str | os.PathLike[str], notebook: Any, options: Any, *,
     comments), never a path on the server."""
     from ..notebook.args import namespace_from_options
     from ..service.plan import CloudRequest, plan_from_request
+    from ..spec.experiments import expand_experiment_config
 
     path = confine(root, notebook)
     if not isinstance(options, Mapping):
@@ -277,13 +278,16 @@ def plan_notebook(root: str | os.PathLike[str], notebook: Any, options: Any, *,
             isinstance(a, str) for a in script_args):
         raise UsageError(f'"script_args" takes a list of strings, not {script_args!r}')
     options = dict(options)
-    experiments = options.pop("experiment_config", None)
+    config = options.pop("experiment_config", None)
     args = namespace_from_options(_submission_parser(), options, what="options")
-    args.experiment_config = _experiment_config(experiments)
+    args.experiment_config = config = _experiment_config(config)
     args.module = path.name
     args.script_args = list(script_args)
     args.dry_run = bool(dry_run or args.dry_run)
-    return plan_from_request(CloudRequest.from_namespace(args, cwd=str(path.parent)))
+    # Loaded (validated) above: the plan takes it expanded, without loading it again.
+    return plan_from_request(CloudRequest.from_namespace(args, cwd=str(path.parent)),
+                             experiments=None if config is None
+                             else expand_experiment_config(config))
 
 
 def _experiment_config(value: Any) -> Any:
@@ -300,16 +304,19 @@ def _experiment_config(value: Any) -> Any:
 
 
 def dry_run(plan: Plan) -> dict[str, Any]:
-    """What a submission would create: the jobs and their CustomJob bodies."""
+    """What a submission would create: the jobs and their CustomJob bodies (each body
+    built once, for its job's record and for ``requests``)."""
     from ..records import record_for_spec
-    from ..service.dryrun import dry_run_bodies, planned_image
+    from ..service.dryrun import dry_run_plan, planned_image
 
-    image = planned_image(plan)
-    jobs = [record_for_spec(spec.with_image(image), submission_id="", xgroup=plan.xgroup,
-                            backend=plan.backend, project=plan.settings.project_id or "",
-                            error="dry run: not submitted") for spec in plan.specs]
-    return {"xgroup": plan.xgroup, "image": image, "jobs": [job_json(j) for j in jobs],
-            "requests": dry_run_bodies(plan)}
+    specs = dry_run_plan(plan)[1]
+    bodies = [spec.to_custom_job() for spec in specs]
+    jobs = [record_for_spec(spec, submission_id="", xgroup=plan.xgroup, backend=plan.backend,
+                            project=plan.settings.project_id or "",
+                            error="dry run: not submitted", body=body)
+            for spec, body in zip(specs, bodies, strict=True)]
+    return {"xgroup": plan.xgroup, "image": planned_image(plan),
+            "jobs": [job_json(j) for j in jobs], "requests": bodies}
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:

@@ -170,10 +170,10 @@ def _record_not_submitted(plan: Plan, specs: list[JobSpec], backend: Backend,
     history.add_group(plan.xgroup, backend=backend.name, project=backend.project,
                       region=plan.settings.region)
     history.add_experiments(plan.xgroup, [(s.index, s.args, s.experiment)
-                                          for s, _ in prepared])
+                                          for s, _, _ in prepared])
     history.put_jobs([record_for_spec(s, submission_id=sid, xgroup=plan.xgroup,
                                       backend=backend.name, project=backend.project,
-                                      error=reason) for s, sid in prepared])
+                                      error=reason, body=body) for s, sid, body in prepared])
 
 
 def restage(specs: list[JobSpec], *, project: str | None, cloud_key: str | None,

@@ -159,8 +159,14 @@ def _now() -> _dt.datetime:
 
 
 def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
-                      now: _dt.datetime | None = None) -> Plan:
-    """Validate the request and decide every job. Pure apart from reading config files."""
+                      now: _dt.datetime | None = None,
+                      experiments: Sequence[Mapping[str, Any]] | None = None) -> Plan:
+    """Validate the request and decide every job. Pure apart from reading config files.
+
+    ``experiments`` are the ones ``request.experiment_config`` expands to, when the caller
+    has loaded and expanded it already (a notebook does, for the captured program's
+    parameters): they are used as given, and the config is not loaded again.
+    """
     from ..spec.accelerators import resolve_machine
     from ..spec.experiments import (
         expand_experiment_config,
@@ -233,11 +239,13 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
     build = choose_build(settings, image_tag=request.image_tag,
                          accelerator_type=machine.accelerator_type, today=now.date())
 
-    if request.experiment_config is None:
-        experiments: list[dict[str, Any]] = [{}]
+    if experiments is not None:
+        expanded: list[dict[str, Any]] = [dict(e) for e in experiments]
+    elif request.experiment_config is None:
+        expanded = [{}]
     else:
         config = load_experiment_config(request.experiment_config, stdin=stdin)
-        experiments = expand_experiment_config(config)
+        expanded = expand_experiment_config(config)
 
     user = default_user()
     name = request.name or f"caliban_{user}"
@@ -247,16 +255,16 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         raise UsageError(f"--xgroup {xgroup!r}: use 1-63 lowercase letters, digits, '_' or '-', "
                          "starting with a letter or digit (it becomes a Vertex label value)")
     stamp = f"{now:%Y%m%d_%H%M%S}"
-    check_display_names(name, stamp, len(experiments))
+    check_display_names(name, stamp, len(expanded))
     user_labels = parse_label_flags(list(request.labels))
     image = request.image_tag
     specs = []
     notes: dict[str, None] = {}
     # A notebook job's experiment keys are its parameters (injected papermill-style).
     parameters = set(request.program_parameters) | (
-        {k for e in experiments for k in e if k.isidentifier()}
+        {k for e in expanded for k in e if k.isidentifier()}
         if target is not None and target.kind == "notebook" else set())
-    for i, experiment in enumerate(experiments, start=1):
+    for i, experiment in enumerate(expanded, start=1):
         # `false` omits a flag (caliban's rule), which would leave a captured program its
         # notebook value: a parameter of the program gets an explicit False instead.
         args = experiment_to_args({k: "False" if v is False and k in parameters
@@ -285,7 +293,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         check_notebook(Path(cwd, target.path))
     warnings = undefined_output_warnings(request.program, outputs)
     return Plan(request=request, settings=settings, target=target, machine=machine,
-                xgroup=xgroup, name=name, experiments=tuple(experiments), specs=tuple(specs),
+                xgroup=xgroup, name=name, experiments=tuple(expanded), specs=tuple(specs),
                 image=image, program=request.program, runtime=runtime, build=build,
                 notes=summarize_notes(list(notes)), output_dir=output_dir, outputs=outputs,
                 warnings=warnings)

@@ -166,8 +166,10 @@ def _record_outcome(record: JobRecord, outcome: _Outcome, backend: Backend) -> J
                                   url=url, previous=record)
 
 
-def prepare_specs(specs: Sequence[JobSpec], xgroup: str) -> list[tuple[JobSpec, str]]:
-    """Each spec with a fresh submission id and the group/index labels it needs."""
+def prepare_specs(specs: Sequence[JobSpec], xgroup: str
+                  ) -> list[tuple[JobSpec, str, dict[str, Any]]]:
+    """Each spec with the group/index labels it needs, its fresh submission id and its
+    CustomJob body (built once: the record keeps the very body that is sent)."""
     out = []
     for spec in specs:
         sid = new_submission_id()
@@ -181,7 +183,7 @@ def prepare_specs(specs: Sequence[JobSpec], xgroup: str) -> list[tuple[JobSpec, 
                 f"Vertex AI allows {MAX_LABELS}, and caliban needs 2 of them ({SID_LABEL}, "
                 f"{INDEX_LABEL}) to track jobs: pass fewer --label options, or fewer flags "
                 "in the experiment config")
-        out.append((labelled, sid))
+        out.append((labelled, sid, labelled.to_custom_job()))
     return out
 
 
@@ -232,10 +234,10 @@ def submit_sweep(
     total = len(prepared)
     history.add_group(xgroup, backend=backend.name, project=backend.project,
                       region=sweep_region(specs, backend.region))
-    history.add_experiments(xgroup, [(s.index, s.args, s.experiment) for s, _ in prepared])
+    history.add_experiments(xgroup, [(s.index, s.args, s.experiment) for s, _, _ in prepared])
     records = [record_for_spec(spec, submission_id=sid, xgroup=xgroup, backend=backend.name,
-                               project=backend.project, error=PENDING_REASON)
-               for spec, sid in prepared]
+                               project=backend.project, error=PENDING_REASON, body=body)
+               for spec, sid, body in prepared]
     history.put_jobs(records)
 
     def finish(pos: int, outcome: _Outcome) -> None:
@@ -255,8 +257,8 @@ def submit_sweep(
     futures: dict[Future[_Outcome], int] = {}
     finished: set[Future[_Outcome]] = set()
     try:
-        for pos, (spec, sid) in enumerate(prepared):
-            futures[executor.submit(_submit_one, spec.to_custom_job(), sid, spec.region,
+        for pos, (spec, sid, body) in enumerate(prepared):
+            futures[executor.submit(_submit_one, body, sid, spec.region,
                                     backend, limiter, policy)] = pos
         # Events and history writes happen here, on the caller's thread, so progress
         # callbacks (widgets, tqdm) never run concurrently.

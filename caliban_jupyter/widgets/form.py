@@ -60,8 +60,10 @@ class CalibanForm(w.VBox):
         Flag names to values, e.g. ``{"gpu_spec": "2xV100", "backend": "local",
         "experiment_config": {"lr": [0.1, 0.01]}, "script_args": ["--epochs", "3"]}``.
     prepare
-        Called on every request before planning (the notebook front end uses it to fill
-        in ``program_parameters`` and ``requirements`` from the captured cell).
+        Called on every request before planning; returns the request to plan and the
+        experiments its config expands to (or ``None``: the plan loads them). The notebook
+        front end uses it to fill in ``program_parameters`` and ``requirements`` from the
+        captured cell, which needs the experiments expanded.
     cwd
         Directory the target and ``.calibanconfig.json`` are read from (default: now's).
     table_options
@@ -78,7 +80,7 @@ class CalibanForm(w.VBox):
 
     def __init__(self, target: str | None = None, program: str | None = None,
                  initial: Mapping[str, Any] | None = None, *,
-                 prepare: Callable[[CloudRequest], CloudRequest] | None = None,
+                 prepare: Callable[[CloudRequest], tuple[CloudRequest, Any]] | None = None,
                  cwd: str | None = None, table_options: Mapping[str, Any] | None = None,
                  session: Callable[[], Mapping[str, Any]] | None = None,
                  submitting: Callable[[str], Any] | None = None):
@@ -258,6 +260,10 @@ class CalibanForm(w.VBox):
         CalibanError
             When the experiment config is not valid JSON (with line and column).
         """
+        return self._prepared(**overrides)[0]
+
+    def _prepared(self, **overrides: Any) -> tuple[CloudRequest, Any]:
+        """The request, and its expanded experiments when ``prepare`` expanded them."""
         from ..service.plan import CloudRequest
 
         kind, c, t = self.kind.value, self._choice, self.texts
@@ -288,7 +294,7 @@ class CalibanForm(w.VBox):
             project_id=t["project_id"].value.strip() or None,
             region=c["region"] or None, cloud_key=t["cloud_key"].value.strip() or None,
             runtime=self.runtime.flags(), cwd=self.cwd, session=dict(self._session()), **overrides)
-        return self.prepare(request) if self.prepare is not None else request
+        return self.prepare(request) if self.prepare is not None else (request, None)
 
     def validate(self) -> Plan | None:
         """Plan the request; show the reason and disable Submit when it is invalid."""
@@ -297,7 +303,8 @@ class CalibanForm(w.VBox):
         # Buttons first: each widget reaches the browser on its own, in the order set, so
         # a ✗ shown before them leaves Submit looking enabled (~0.1 s seen in Chromium).
         try:
-            plan = plan_from_request(self.request())
+            request, experiments = self._prepared()
+            plan = plan_from_request(request, experiments=experiments)
         except CalibanError as e:
             self.plan = None
             self._show_buttons()
