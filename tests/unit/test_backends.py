@@ -6,6 +6,7 @@ calls themselves are tested against the emulator and the Google stand-in).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 
 import pytest
@@ -42,8 +43,9 @@ def test_vertex_backend_is_google_only() -> None:
     assert backend.job_url(JOB).startswith(
         "https://console.cloud.google.com/vertex-ai/locations/europe-west4/training/42/")
     assert repr(backend).startswith("VertexBackend(name='vertex', ")
-    with pytest.raises(TypeError):
-        VertexBackend(project="p", region="r", local=True)  # type: ignore[call-arg]
+    # No flag turns it into the emulator's client: that is LocalBackend.
+    assert "local" not in inspect.signature(VertexBackend).parameters
+    assert not hasattr(backend, "local")
 
 
 def test_get_backend_builds_the_named_backend() -> None:
