@@ -35,7 +35,8 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
 from caliban_jupyter.backends.emulator import Emulator, EmulatorConfig, RunnerConfig  # noqa: E402
-from caliban_jupyter.service.plan import CloudRequest, execute, plan_from_request  # noqa: E402
+from caliban_jupyter.service.plan import CloudRequest, plan_from_request  # noqa: E402
+from caliban_jupyter.service.submission import execute  # noqa: E402
 
 ROUNDS = 5
 JOBS = 8

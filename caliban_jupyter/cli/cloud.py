@@ -158,7 +158,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..service.plan import CloudRequest, execute, plan_from_request
+    from ..service.plan import CloudRequest, plan_from_request
+    from ..service.submission import execute
     from .render import render_run
 
     request = CloudRequest.from_namespace(args)

@@ -89,7 +89,8 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
     the target. ``user_ns`` lets ``--experiment_config`` name a kernel variable.
     """
     from ..service.group_names import group_of
-    from ..service.plan import execute, plan_from_request
+    from ..service.plan import plan_from_request
+    from ..service.submission import execute
 
     request, experiments = cell_request(args, code=code, history=history, user_ns=user_ns,
                                         cwd=cwd)

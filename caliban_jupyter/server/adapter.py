@@ -328,6 +328,6 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
 
 def execute(plan: Plan, progress: Progress) -> list[JobRecord]:
     """Build (or reuse) the image and submit the jobs, as ``caliban cloud`` does."""
-    from ..service.plan import execute as _execute
+    from ..service.submission import execute as _execute
 
     return _execute(plan, progress)

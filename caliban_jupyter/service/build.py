@@ -3,7 +3,10 @@
 ``package``: the code package is planned (content-hashed sdists), built into the local
 cache, staged once (a bucket, or the local emulator's directory) and each job gets a
 :class:`~caliban_jupyter.spec.executors.PackageRun`. ``cloudbuild``: the Docker context is
-built on Cloud Build. (``docker`` and ``--image_tag`` stay in :func:`service.execute`.)
+built on Cloud Build. (``docker`` and ``--image_tag`` stay in
+:func:`~caliban_jupyter.service.submission.execute`.) :func:`build_request` is what a
+Docker or Cloud Build build of the plan is asked for, and :func:`image_repository` where
+its image goes.
 
 The dry run uses :func:`dry_run` for the same decisions without uploading or building:
 the jobs' request bodies and the build plan (what would be uploaded where, what runs the
@@ -12,6 +15,7 @@ jobs, what is installed when they start).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -186,3 +190,52 @@ def restage(specs: list[JobSpec], *, project: str | None, cloud_key: str | None,
     if uris:
         ensure_staged(uris, package_cache(), project=project, cloud_key=cloud_key,
                       progress=progress)
+
+
+# -- the image: what a Docker or Cloud Build build is asked for ---------------------------
+
+def build_request(plan: Plan) -> BuildRequest:
+    """The packaging request for this plan's image."""
+    from ..packaging.context import BuildRequest
+    from ..packaging.jobfiles import notebook_command, outputs_command, runtime_files
+    from ..spec.target import PROGRAM_FILE
+
+    req = plan.request
+    generated: dict[str, bytes] = {}
+    entrypoint: tuple[str, ...] | None = None
+    notebook = plan.target is not None and plan.target.kind == "notebook"
+    if plan.program is not None:
+        generated[PROGRAM_FILE] = plan.program.encode()
+        entrypoint = ("python3", PROGRAM_FILE)
+        if plan.outputs:
+            entrypoint = outputs_command(PROGRAM_FILE, plan.outputs)
+    elif notebook:
+        assert plan.target is not None
+        entrypoint = notebook_command(plan.target.path, plan.outputs)
+    elif plan.outputs and plan.target is not None:
+        entrypoint = outputs_command(plan.target.path, plan.outputs)
+    if plan.outputs or notebook:
+        generated.update(runtime_files(notebook=notebook))
+    return BuildRequest(
+        cwd=str(Path(req.cwd).resolve()), target=plan.target, dirs=tuple(req.dirs),
+        extras=tuple(req.extras), gpu=plan.settings.gpu,
+        base_image=plan.settings.base_image, apt_packages=plan.settings.apt_packages,
+        registry=plan.settings.registry, image_name=_image_name(plan),
+        cloud_key=plan.settings.cloud_key, generated_files=generated, entrypoint=entrypoint,
+        requirements=tuple(req.requirements), modules=tuple(req.program_modules),
+        notebook_runtime=notebook,
+    )
+
+
+def image_repository(plan: Plan) -> str:
+    """``{registry}/{name}``, or just ``{name}`` for an image kept on the local engine."""
+    name = _image_name(plan)
+    return f"{plan.settings.registry.rstrip('/')}/{name}" if plan.settings.registry else name
+
+
+def _image_name(plan: Plan) -> str:
+    base = plan.target.package_root if plan.target else "notebook"
+    if base == ".":
+        base = Path(plan.request.cwd).resolve().name
+    clean = re.sub(r"[^a-z0-9._-]", "-", base.lower()).strip("-._") or "job"
+    return f"caliban-{clean}"

@@ -28,7 +28,7 @@ def planned_image(plan: Plan) -> str:
     """
     if plan.image:
         return plan.image
-    from .plan import image_repository
+    from .build import image_repository
 
     return f"{image_repository(plan)}:<content-hash>"
 
@@ -37,8 +37,7 @@ def dry_run_plan(plan: Plan) -> tuple[dict[str, Any], list[Any]]:
     """The build plan (JSON form) and the jobs' specs as they would be sent."""
     mode = plan.build.mode if plan.build is not None else "docker"
     if mode in ("package", "cloudbuild"):
-        from .build import dry_run
-        from .plan import build_request
+        from .build import build_request, dry_run
 
         return dry_run(plan, build_request(plan))
     image = planned_image(plan)

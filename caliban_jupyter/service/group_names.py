@@ -53,7 +53,7 @@ def reserve_group(plan: Plan, history: History | None = None,
                   progress: Progress = ignore) -> Plan:
     """``plan`` with its default group name claimed now, in the history only (no job
     service call): for a front end that must name the group before it submits in the
-    background (the Jupyter server's 202). :func:`~caliban_jupyter.service.plan.execute` then
+    background (the Jupyter server's 202). :func:`~caliban_jupyter.service.submission.execute` then
     submits into it as claimed, and gives it back if nothing gets recorded."""
     from ..backends import LOCAL_PROJECT
     from ..history import History

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import UsageError
-from ..events import Progress, ignore
 from ..records import INDEX_LABEL, SID_LABEL
 from ..settings import Settings, resolve_settings, with_default_registry
 from ..spec.jobs import JobSpec, MachineSpec
 from ..spec.outputs import job_output_uri
 from ..spec.runtime import JobRuntime, RuntimeFlags
-from ..spec.target import PROGRAM_FILE, Target, classify_target
+from ..spec.target import Target, classify_target
 
 if TYPE_CHECKING:
     from ..packaging.modes import BuildChoice
@@ -394,58 +393,3 @@ def check_notebook(path: Path) -> None:
     except (OSError, ValueError, nbformat.reader.NotJSONError) as e:
         raise TargetError(f"{path.name} is not a readable Jupyter notebook ({e}); "
                           "open and save it in Jupyter, or name a module or script") from None
-
-
-def build_request(plan: Plan):  # -> packaging.BuildRequest (imported lazily)
-    """The packaging request for this plan's image."""
-    from ..packaging.context import BuildRequest
-    from ..packaging.jobfiles import notebook_command, outputs_command, runtime_files
-
-    req = plan.request
-    generated: dict[str, bytes] = {}
-    entrypoint: tuple[str, ...] | None = None
-    notebook = plan.target is not None and plan.target.kind == "notebook"
-    if plan.program is not None:
-        generated[PROGRAM_FILE] = plan.program.encode()
-        entrypoint = ("python3", PROGRAM_FILE)
-        if plan.outputs:
-            entrypoint = outputs_command(PROGRAM_FILE, plan.outputs)
-    elif notebook:
-        assert plan.target is not None
-        entrypoint = notebook_command(plan.target.path, plan.outputs)
-    elif plan.outputs and plan.target is not None:
-        entrypoint = outputs_command(plan.target.path, plan.outputs)
-    if plan.outputs or notebook:
-        generated.update(runtime_files(notebook=notebook))
-    return BuildRequest(
-        cwd=str(Path(req.cwd).resolve()), target=plan.target, dirs=tuple(req.dirs),
-        extras=tuple(req.extras), gpu=plan.settings.gpu,
-        base_image=plan.settings.base_image, apt_packages=plan.settings.apt_packages,
-        registry=plan.settings.registry, image_name=_image_name(plan),
-        cloud_key=plan.settings.cloud_key, generated_files=generated, entrypoint=entrypoint,
-        requirements=tuple(req.requirements), modules=tuple(req.program_modules),
-        notebook_runtime=notebook,
-    )
-
-
-def image_repository(plan: Plan) -> str:
-    """``{registry}/{name}``, or just ``{name}`` for an image kept on the local engine."""
-    name = _image_name(plan)
-    return f"{plan.settings.registry.rstrip('/')}/{name}" if plan.settings.registry else name
-
-
-def _image_name(plan: Plan) -> str:
-    base = plan.target.package_root if plan.target else "notebook"
-    if base == ".":
-        base = Path(plan.request.cwd).resolve().name
-    clean = re.sub(r"[^a-z0-9._-]", "-", base.lower()).strip("-._") or "job"
-    return f"caliban-{clean}"
-
-
-def execute(plan: Plan, progress: Progress = ignore):
-    """Build or reuse the image (or stage the code package), then submit every job
-    exactly once; returns the sweep's :class:`~caliban_jupyter.records.JobRecord` list.
-    See :func:`caliban_jupyter.service.submission.execute`."""
-    from .submission import execute as submit
-
-    return submit(plan, progress)

@@ -32,8 +32,8 @@ def execute(plan: Plan, progress: Progress = ignore) -> list[JobRecord]:
     from ..backends import get_backend
     from ..errors import BackendError
     from ..history import History
+    from .build import build_request
     from .group_names import in_claimed_group
-    from .plan import build_request
     from .submit import submit_sweep
 
     for note in (*plan.request.program_notes, *plan.notes, *plan.warnings):

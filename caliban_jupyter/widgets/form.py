@@ -3,7 +3,7 @@
 The form holds no rules of its own. Its dropdowns come from the accelerator catalog
 (:mod:`~caliban_jupyter.widgets._choices`); every check is
 :func:`~caliban_jupyter.service.plan.plan_from_request`, whose one-line message is shown inline
-and disables Submit. Submit runs :func:`~caliban_jupyter.service.plan.execute` in a background
+and disables Submit. Submit runs :func:`~caliban_jupyter.service.submission.execute` in a background
 thread feeding :class:`~caliban_jupyter.widgets.progress.SubmissionProgress`, then shows the
 live :class:`~caliban_jupyter.widgets.table.JobTable`.
 """
@@ -388,7 +388,7 @@ class CalibanForm(w.VBox):
 
     def _submit(self, plan: Plan, progress: SubmissionProgress) -> None:
         from ..service.group_names import group_of
-        from ..service.plan import execute
+        from ..service.submission import execute
 
         try:
             with self._submitting_to(plan.xgroup) as submitted:

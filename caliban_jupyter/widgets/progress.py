@@ -1,7 +1,8 @@
 """Submission progress as three progress bars (build, push, submit) fed by pipeline events.
 
 :class:`SubmissionProgress` is a progress callback (``Callable[[Event], None]``) like the
-CLI's tqdm renderer, so :func:`~caliban_jupyter.service.plan.execute` drives it directly. It is
+CLI's tqdm renderer, so :func:`~caliban_jupyter.service.submission.execute` drives it
+directly. It is
 called from the submission thread; ipywidgets sends trait changes from any thread.
 """
 

@@ -264,7 +264,8 @@ def test_cloudbuild_mode_end_to_end_submits_the_built_tag(project, registry, sta
     """`--build cloudbuild` through the service layer: context staged, built, jobs run it."""
     import threading
 
-    from caliban_jupyter.service.plan import CloudRequest, execute, plan_from_request
+    from caliban_jupyter.service.plan import CloudRequest, plan_from_request
+    from caliban_jupyter.service.submission import execute
 
     from .test_vertex_package import VertexWithToken, _key
 

@@ -147,7 +147,8 @@ def test_an_upload_failing_midway_submits_nothing_and_records_why(project, verte
                                                                   staging_gcs, tmp_path,
                                                                   monkeypatch):
     from caliban_jupyter.service import track as tracking
-    from caliban_jupyter.service.plan import CloudRequest, execute, plan_from_request
+    from caliban_jupyter.service.plan import CloudRequest, plan_from_request
+    from caliban_jupyter.service.submission import execute
 
     bucket = staging_gcs.new_bucket()
     monkeypatch.setattr(staging, "UPLOAD_DEADLINE", 1.0)

@@ -174,7 +174,7 @@ def _fake_execute(monkeypatch, gate=None, fail=None):
             progress(ev.JobSubmitted(i, len(records), r.display_name, "r", "u"))
         return records
 
-    monkeypatch.setattr("caliban_jupyter.service.plan.execute", execute)
+    monkeypatch.setattr("caliban_jupyter.service.submission.execute", execute)
     return calls
 
 
