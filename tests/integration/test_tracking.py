@@ -188,7 +188,7 @@ def test_real_jobs_logs_and_resubmit_of_failures(tmp_path: Path, base_image: str
     finally:
         control.stop(home)
         # The resubmitted job may still be running: leave no container behind.
-        from caliban_jupyter.backends.emulator.testing import remove_containers
+        from support.emulator import remove_containers
 
         remove_containers(control.default_state_dir(home))
 
@@ -239,7 +239,7 @@ def running_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         yield endpoint
     finally:
         control.stop(home)
-        from caliban_jupyter.backends.emulator.testing import remove_containers
+        from support.emulator import remove_containers
 
         remove_containers(control.default_state_dir(home))
 
