@@ -53,7 +53,7 @@ def sample_project(root: Path, train: str = SAMPLE_TRAIN) -> Path:
 
 
 def caliban(cwd: Path | str | None, *args: str, stdin: str | None = None,
-            env: Mapping[str, str] | None = None, timeout: float = 60
+            env: Mapping[str, str] | None = None, timeout: float = 120
             ) -> subprocess.CompletedProcess[str]:
     """Run ``caliban *args`` in ``cwd`` as a user would, without :data:`GOOGLE_ENV`.
 
