@@ -6,10 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/services.sh
 bash scripts/venv.sh
 bash scripts/ui-deps.sh  # chromium + jupyterlab/playwright for tests/ui
-export NO_GCE_CHECK=true NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-export CALIBAN_TEST_BASE_IMAGE="${CALIBAN_TEST_BASE_IMAGE:-caliban-base:bookworm-py3-nb}"
-# Never touch the user's own history or emulator.
-CALIBAN_HOME="$(mktemp -d /tmp/caliban-test-home.XXXXXX)"
-export CALIBAN_HOME
-trap '.venv/bin/caliban emulator stop >/dev/null 2>&1 || true' EXIT
+# tests/conftest.py gives the run its own CALIBAN_HOME (never the user's history or
+# emulator; its emulator is stopped at the end), NO_GCE_CHECK, NO_PROXY for loopback, and
+# CALIBAN_TEST_BASE_IMAGE's default, the image scripts/services.sh builds.
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

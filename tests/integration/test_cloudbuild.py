@@ -130,14 +130,6 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(build)
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    (tmp_path / "trainer").mkdir()
-    (tmp_path / "trainer" / "__init__.py").write_text("")
-    (tmp_path / "trainer" / "train.py").write_text("print('hello from cloud build')\n")
-    return tmp_path
-
-
 def _req(project: Path, registry: str, base: str) -> BuildRequest:
     return BuildRequest(str(project), classify_target("trainer.train", project), gpu=False,
                         base_image=base, registry=registry, image_name="caliban-trainer")

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.emulator import PARENT, TIMEOUT, custom_job, sdk_client
 
 from caliban_jupyter.backends.emulator import control
-from caliban_jupyter.backends.emulator.testing import PARENT, TIMEOUT, custom_job, sdk_client
 from caliban_jupyter.events import Event, Info
 
 

@@ -15,18 +15,12 @@ from typing import Any
 
 import pytest
 from google.cloud import aiplatform_v1
+from support import wait_for
+from support.emulator import PARENT, TIMEOUT, custom_job, remove_containers, sdk_client
 
 from caliban_jupyter.backends.emulator import Emulator, EmulatorConfig, RunnerConfig
 from caliban_jupyter.backends.emulator import containers as emulator_containers
 from caliban_jupyter.backends.emulator.containers import LABEL_INSTANCE, LABEL_JOB
-from caliban_jupyter.backends.emulator.testing import (
-    PARENT,
-    TIMEOUT,
-    custom_job,
-    remove_containers,
-    sdk_client,
-    wait_for,
-)
 
 pytestmark = pytest.mark.docker
 State = aiplatform_v1.JobState

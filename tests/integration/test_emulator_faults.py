@@ -12,6 +12,7 @@ from pathlib import Path
 import google.api_core.exceptions as gexc
 import pytest
 import requests
+from support.emulator import PARENT, TIMEOUT, custom_job, sdk_client
 
 from caliban_jupyter.backends.emulator import (
     Emulator,
@@ -19,7 +20,6 @@ from caliban_jupyter.backends.emulator import (
     FaultConfig,
     RunnerConfig,
 )
-from caliban_jupyter.backends.emulator.testing import PARENT, TIMEOUT, custom_job, sdk_client
 
 
 def emulator(tmp_path: Path, **faults) -> Emulator:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import write_tree
 
 from caliban_jupyter.errors import BuildError, DockerError, PushError
 from caliban_jupyter.events import BuildStep, Event, ImageReady, PushProgress, Warning_
@@ -32,17 +33,10 @@ sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
 """
 
 
-def _write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     # A nonce makes every run's content hash new, though the registry outlives the tests.
-    _write(tmp_path, {
+    write_tree(tmp_path, {
         "trainer/__init__.py": "",
         "trainer/train.py": TRAIN,
         "trainer/util.py": "VALUE = 'v1'\n",
@@ -137,7 +131,7 @@ def _layer_contents(client, tag: str) -> Iterator[tuple[str, bytes]]:
 @pytest.mark.docker
 def test_no_credentials_or_ignored_files_in_any_layer(
         docker_client, base_image, registry, project, cleanup):
-    _write(project, {
+    write_tree(project, {
         "run.py": "print('root script')\n",
         "key.json": SA_KEY,                       # the cloud_key
         "other-key.json": SA_KEY,                 # a stray key: left out with a warning
@@ -275,7 +269,7 @@ def test_what_requirements_and_setup_py_reference_is_installed(docker_client, of
                                                                tmp_path, cleanup):
     """`-r base.txt`, `-c constraints.txt` and `./localpkg` in requirements.txt, and a
     setup.py listing its package and reading its README: all installed before the code."""
-    _write(tmp_path, {
+    write_tree(tmp_path, {
         "requirements.txt": "-r base.txt\n-c pins/constraints.txt\n./localpkg\n",
         "base.txt": "numpy>=1\n",  # in the base image already: nothing to download
         "pins/constraints.txt": "numpy<3\n",

@@ -7,9 +7,9 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support import wait_for
 
 from caliban_jupyter.backends.emulator import control
 from caliban_jupyter.backends.local import LocalBackend
@@ -168,14 +168,9 @@ def test_real_jobs_logs_and_resubmit_of_failures(tmp_path: Path, base_image: str
         with History() as history:
             submit_sweep(specs("real", argvs, image=base_image), backend, history,
                          xgroup="real")
-            records: list[Any] = []
-            for _ in range(600):  # bounded polling, no wall-clock assertion
-                records = tracking.status("real", backend=backend, history=history)
-                if all(r.is_terminal for r in records):
-                    break
-                import time
-
-                time.sleep(0.2)
+            records = wait_for(
+                lambda: (rs := tracking.status("real", backend=backend, history=history))
+                and all(r.is_terminal for r in rs) and rs, what="both jobs to end")
             assert [r.state for r in records] == ["SUCCEEDED", "FAILED"]
             assert records[1].error
             assert "hello from job 1" in tracking.logs("real_1", backend=backend,
@@ -188,22 +183,9 @@ def test_real_jobs_logs_and_resubmit_of_failures(tmp_path: Path, base_image: str
     finally:
         control.stop(home)
         # The resubmitted job may still be running: leave no container behind.
-        from caliban_jupyter.backends.emulator.testing import remove_containers
+        from support.emulator import remove_containers
 
         remove_containers(control.default_state_dir(home))
-
-
-def _poll(what: str, fetch: Any, done: Any, attempts: int = 600, every: float = 0.2) -> Any:
-    """Bounded polling (no wall-clock assertion): ``fetch()`` until ``done(value)``."""
-    import time
-
-    value = None
-    for _ in range(attempts):
-        value = fetch()
-        if done(value):
-            return value
-        time.sleep(every)
-    raise AssertionError(f"{what}: still {value!r}")
 
 
 def test_stop_one_job_by_name(queued_emulator: str,
@@ -216,9 +198,8 @@ def test_stop_one_job_by_name(queued_emulator: str,
     assert states(capsys, "one") == ["QUEUED"] * 3
     code, out, err = cli(capsys, "stop", "one_2")  # one job: no question, no --yes
     assert code == 0 and "stopping 1 job(s): one_2" in out, err
-    assert _poll("job 2 cancelled", lambda: states(capsys, "one"),
-                 lambda s: s == ["QUEUED", "CANCELLED", "QUEUED"]) == \
-        ["QUEUED", "CANCELLED", "QUEUED"]
+    wait_for(lambda: states(capsys, "one") == ["QUEUED", "CANCELLED", "QUEUED"],
+             what="job 2 CANCELLED, the others still QUEUED")
     code, _, err = cli(capsys, "stop", "one_2")
     assert code == 0 and "one_2 is already CANCELLED: nothing to stop" in err
     code, _, err = cli(capsys, "stop", "one_2", "--xgroup", "flow", "--backend", "local")
@@ -239,7 +220,7 @@ def running_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         yield endpoint
     finally:
         control.stop(home)
-        from caliban_jupyter.backends.emulator.testing import remove_containers
+        from support.emulator import remove_containers
 
         remove_containers(control.default_state_dir(home))
 
@@ -295,7 +276,8 @@ def test_ctrl_c_stops_following_and_stop_job_cancels_a_running_job(
 
     code, out, err = cli(capsys, "stop", "long_1")
     assert code == 0 and "stopping 1 job(s): long_1" in out, err
-    assert _poll("long_1 cancelled", lambda: states(capsys, "long"),
-                 lambda s: s[0] == "CANCELLED")[1] in waiting  # the other job is left alone
+    seen = wait_for(lambda: (s := states(capsys, "long"))[0] == "CANCELLED" and s,
+                    what="long_1 CANCELLED")
+    assert seen[1] in waiting  # the other job is left alone
     code, out, err = cli(capsys, "stop", "--xgroup", "long", "--yes")
     assert code == 0 and "stopping 1 job(s): long_2" in out, err

@@ -10,34 +10,23 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support import TRAIN
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 
 
 @pytest.fixture(scope="session")
-def kernel_env(tmp_path_factory):
-    """Environment of the kernels: local base image, a private CALIBAN_HOME, no Google."""
-    own_home = not os.environ.get("CALIBAN_HOME")
-    home = os.environ.get("CALIBAN_HOME") or str(tmp_path_factory.mktemp("caliban-home"))
-    env = {
-        "CALIBAN_HOME": home,
-        "CALIBAN_BASE_IMAGE": os.environ.get("CALIBAN_TEST_BASE_IMAGE",
-                                             "caliban-base:bookworm-py3-nb"),
-        "NO_GCE_CHECK": "true", "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
+def kernel_env():
+    """Environment of the kernels: the run's private CALIBAN_HOME (tests/conftest.py stops
+    its emulator at the end), the local base image, no Google metadata probe."""
+    env = {"CALIBAN_BASE_IMAGE": os.environ["CALIBAN_TEST_BASE_IMAGE"]}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     # The kernel nbclient starts must be this interpreter (it has caliban_jupyter).
     subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
                     "--name", "python3"], check=True, capture_output=True)
-    yield env
-    if own_home:
-        # The kernels started an emulator for this private home: do not leave it running.
-        from caliban_jupyter.backends.emulator.control import stop
-
-        stop(Path(home))
+    yield {**env, "CALIBAN_HOME": os.environ["CALIBAN_HOME"]}
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
@@ -77,15 +66,6 @@ def notebook_of(*sources: str) -> nbformat.NotebookNode:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     return nb
-
-
-#: A job program for widget tests: sleeps --sleep seconds, prints its --x.
-TRAIN = """\
-import sys, time
-args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
-time.sleep(float(args.get("--sleep", "0")))
-print("TRAINED", args.get("--x"))
-"""
 
 
 @pytest.fixture

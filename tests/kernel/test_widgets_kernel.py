@@ -106,10 +106,13 @@ def test_submit_from_the_form_then_follow_and_stop_in_the_table(workdir):
         k.poll("g.table is not None and g.table.states()",
                lambda s: s == {"RUNNING": 2}, timeout=600)
         k.run("g.table.row(1).stop.click()")
+        # The click's thread says how many jobs it asked to stop once its cancels are sent:
+        # a wrongly broad stop would have asked job 2 too, and shown it by the next refresh.
+        said = k.poll("g.table.status.value", lambda v: "to stop" in v, timeout=120)
+        assert "asked 1 job(s) to stop" in said
         k.poll("[r.state for r in g.table.records]",
                lambda s: s[0] == "CANCELLED", timeout=120)
-        # Give a wrongly broad stop time to show, then check job 2 is untouched.
-        k.run("import time; time.sleep(2); g.table.refresh()")
+        k.run("g.table.refresh()")
         assert k.value("[r.state for r in g.table.records]") == ["CANCELLED", "RUNNING"]
         k.run("g.table.stop_all.click()")
         k.poll("g.table.states()", lambda s: s == {"CANCELLED": 2}, timeout=120)

@@ -25,8 +25,9 @@ BASE_IMAGE = os.environ.get("CALIBAN_TEST_BASE_IMAGE", "caliban-base:bookworm-py
 def emulator_cleanup(caliban_home):
     """Stop the emulator the server started for this test's home, and its containers."""
     yield
+    from support.emulator import remove_containers
+
     from caliban_jupyter.backends.emulator.control import default_state_dir, stop
-    from caliban_jupyter.backends.emulator.testing import remove_containers
 
     stop(caliban_home)
     remove_containers(default_state_dir(caliban_home))

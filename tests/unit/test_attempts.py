@@ -3,7 +3,7 @@
 The shape of the reported bug, in small: a group whose submission left jobs NOT_SUBMITTED,
 completed by `caliban resubmit`, all succeeded. Its summaries said "N + retries jobs
 (retries NOT_SUBMITTED, N SUCCEEDED)". The tracking layer runs against the in-memory
-backend of test_submit.py (it follows the Backend protocol).
+backend of support/fakes.py (it follows the Backend protocol).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_submit import FakeBackend, specs
+from support.fakes import FakeBackend, specs
 
 from caliban_jupyter.cli.status import render_table
 from caliban_jupyter.history import History
@@ -100,7 +100,7 @@ def test_the_latest_attempt_wins_in_a_group_rebuilt_from_labels(tmp_path: Path) 
 
 
 def test_latest_attempts_keeps_the_last_record_of_each_index() -> None:
-    from _widget_fakes import record
+    from support import job_record as record
 
     first, other, retry = record(1, "FAILED"), record(2), record(1, "QUEUED", attempt=1)
     assert latest_attempts([first, other, retry]) == [retry, other]

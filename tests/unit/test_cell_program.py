@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import write_tree
 
 import caliban_jupyter
 from caliban_jupyter.errors import ExperimentConfigError, UsageError
@@ -16,16 +17,9 @@ from caliban_jupyter.packaging.capture_local import local_modules, local_path
 from caliban_jupyter.packaging.context import BuildRequest, plan_context
 
 
-def _write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
 @pytest.fixture
 def notebook_dir(tmp_path: Path, monkeypatch) -> Path:
-    _write(tmp_path, {
+    write_tree(tmp_path, {
         "mylib.py": "from mypkg.scale import factor\nimport traitlets\n"
                     "def double(v):\n    return v * factor\n",
         "mypkg/__init__.py": "",

@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 
 import pytest
-
-
-@pytest.fixture
-def project(tmp_path):
-    (tmp_path / "trainer").mkdir()
-    (tmp_path / "trainer" / "__init__.py").write_text("")
-    (tmp_path / "trainer" / "train.py").write_text("import sys\nprint(sys.argv)\n")
-    return tmp_path
-
-
-def caliban(cwd, *args, stdin=None, env=None):
-    full_env = {k: v for k, v in os.environ.items()
-                if k not in ("PROJECT_ID", "REGION", "CALIBAN_BACKEND",
-                             "GOOGLE_APPLICATION_CREDENTIALS", "CALIBAN_BASE_IMAGE")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "caliban_jupyter.cli", *args], cwd=cwd,
-                          input=stdin, capture_output=True, text=True, env=full_env,
-                          timeout=60)
+from support import caliban
 
 
 def dry_json(cwd, *args, **kw):

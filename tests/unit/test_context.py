@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from support import write_tree
 
 from caliban_jupyter.errors import UsageError
 from caliban_jupyter.packaging.context import BuildRequest, plan_context, write_context
@@ -18,16 +19,9 @@ SA_KEY = json.dumps({"type": "service_account", "project_id": "p",
                      "private_key": "-----BEGIN PRIVATE KEY-----\nabc\n"})
 
 
-def _write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    _write(tmp_path, {
+    write_tree(tmp_path, {
         "trainer/__init__.py": "",
         "trainer/train.py": "print('hi')\n",
         "trainer/util.py": "X = 1\n",
@@ -56,7 +50,7 @@ def test_module_packages_its_package_root_and_dirs(project: Path):
 
 
 def test_root_level_script_packages_whole_directory_minus_dirs(project: Path):
-    _write(project, {"run.py": "print(1)\n"})
+    write_tree(project, {"run.py": "print(1)\n"})
     plan = plan_context(_req(project, "run.py", dirs=("data",)))
     assert "code/run.py" in plan.files and "code/other/notes.txt" in plan.files
     assert not any(f.startswith("code/data/") for f in plan.files)
@@ -74,7 +68,7 @@ def test_dir_outside_cwd_or_missing_is_usage_error(project: Path, tmp_path_facto
 
 
 def test_default_exclusions(project: Path):
-    _write(project, {
+    write_tree(project, {
         "trainer/__pycache__/x.cpython-311.pyc": "b", "trainer/y.pyc": "b",
         ".git/HEAD": "ref", "trainer/.ipynb_checkpoints/t.py": "", ".env": "SECRET=1",
         ".venv/lib/x.py": "", "venv/lib/x.py": "", "myenv/pyvenv.cfg": "home=/usr",
@@ -87,7 +81,7 @@ def test_default_exclusions(project: Path):
 
 
 def test_dockerignore_semantics(project: Path):
-    _write(project, {
+    write_tree(project, {
         ".dockerignore": "# comment\n/other\n**/*.log\n!keep.log\ntrainer/secret*\n",
         "other/x.txt": "", "trainer/other/y.txt": "", "a.log": "", "trainer/b.log": "",
         "keep.log": "", "trainer/secret_stuff.py": "", "run.py": "",
@@ -102,13 +96,13 @@ def test_dockerignore_semantics(project: Path):
 
 
 def test_ignored_target_is_usage_error(project: Path):
-    _write(project, {".dockerignore": "trainer\n"})
+    write_tree(project, {".dockerignore": "trainer\n"})
     with pytest.raises(UsageError, match=".dockerignore"):
         plan_context(_req(project))
 
 
 def test_credentials_are_left_out_with_warning_unless_included(project: Path):
-    _write(project, {
+    write_tree(project, {
         "trainer/key.json": SA_KEY,
         "trainer/config.json": json.dumps({"type": "config", "lr": 0.1}),
         "trainer/deploy.pem": "x", "trainer/id_rsa": "x",
@@ -125,14 +119,14 @@ def test_credentials_are_left_out_with_warning_unless_included(project: Path):
 
 
 def test_cloud_key_is_always_excluded(project: Path):
-    _write(project, {"trainer/my-key.json": SA_KEY})
+    write_tree(project, {"trainer/my-key.json": SA_KEY})
     plan = plan_context(_req(project, cloud_key=str(project / "trainer/my-key.json"),
                              include=("trainer/my-key.json",)))
     assert "code/trainer/my-key.json" not in plan.files
 
 
 def test_dependencies_setup_and_extras(project: Path):
-    _write(project, {"setup.py": "from setuptools import setup\nsetup()\n", "setup.cfg": ""})
+    write_tree(project, {"setup.py": "from setuptools import setup\nsetup()\n", "setup.cfg": ""})
     gpu = plan_context(_req(project, extras=("tf",)))
     assert gpu.spec.setup_files == ("setup.py", "setup.cfg", "pyproject.toml")[:2]
     assert gpu.spec.extras == ("gpu", "tf")
@@ -151,7 +145,7 @@ def test_generated_requirements_only_without_project_deps(project: Path):
     (project / "requirements.txt").unlink()
     plan = plan_context(_req(project, requirements=("numpy==1.24.2",)))
     assert plan.spec.requirements == ("caliban-requirements.txt",)
-    _write(project, {"requirements.txt": "numpy\n"})
+    write_tree(project, {"requirements.txt": "numpy\n"})
     plan = plan_context(_req(project, requirements=("numpy==1.24.2",)))
     assert plan.spec.requirements == ("requirements.txt",)
 
@@ -223,7 +217,7 @@ def test_symlink_kept_as_link(project: Path):
 # ------------------------------------- what dependency files reference ships with them
 
 def test_requirement_files_ship_what_they_reference(project: Path):
-    _write(project, {
+    write_tree(project, {
         "requirements.txt": "-r base.txt\n--constraint=pins/constraints.txt  # pinned\n"
                             "-e ./localpkg\n./wheels/w-1.0-py3-none-any.whl ; python_version>'3'\n"
                             "--find-links ./wheels\nnumpy>=1 \\\n  # continued\n"
@@ -265,7 +259,7 @@ def test_a_requirement_file_that_cannot_ship_is_a_usage_error(project: Path, lin
 
 
 def test_an_ignored_reference_is_a_usage_error(project: Path):
-    _write(project, {"requirements.txt": "-r base.txt\n", "base.txt": "",
+    write_tree(project, {"requirements.txt": "-r base.txt\n", "base.txt": "",
                      ".dockerignore": "base.txt\n"})
     with pytest.raises(UsageError, match="base.txt is needed to install the dependencies"):
         plan_context(_req(project))
@@ -273,7 +267,7 @@ def test_an_ignored_reference_is_a_usage_error(project: Path):
 
 def test_setup_files_ship_the_packages_and_files_they_name(project: Path):
     (project / "requirements.txt").unlink()
-    _write(project, {
+    write_tree(project, {
         "setup.py": "from setuptools import setup\nsetup(name='proj', version='1',\n"
                     "      packages=['mylib', 'mylib.sub'], py_modules=['single'],\n"
                     "      long_description=open('README.md').read(),\n"
@@ -294,7 +288,7 @@ def test_setup_files_ship_the_packages_and_files_they_name(project: Path):
 
 def test_pyproject_src_layout_ships_src(project: Path):
     (project / "requirements.txt").unlink()
-    _write(project, {
+    write_tree(project, {
         "pyproject.toml": "[project]\nname = 'proj'\nversion = '1'\nreadme = \"README.md\"\n"
                           "[tool.setuptools.packages.find]\nwhere = ['src']\n",
         "src/proj/__init__.py": "", "README.md": "r\n",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support import caliban
 
 from caliban_jupyter.errors import CaptureError, ExportError
 from caliban_jupyter.packaging.export import JobDirectory, check_notebook, cloud_command
@@ -50,14 +51,6 @@ def project(tmp_path):
                    "%%bash\necho in the job too",
                    parameters=1)
     return root
-
-
-def caliban(cwd, *args, stdin=None):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PROJECT_ID", "REGION", "CALIBAN_BACKEND")}
-    return subprocess.run([sys.executable, "-m", "caliban_jupyter.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=120,
-                          stdin=subprocess.DEVNULL if stdin is None else stdin)
 
 
 def test_caliban_export_writes_a_directory_caliban_cloud_submits(project):

@@ -1,12 +1,12 @@
 """JobGroup, the one handle on a submitted group, against the in-memory backend of
-test_submit.py (it follows the Backend protocol; the Google boundary is the only fake)."""
+support/fakes.py (it follows the Backend protocol; the Google boundary is the only fake)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from test_submit import FakeBackend, specs
+from support.fakes import FakeBackend, specs
 
 from caliban_jupyter.errors import NotFoundError
 from caliban_jupyter.history import History

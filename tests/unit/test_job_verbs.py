@@ -1,25 +1,19 @@
 """Verbs on one named job (stop it, follow its log) and the stop confirmation, against the
-in-memory backend of test_submit.py (it follows the Backend protocol)."""
+in-memory backend of support/fakes.py (it follows the Backend protocol)."""
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
 import pytest
-from test_submit import FakeBackend, specs
+from support.fakes import FakeBackend, specs
 
 from caliban_jupyter.cli.stop import make_confirm
 from caliban_jupyter.errors import NotFoundError, UsageError
 from caliban_jupyter.history import History
 from caliban_jupyter.service.submit import submit_sweep
 from caliban_jupyter.service.track import follow_logs, stop_job
-
-
-@pytest.fixture
-def history(tmp_path: Path) -> History:
-    return History(tmp_path / "h.sqlite")
 
 
 class GrowingLogs(FakeBackend):

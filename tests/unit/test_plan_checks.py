@@ -12,29 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import caliban
 
 from caliban_jupyter.errors import LabelError, UsageError
 from caliban_jupyter.history import History
 from caliban_jupyter.service.plan import CloudRequest, plan_from_request
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    (tmp_path / "trainer").mkdir()
-    (tmp_path / "trainer" / "__init__.py").write_text("")
-    (tmp_path / "trainer" / "train.py").write_text("print('hi')\n")
-    return tmp_path
-
-
-def caliban(cwd: Path, *args: str, stdin: str | None = "", env: dict | None = None,
-            **kw) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items()
-            if k not in ("PROJECT_ID", "REGION", "CALIBAN_BACKEND", "CALIBAN_REGISTRY",
-                         "GOOGLE_APPLICATION_CREDENTIALS", "CALIBAN_ENDPOINT")}
-    full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "caliban_jupyter.cli", *args], cwd=cwd,
-                          input=stdin, capture_output=True, text=True, env=full, timeout=60,
-                          **kw)
 
 
 def image_uri(body: dict) -> str:

@@ -7,7 +7,7 @@ import io
 import sys
 
 import pytest
-from _widget_fakes import record
+from support import job_record as record
 
 from caliban_jupyter import events as ev
 from caliban_jupyter.cli.render import TqdmProgress, terminal_progress

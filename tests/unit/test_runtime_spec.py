@@ -5,12 +5,10 @@ the installed SDK. Pure (the CLI runs as a subprocess, with --dry_run)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
+from support import caliban
 
 from caliban_jupyter.cli.status import render_table
 from caliban_jupyter.notebook.args import cloud_parser, namespace_from_options, parse_line
@@ -83,21 +81,6 @@ def test_magic_line_and_api_options_give_the_same_request(tmp_path):
                                           backend="local", env={})
     assert request.runtime == a
     assert request.env == {}  # the process environment is not the jobs' --env
-
-
-def caliban(cwd: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PROJECT_ID", "REGION", "CALIBAN_BACKEND", "CALIBAN_BASE_IMAGE")}
-    return subprocess.run([sys.executable, "-m", "caliban_jupyter.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=60)
-
-
-@pytest.fixture
-def project(tmp_path):
-    (tmp_path / "trainer").mkdir()
-    (tmp_path / "trainer" / "__init__.py").write_text("")
-    (tmp_path / "trainer" / "train.py").write_text("print(1)\n")
-    return tmp_path
 
 
 def test_cli_dry_run_shows_strategy_pools_and_masked_env(project):

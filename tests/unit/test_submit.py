@@ -1,12 +1,11 @@
 """Sweep submission (exactly once, retries, rate limit) and tracking, against an in-memory
-backend that follows the Backend protocol and fails on a script.
+backend that follows the Backend protocol and fails on a script (support.fakes).
 
 The real service path (SDK + emulator) is covered in tests/integration/test_faults.py.
 """
 
 from __future__ import annotations
 
-import itertools
 import random
 import threading
 import time
@@ -14,13 +13,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from support.fakes import FakeBackend, specs
 
-from caliban_jupyter.backends.base import (
-    Backend,
-    PermanentBackendError,
-    RetryPolicy,
-    TransientBackendError,
-)
+from caliban_jupyter.backends.base import Backend, RetryPolicy
 from caliban_jupyter.errors import LabelError, NotFoundError, UsageError
 from caliban_jupyter.history import History
 from caliban_jupyter.records import INDEX_LABEL, SID_LABEL
@@ -31,90 +26,11 @@ from caliban_jupyter.service.submit import (
     TokenBucket,
     submit_sweep,
 )
-from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
-
-
-class FakeBackend:
-    """In-memory CustomJobs. ``faults(kind)`` decides, per call, what goes wrong:
-    None, "429", "503" (refused), "drop" (created, then the answer is lost), "400"."""
-
-    name = "local"
-    project = "p"
-    region = "us-central1"
-
-    def __init__(self, faults: Any = None, page_size: int = 50):
-        self.jobs: dict[str, dict[str, Any]] = {}
-        self.faults = faults or (lambda kind: None)
-        self.page_size = page_size
-        self.calls: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        self.ids = itertools.count(1)
-        self.on_create: Any = None
-
-    def _fault(self, kind: str) -> str | None:
-        with self.lock:
-            self.calls[kind] += 1
-            return self.faults(kind)
-
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        fault = self._fault("create")
-        if self.on_create:
-            self.on_create(body)
-        if fault == "429":
-            raise TransientBackendError("429", ambiguous=False, status=429)
-        if fault == "503":
-            raise TransientBackendError("503", ambiguous=True, status=503)
-        if fault == "400":
-            raise PermanentBackendError("400 machine type n1-bogus is not supported", status=400)
-        with self.lock:
-            n = next(self.ids)
-            job = {**body, "name": f"projects/p/locations/us-central1/customJobs/{n}",
-                   "state": "JOB_STATE_QUEUED", "createTime": f"2024-01-01T00:00:{n:06d}Z"}
-            self.jobs[job["name"]] = job
-        if fault == "drop":
-            raise TransientBackendError("dropped", ambiguous=True)
-        return dict(job)
-
-    def _pages(self, pred: Any) -> Any:
-        matching = [dict(j) for j in list(self.jobs.values()) if pred(j)]
-        for start in range(0, max(len(matching), 1), self.page_size):
-            if self._fault("list") in ("429", "503"):
-                raise TransientBackendError("list failed", ambiguous=False)
-            yield from matching[start:start + self.page_size]
-
-    def find_by_submission_id(self, sid: str) -> dict[str, Any] | None:
-        return next(self._pages(lambda j: j["labels"].get(SID_LABEL) == sid), None)
-
-    def list_group(self, xgroup: str) -> Any:
-        return self._pages(lambda j: j["labels"].get("xgroup") == xgroup)
-
-    def cancel(self, resource_name: str) -> None:
-        self.calls["cancel"] += 1
-        self.jobs[resource_name]["state"] = "JOB_STATE_CANCELLED"
-
-    def logs(self, resource_name: str, tail: int | None = None) -> str:
-        return f"log of {resource_name}\n"
-
-    def job_url(self, resource_name: str) -> str:
-        return "http://127.0.0.1:1/ui/jobs/" + resource_name.rsplit("/", 1)[-1]
-
-
-def specs(n: int, xgroup: str = "g1") -> list[JobSpec]:
-    return [JobSpec(display_name=f"job_{i}", index=i, region="us-central1",
-                    image_uri="127.0.0.1:5000/img@sha256:abc", args=("--i", str(i)),
-                    labels={"xgroup": xgroup, "job_name": "job"},
-                    machine=MachineSpec("n1-standard-4"), experiment={"i": i})
-            for i in range(1, n + 1)]
 
 
 def fast(max_attempts: int = 8) -> RetryPolicy:
     """Backoff that does not sleep (the delays are still computed)."""
     return RetryPolicy(max_attempts=max_attempts, sleep=lambda s: None, rng=random.Random(0))
-
-
-@pytest.fixture
-def history(tmp_path: Any) -> History:
-    return History(tmp_path / "h.sqlite")
 
 
 def test_fake_backend_follows_the_protocol() -> None:

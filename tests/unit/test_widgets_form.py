@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from _widget_fakes import record
+from support import job_record as record
 
 from caliban_jupyter import events as ev
 from caliban_jupyter.errors import BuildError

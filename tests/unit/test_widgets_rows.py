@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _widget_fakes import record
+from support import job_record as record
 
 from caliban_jupyter.widgets import _rows
 

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
-from _widget_fakes import FakeSource, record
+from support import job_record as record
+from support import wait_for
+from support.fakes import FakeSource
 
 from caliban_jupyter.errors import UsageError
 from caliban_jupyter.widgets._measure import recording_comms
 from caliban_jupyter.widgets.table import JobTable
-
-
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached before the deadline")
-        time.sleep(0.01)
 
 
 def test_rows_states_and_varying_columns():
@@ -66,14 +59,13 @@ def test_background_refresh_stops_when_every_job_is_terminal():
     source = FakeSource([record(1), record(2)])
     table = JobTable(source, interval=0.01, max_interval=0.05)
     try:
-        _wait_for(lambda: source.calls >= 2)
+        wait_for(lambda: source.calls >= 2, interval=0.01, what="two background refreshes")
         source.set(1, state="SUCCEEDED")
         source.set(2, state="FAILED")
-        _wait_for(lambda: not table.running)
+        # `running` is the liveness of the one thread that lists: once it is False the
+        # thread has returned, so no more listings come (no time window to watch).
+        wait_for(lambda: not table.running, interval=0.01, what="the refresh thread to end")
         assert table.states() == {"SUCCEEDED": 1, "FAILED": 1}
-        calls = source.calls
-        time.sleep(0.1)
-        assert source.calls == calls  # the thread has ended: no more listings
         assert "(all finished)" in table.summary.value
     finally:
         table.close()
@@ -112,7 +104,8 @@ def test_refresh_errors_are_shown_and_retried():
     source.fail_next = True
     table = JobTable(source, interval=0.01, max_interval=0.02)
     try:
-        _wait_for(lambda: source.calls >= 2 and table.records)
+        wait_for(lambda: source.calls >= 2 and table.records, interval=0.01,
+                 what="two background refreshes")
         assert any("HTTP 503" in e for e in table.errors)
     finally:
         table.close()
@@ -124,7 +117,8 @@ def test_row_and_group_actions():
     table.refresh()
     table.stop(2)
     assert source.stopped == ["job_2"]
-    _wait_for(lambda: table.states().get("CANCELLED") == 1)
+    wait_for(lambda: table.states().get("CANCELLED") == 1, interval=0.01,
+             what="the row's job CANCELLED")
     assert table.records[0].state == "RUNNING"  # the other job is left alone
     text = table.show_logs(1)
     assert text.splitlines()[-1] == "job_1 line 39"
@@ -180,7 +174,7 @@ def test_row_buttons_act_in_a_thread():
     stop = source.stop
     source.stop = lambda records: (seen.append(threading.get_ident()), stop(records))
     table.row(2).stop.click()
-    _wait_for(lambda: source.stopped)
+    wait_for(lambda: source.stopped, interval=0.01, what="the stop call")
     assert source.stopped == ["job_2"] and seen[0] != main
     table.close()
 

@@ -8,21 +8,17 @@
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 PARENT = "projects/caliban-test/locations/us-central1"
 TIMEOUT = 10.0  # seconds, for every SDK call: the low-level client has no default
-T = TypeVar("T")
 
 
 def sdk_client(endpoint: str) -> Any:
     """``aiplatform_v1.JobServiceClient`` on ``endpoint``: REST, anonymous credentials."""
-    # Without these google-auth probes a metadata server and requests may use a proxy.
-    os.environ.setdefault("NO_GCE_CHECK", "true")
-    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    # NO_GCE_CHECK and NO_PROXY (tests/conftest.py) keep google-auth from probing a
+    # metadata server and requests from sending loopback calls through a proxy.
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform_v1
@@ -60,23 +56,6 @@ def custom_job(
     }
 
 
-def wait_for(check: Callable[[], T | None], *, timeout: float = 120.0,
-             interval: float = 0.2, what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds.
-
-    The deadline is generous on purpose: it only bounds a broken run, it asserts nothing
-    about speed.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
 def remove_containers(state_dir: Any) -> int:
     """Force-remove every container of the emulator that used ``state_dir``.
 
@@ -87,7 +66,7 @@ def remove_containers(state_dir: Any) -> int:
     import sqlite3
     from pathlib import Path
 
-    from . import containers
+    from caliban_jupyter.backends.emulator import containers
 
     db = Path(state_dir) / "emulator.db"
     if not db.exists():
