@@ -175,19 +175,20 @@ def header_html(columns: Sequence[str], scope: str = "") -> str:
 def row_html(record: JobRecord, columns: Sequence[str]) -> str:
     """One job's cells. A pure function of the record and the columns, so an unchanged
     record renders to the same string and is never resent."""
-    text = {k: html.escape(v) for k, v in record_cells(record).items()}
-    state = f'<span class="caliban-state caliban-state-{text["state"]}">{text["state"]}</span>'
-    if text["error"] and not record.is_submitted:
-        state = f'<span title="{text["error"]}">{state}</span>'
+    cells = record_cells(record)
+    name, state_name = html.escape(cells["name"]), html.escape(cells["state"])
+    state = f'<span class="caliban-state caliban-state-{state_name}">{state_name}</span>'
+    if cells["error"] and not record.is_submitted:
+        state = f'<span title="{html.escape(cells["error"])}">{state}</span>'
     args = parse_args(record.args)
-    link = (f'<a href="{text["link"]}" target="_blank" rel="noopener">open</a>'
-            if text["link"] else "")
-    if text["notebook"]:
-        link += (f' <a href="{text["notebook"]}" target="_blank" rel="noopener" '
-                 'title="the executed notebook">ipynb</a>')
-    cells = [
+    link = (f'<a href="{html.escape(cells["link"])}" target="_blank" rel="noopener">open</a>'
+            if cells["link"] else "")
+    if cells["notebook"]:
+        link += (f' <a href="{html.escape(cells["notebook"])}" target="_blank" '
+                 'rel="noopener" title="the executed notebook">ipynb</a>')
+    return _grid([
         str(record.index),
-        f'<span title="{text["name"]}">{text["name"]}</span>',
+        f'<span title="{name}">{name}</span>',
         state,
         _short_time(record.created),
         duration(record),
@@ -195,8 +196,7 @@ def row_html(record: JobRecord, columns: Sequence[str]) -> str:
         html.escape(_accelerator(record.machine)),
         *[html.escape(args.get(c, "—")) or "✓" for c in columns],
         link,
-    ]
-    return _grid(cells, f"caliban-cells caliban-job-{record.index}")
+    ], f"caliban-cells caliban-job-{record.index}")
 
 
 def summary_text(records: Sequence[JobRecord]) -> str:
