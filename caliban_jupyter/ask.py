@@ -1,4 +1,5 @@
-"""Asking before something large (stopping jobs, submitting a big sweep) in the terminal.
+"""Asking before something large (stopping jobs, submitting a big sweep, writing into a
+non-empty directory), on a terminal or in a notebook's input box.
 
 ``--yes`` answers for the user. When nobody can answer (stdin is not a terminal, or it ends
 before an answer) the command refuses and names ``--yes``, rather than guessing either way.
@@ -7,7 +8,11 @@ before an answer) the command refuses and names ``--yes``, rather than guessing 
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .records import JobRecord
 
 
 def confirm(question: str, *, action: str, yes: bool, details: str | None = None,
@@ -49,4 +54,52 @@ def confirm(question: str, *, action: str, yes: bool, details: str | None = None
         out.write("\n")
         raise UsageError(f"refusing to {action} without confirmation: the input ended "
                          f"before an answer; {refusal}")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def make_confirm(yes: bool, stdin: TextIO | None = None, stdout: TextIO | None = None, *,
+                 ask: Callable[[str], str] | None = None, least: int = 2,
+                 refusal: str = "pass --yes to stop them",
+                 ) -> Callable[[Sequence[JobRecord]], bool]:
+    """The question asked before stopping ``least`` jobs or more (an error when nobody can
+    answer).
+
+    ``ask`` replaces the terminal: it gets the question and returns the answer (a kernel
+    passes ``input``, which reads from the notebook's input box); when it cannot ask
+    (``EOFError``, ``OSError``, or a front end without input raising
+    ``NotImplementedError``), the answer is a :class:`UsageError` ending with ``refusal``.
+    """
+    from .errors import UsageError
+    from .tables import render_table
+
+    def confirm_stop(jobs: Sequence[JobRecord]) -> bool:
+        if yes or len(jobs) < least:
+            return True
+        out = stdout or sys.stdout
+        question = f"Stop {'this job' if len(jobs) == 1 else f'these {len(jobs)} jobs'}? [y/N] "
+        if ask is not None:
+            print(render_table(jobs), file=out)
+            out.flush()
+            try:
+                answer = ask(question)
+            except (EOFError, NotImplementedError, OSError):
+                raise UsageError(f"refusing to stop {len(jobs)} job(s) without confirmation: "
+                                 f"nobody can answer here; {refusal}") from None
+            return answer.strip().lower() in ("y", "yes")
+        return confirm(question.removesuffix(" [y/N] "), action=f"stop {len(jobs)} jobs",
+                       yes=False, details=render_table(jobs), stdin=stdin, stdout=out,
+                       refusal=refusal)
+
+    return confirm_stop
+
+
+def yes_no(question: str) -> bool | None:
+    """Ask a yes/no question on the terminal; ``None`` when there is no terminal."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+    print(question, end="", file=sys.stderr, flush=True)
+    try:
+        answer = sys.stdin.readline()
+    except (EOFError, KeyboardInterrupt):
+        return False
     return answer.strip().lower() in ("y", "yes")

@@ -90,6 +90,11 @@ JOB_SWITCHES = ("nogpu", "force", "spot", "flex_start", "restart_on_worker_resta
                 "disable_retries", "enable_web_access")
 CONFIG_KEYS.update(JOB_KEYS)
 
+#: The settings `caliban cloud` takes as flags (``%config Caliban.NAME`` in a notebook
+#: session, an environment variable each) besides the runtime ones.
+FLAG_SETTINGS = ("project_id", "region", "backend", "base_image", "registry", "cloud_key",
+                 "endpoint", "build", "staging_bucket", "executor_image", "output_dir")
+
 # setting -> environment variables consulted, in order
 ENV_VARS = {
     "project_id": ("PROJECT_ID",),

@@ -5,21 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .status import add_backend_arguments, print_event, settings_from_args
+from ..flags import add_logs_arguments
+from .status import print_event, settings_from_args
 
 HELP = "Print a job's log (JOB: display name, resource name or job id)."
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job", metavar="JOB",
-                        help="display name, resource name or job id (see `caliban status`)")
-    parser.add_argument("--xgroup", help="the job's experiment group (needed for jobs "
-                        "submitted from another machine, or names used in several groups)")
-    parser.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
-    parser.add_argument("--follow", "-f", action="store_true",
-                        help="keep printing the log as it grows until the job ends "
-                        "(Ctrl-C stops following; the job keeps running)")
-    add_backend_arguments(parser)
+add_arguments = add_logs_arguments
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Terminal rendering for `caliban cloud`: dry-run listings and progress bars (tqdm)."""
+"""Terminal rendering for `caliban cloud`: the dry run, progress bars, the submitted jobs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .. import events as ev
-from ..progress import LineProgress
+from ..progress import terminal_progress
 from ..service.dryrun import dry_run_json, dry_run_notes, dry_run_text
 from ..service.plan import Plan
 
@@ -27,69 +26,12 @@ def render_dry_run(plan: Plan, out=None, notes_out=None) -> None:
     out.write(dry_run_text(plan))
 
 
-class TqdmProgress:
-    """Renders progress events as tqdm bars on stderr."""
-
-    def __init__(self) -> None:
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
-        # Rates are meaningless for build steps (cached steps take microseconds).
-        self._fmt = "{desc}: {n_fmt}/{total_fmt} |{bar:20}| {postfix}"
-        self._build: Any = None
-        self._push: Any = None
-        self._submit: Any = None
-
-    def __call__(self, event: ev.Event) -> None:
-        t = self._tqdm
-        if isinstance(event, ev.BuildStep):
-            if self._build is None:
-                self._build = t(total=event.total, desc="build", unit="step", file=sys.stderr,
-                                bar_format=self._fmt, mininterval=0.2)
-            self._build.n = event.index
-            self._build.set_postfix_str(("cached " if event.cached else "") +
-                                        event.instruction[:40])
-        elif isinstance(event, ev.PushProgress):
-            if self._push is None:
-                self._push = t(total=event.total or None, desc="push", unit="B",
-                               unit_scale=True, file=sys.stderr)
-            if event.total:
-                self._push.total = event.total
-            self._push.n = event.current
-            self._push.refresh()
-        elif isinstance(event, (ev.JobSubmitted, ev.JobFailedToSubmit)):
-            if self._submit is None:
-                self._close_build()
-                self._submit = t(total=event.total, desc="submit", unit="job",
-                                 file=sys.stderr, mininterval=0.2)
-            self._submit.update(1)
-            if isinstance(event, ev.JobFailedToSubmit):
-                t.write(event.message, file=sys.stderr)
-        elif isinstance(event, ev.ImageReady):
-            self._close_build()
-            t.write(event.message, file=sys.stderr)
-        elif isinstance(event, (ev.Info, ev.Warning_)):
-            t.write(event.message, file=sys.stderr)
-
-    def _close_build(self) -> None:
-        for bar in (self._build, self._push):
-            if bar is not None:
-                bar.refresh()
-                bar.close()
-        self._build = self._push = None
-
-    def close(self) -> None:
-        self._close_build()
-        if self._submit is not None:
-            self._submit.close()
-            self._submit = None
-
-
 def render_records(records, fmt: str, out=None) -> None:
     out = out or sys.stdout
     if fmt == "json":
-        json.dump([r.to_json() for r in records], out, indent=2)
-        out.write("\n")
+        from ..tables import render_json
+
+        print(render_json(records), file=out)
         return
     width = max([len(r.display_name) for r in records] + [4])
     for r in records:
@@ -113,9 +55,3 @@ def render_run(plan: Plan, execute: Callable[..., Any]) -> int:
     print(f"{n} job{'s' if n != 1 else ''} submitted in experiment group {xgroup}. "
           f"Follow them with: caliban status --xgroup {xgroup}", file=sys.stderr)
     return 0
-
-
-def terminal_progress(stream: Any = None) -> TqdmProgress | LineProgress:
-    """Bars when ``stream`` (default stderr) is a terminal, plain lines otherwise."""
-    stream = stream or sys.stderr
-    return TqdmProgress() if stream.isatty() else LineProgress(stream)

@@ -228,10 +228,10 @@ def config(*, nogpu: bool = False, cwd: str | None = None, **flags: Any) -> Conf
     ``flags`` are setting flags as for :func:`cloud` (``backend="local"``...), applied on
     top of the session (``%config Caliban``), environment and ``.calibanconfig.json``.
     """
+    from ..flags import WHERE
     from ..settings import resolve_settings
 
-    known = {"project_id", "region", "cloud_key", "backend", "base_image", "registry",
-             "endpoint", "output_dir"}
+    known = {*WHERE, "base_image", "registry", "output_dir"}
     unknown = sorted(set(flags) - known)
     if unknown:
         raise UsageError(f"caliban_jupyter.config(): unknown option {unknown[0]!r}. Valid "
@@ -242,19 +242,12 @@ def config(*, nogpu: bool = False, cwd: str | None = None, **flags: Any) -> Conf
 
 # ---------------------------------------------------------------------------- tracking
 
-_WHERE = ("backend", "project_id", "region", "cloud_key", "endpoint")
-
-
 def _where(flags: Mapping[str, Any], what: str, extra: Sequence[str]):
     """Settings from where-flags (``backend="local"``...) over session, env and config."""
-    from ..settings import resolve_settings
+    from ..flags import where_settings
 
-    unknown = sorted(k for k in flags if k not in _WHERE)
-    if unknown:
-        valid = ", ".join(sorted([*extra, *_WHERE]))
-        raise UsageError(f"{what}: unknown option {unknown[0]!r}. Valid options: {valid}")
-    given = {k: v for k, v in flags.items() if v is not None}
-    return resolve_settings(given, gpu=False, cwd=os.getcwd(), session=get_config().session())
+    return where_settings(flags, what=what, extra=extra, cwd=os.getcwd(),
+                          session=get_config().session())
 
 
 class Sweeps(list):
@@ -379,13 +372,12 @@ def outputs(job: str | None = None, *, xgroup: str | None = None, dest: str | No
     wrote: ``{dest}/{job}/...`` and executed notebooks as ``{dest}/{job}.ipynb`` (default
     dest ``caliban_outputs/XGROUP``). Files already there with the same hash are skipped.
     Prints a summary; returns the :class:`~caliban_jupyter.storage.DownloadReport`."""
-    from ..cli.outputs import summary
-    from ..service.outputs import group_download
+    from ..service.outputs import download_summary, group_download
 
     settings = _where(where, "caliban_jupyter.outputs()", ("job", "xgroup", "dest"))
     report, target, records = group_download(job, xgroup=xgroup, dest=dest,
                                              settings=settings)
-    print(summary(report, target, [r.display_name for r in records]))
+    print(download_summary(report, target, [r.display_name for r in records]))
     return report
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import UsageError
+from ..flags import add_export_arguments
 from .args import CAPTURE_HELP, MagicParser, cloud_parser, parse_line
 
 MAGIC = "%caliban_export"
@@ -21,13 +22,11 @@ MAGIC = "%caliban_export"
 
 def export_parser() -> MagicParser:
     """``%caliban_export DIR [--cell] [--force] [caliban cloud flags]``."""
-    from ..cli.export import add_job_arguments
-
     p = MagicParser(prog=MAGIC, formatter_class=argparse.RawDescriptionHelpFormatter,
                     description="Write a %%caliban_cloud cell as a job directory: main.py, "
                                 "requirements.txt, experiment.json, .calibanconfig.json, "
                                 "submit.sh and the local modules it imports.")
-    add_job_arguments(p)
+    add_export_arguments(p)
     p.usage = "%(prog)s DIR [--cell] [--force] [flags] [-- SCRIPT_ARGS...]"
     p.epilog = ("Without --cell: the last %%caliban_cloud cell run in this kernel, with its "
                 "flags (flags given here are added and win).")

@@ -20,6 +20,7 @@ from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 
 from ..errors import CalibanError
+from ..flags import COMMAND_FLAGS, where_of
 from .args import HelpShown, MagicParser, cloud_parser, command_parser, parse_line
 
 
@@ -43,18 +44,15 @@ def _with_help(doc: str, parser: MagicParser) -> str:
     return f"{doc.rstrip()}\n\n{parser.format_help()}"
 
 
-# -- parsers: the CLI commands' own add_arguments -------------------------------------------
+# -- parsers: the CLI commands' own flags (caliban_jupyter.flags) ---------------------------
 
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nogpu", action="store_true", help="settings for CPU-only jobs")
 
 
 def _tracking_parser(name: str) -> MagicParser:
-    """The parser of `caliban NAME`, from its command module's ``add_arguments``."""
-    import importlib
-
-    module = importlib.import_module(f"caliban_jupyter.cli.{name}")
-    return command_parser(f"%caliban_{name}", module.add_arguments)
+    """The parser of `caliban NAME`, from the flags the command defines."""
+    return command_parser(f"%caliban_{name}", COMMAND_FLAGS[name])
 
 
 _PARSERS: dict[str, Callable[[], MagicParser]] = {
@@ -87,12 +85,6 @@ def _form_parser() -> MagicParser:
 @functools.cache
 def parser(name: str) -> MagicParser:
     return _PARSERS[name]()
-
-
-def _where_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in ("backend", "project_id", "region", "cloud_key",
-                                          "endpoint")
-            if getattr(args, k, None) is not None}
 
 
 @magics_class
@@ -149,9 +141,9 @@ class CalibanMagics(Magics):
 
         args = parse_line(parser("status"), line)
         result = api.status(args.xgroup, max_jobs=args.max_jobs, max_groups=args.max_groups,
-                            all_attempts=args.all_attempts, **_where_kwargs(args))
+                            all_attempts=args.all_attempts, **where_of(args))
         if args.format == "json" or args.all_attempts:
-            from ..cli.status import render_json, render_table
+            from ..tables import render_json, render_table
 
             sweeps = [result] if isinstance(result, api.Sweep) else result
             records = [r for s in sweeps for r in (s.attempts if args.all_attempts
@@ -174,7 +166,7 @@ class CalibanMagics(Magics):
 
         args = parse_line(parser("stop"), line)
         return api.stop(args.xgroup, args.job, dry_run=args.dry_run, yes=args.yes,
-                        **_where_kwargs(args))
+                        **where_of(args))
 
     @line_magic
     @_as_usage_errors
@@ -184,7 +176,7 @@ class CalibanMagics(Magics):
 
         args = parse_line(parser("resubmit"), line)
         return api.resubmit(args.xgroup, all_jobs=args.all_jobs, dry_run=args.dry_run,
-                            rate_per_minute=args.rate_per_minute, **_where_kwargs(args))
+                            rate_per_minute=args.rate_per_minute, **where_of(args))
 
     @line_magic
     @_as_usage_errors
@@ -195,10 +187,10 @@ class CalibanMagics(Magics):
         args = parse_line(parser("logs"), line)
         if not args.follow:
             print(api.logs(args.job, xgroup=args.xgroup, tail=args.tail,
-                           **_where_kwargs(args)), end="")
+                           **where_of(args)), end="")
             return
         chunks = api.follow_logs(args.job, xgroup=args.xgroup, tail=args.tail,
-                                 **_where_kwargs(args))
+                                 **where_of(args))
         try:
             for chunk in chunks:
                 print(chunk, end="", flush=True)
@@ -232,7 +224,7 @@ class CalibanMagics(Magics):
         from . import api
 
         args = parse_line(parser("outputs"), line)
-        api.outputs(args.job, xgroup=args.xgroup, dest=args.dest, **_where_kwargs(args))
+        api.outputs(args.job, xgroup=args.xgroup, dest=args.dest, **where_of(args))
 
     @line_magic
     @_as_usage_errors

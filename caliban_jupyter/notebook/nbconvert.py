@@ -57,13 +57,13 @@ class CalibanExporter(Exporter):
 
 
 def _zip(nb: Any, name: str, cwd: str, flags: str) -> bytes:
-    from ..cli.export import add_job_arguments
+    from ..flags import add_export_arguments
+    from ..flags_parse import MagicParser, split_line
     from ..service.export import notebook_job, zip_job
     from ..service.plan import CloudRequest
-    from .args import MagicParser, split_line
 
     parser = MagicParser(prog="CalibanExporter.flags")
-    add_job_arguments(parser)
+    add_export_arguments(parser)
     tokens, script_args = split_line(flags)
     args = parser.parse_args(tokens)
     args.script_args = script_args

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 from traitlets import Enum, Unicode
 from traitlets.config import Configurable
 
+from ..settings import FLAG_SETTINGS
+
 if TYPE_CHECKING:
     from ..events import Event
     from ..history import History
     from ..records import JobRecord
 
-#: The traits that are settings (resolve_settings keys), in the order %caliban_config shows.
-SETTING_TRAITS = ("project_id", "region", "backend", "base_image", "registry", "cloud_key",
-                  "endpoint", "build", "staging_bucket", "executor_image",
-                  "output_dir")
+#: The traits that are settings (resolve_settings keys): the settings flags.
+SETTING_TRAITS = FLAG_SETTINGS
 
 
 class Caliban(Configurable):
@@ -179,7 +179,7 @@ def default_stop_group(history: History, *, yes: bool = False,
     latest = history.latest_groups(1)
     if not latest or yes:
         return (latest[0].xgroup if latest else None), None
-    from ..cli.stop import make_confirm
+    from ..ask import make_confirm
 
     xgroup = latest[0].xgroup
     # input() looked up when asking: the kernel installs its own for each execution.

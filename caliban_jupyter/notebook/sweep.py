@@ -10,7 +10,6 @@ verb needs the backend.
 from __future__ import annotations
 
 import html
-import shlex
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -143,13 +142,10 @@ class Sweep:
 
     def rows(self) -> list[dict[str, str]]:
         """One dict per job with the :data:`COLUMNS` as keys: what every display shows."""
-        return [{
-            "name": r.display_name,
-            "state": r.state,
-            "args": shlex.join(r.args) if r.args else "",
-            "created": r.created or "",
-            "link": r.url or "",
-        } for r in self.group.records]
+        from ..tables import record_cells
+
+        return [{c: cells[c] for c in COLUMNS}
+                for cells in map(record_cells, self.group.records)]
 
     def on_change(self, callback: Callable[[Sweep], None]) -> None:
         """Call ``callback(sweep)`` after each refresh (how a widget follows it)."""
@@ -233,21 +229,20 @@ class Sweep:
         e = html.escape
         head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in COLUMNS)
         body = []
-        from ..records import executed_notebook_url
+        from ..tables import record_cells
 
-        for r, record in zip(self.rows(), self.group.records, strict=True):
-            notebook = executed_notebook_url(record) if record.is_terminal else None
+        for r in map(record_cells, self.group.records):
             link = f"<a href='{e(r['link'])}' target='_blank'>open</a>" if r["link"] else ""
-            if notebook:
-                link += f" <a href='{e(notebook)}' target='_blank'>ipynb</a>"
+            if r["notebook"]:
+                link += f" <a href='{e(r['notebook'])}' target='_blank'>ipynb</a>"
             cells = [e(r["name"]), e(r["state"]), f"<code>{e(r['args'])}</code>",
                      e(r["created"]), link]
             body.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>"
                                          for c in cells) + "</tr>")
-            if record.error:
+            if r["error"]:
                 body.append(f"<tr><td></td><td colspan='{len(COLUMNS) - 1}' "
                             "style='text-align:left;color:#b00020'>error: "
-                            f"{e(record.error)}</td></tr>")
+                            f"{e(r['error'])}</td></tr>")
         caption = (f"experiment group <b>{e(self.xgroup)}</b> on {e(self.settings.backend)}: "
                    f"{e(self.group.summary())}")
         return (f"<div class='caliban-sweep'><div>{caption}</div><table><thead><tr>{head}"
@@ -276,4 +271,3 @@ class Sweep:
                 return None
             self._table = JobTable(self, records=self.records, **options)
         return self._table
-

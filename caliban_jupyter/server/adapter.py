@@ -253,8 +253,8 @@ def notebook_parameters(path: Path) -> list[dict[str, str]]:
 
 
 def _submission_parser():
-    from ..cli.cloud import add_cloud_arguments
-    from ..notebook.args import MagicParser
+    from ..flags import add_cloud_arguments
+    from ..flags_parse import MagicParser
 
     parser = MagicParser(prog="Run as job")
     add_cloud_arguments(parser, module=False)
@@ -267,7 +267,7 @@ def plan_notebook(root: str | os.PathLike[str], notebook: Any, options: Any, *,
     notebook's directory would. ``options`` holds caliban cloud's flags as keys; its
     ``experiment_config`` is the config itself (a dict, a list, or its JSON text with
     comments), never a path on the server."""
-    from ..notebook.args import namespace_from_options
+    from ..flags_parse import namespace_from_options
     from ..service.plan import CloudRequest, plan_from_request
     from ..spec.experiments import expand_experiment_config
 

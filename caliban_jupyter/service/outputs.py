@@ -37,7 +37,8 @@ from ..storage import (
     download_tree,
 )
 
-__all__ = ["JobOutputs", "Locator", "download", "read_outputs", "results", "to_table"]
+__all__ = ["JobOutputs", "Locator", "download", "download_summary", "read_outputs", "results",
+           "to_table"]
 
 
 @dataclass(frozen=True)
@@ -290,3 +291,12 @@ def group_download(job: str | None = None, *, xgroup: str | None = None,
         target = Path(dest) if dest else Path("caliban_outputs") / group.xgroup
         report = download(records, target, Locator(settings))
     return report, target, records
+
+
+def download_summary(report: DownloadReport, dest: str | Path, names: Sequence[str]) -> str:
+    """What a download did, in a few lines (`caliban outputs` and ``%caliban_outputs``)."""
+    lines = [f"{len(report.copied)} file(s) copied ({report.bytes / 1e6:.1f} MB), "
+             f"{len(report.skipped)} already there with the same hash, in {dest}"]
+    notebooks = [Path(dest, f"{n}.ipynb") for n in names if Path(dest, f"{n}.ipynb").exists()]
+    lines += [f"  executed notebook: {p}" for p in notebooks]
+    return "\n".join(lines)

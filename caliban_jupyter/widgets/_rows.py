@@ -11,13 +11,8 @@ import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..records import (
-    TERMINAL_STATES,
-    JobRecord,
-    executed_notebook_url,
-    latest_attempts,
-    state_summary,
-)
+from ..records import TERMINAL_STATES, JobRecord, latest_attempts, state_summary
+from ..tables import record_cells
 
 __all__ = [
     "STATE_COLORS",
@@ -180,21 +175,20 @@ def header_html(columns: Sequence[str], scope: str = "") -> str:
 def row_html(record: JobRecord, columns: Sequence[str]) -> str:
     """One job's cells. A pure function of the record and the columns, so an unchanged
     record renders to the same string and is never resent."""
-    name = html.escape(record.state)
-    state = f'<span class="caliban-state caliban-state-{name}">{name}</span>'
-    if record.error and not record.is_submitted:
-        state = f'<span title="{html.escape(record.error)}">{state}</span>'
+    cells = record_cells(record)
+    name, state_name = html.escape(cells["name"]), html.escape(cells["state"])
+    state = f'<span class="caliban-state caliban-state-{state_name}">{state_name}</span>'
+    if cells["error"] and not record.is_submitted:
+        state = f'<span title="{html.escape(cells["error"])}">{state}</span>'
     args = parse_args(record.args)
-    link = (f'<a href="{html.escape(record.url)}" target="_blank" rel="noopener">open</a>'
-            if record.url else "")
-    notebook = executed_notebook_url(record) if record.is_terminal else None
-    if notebook:
-        link += (f' <a href="{html.escape(notebook)}" target="_blank" rel="noopener" '
-                 'title="the executed notebook">ipynb</a>')
-    cells = [
+    link = (f'<a href="{html.escape(cells["link"])}" target="_blank" rel="noopener">open</a>'
+            if cells["link"] else "")
+    if cells["notebook"]:
+        link += (f' <a href="{html.escape(cells["notebook"])}" target="_blank" '
+                 'rel="noopener" title="the executed notebook">ipynb</a>')
+    return _grid([
         str(record.index),
-        f'<span title="{html.escape(record.display_name)}">'
-        f"{html.escape(record.display_name)}</span>",
+        f'<span title="{name}">{name}</span>',
         state,
         _short_time(record.created),
         duration(record),
@@ -202,8 +196,7 @@ def row_html(record: JobRecord, columns: Sequence[str]) -> str:
         html.escape(_accelerator(record.machine)),
         *[html.escape(args.get(c, "—")) or "✓" for c in columns],
         link,
-    ]
-    return _grid(cells, f"caliban-cells caliban-job-{record.index}")
+    ], f"caliban-cells caliban-job-{record.index}")
 
 
 def summary_text(records: Sequence[JobRecord]) -> str:

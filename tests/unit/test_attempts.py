@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from support.fakes import FakeBackend, specs
 
-from caliban_jupyter.cli.status import render_table
 from caliban_jupyter.history import History
 from caliban_jupyter.notebook.sweep import Sweep
 from caliban_jupyter.records import latest_attempts, state_counts, state_summary
 from caliban_jupyter.service import track as tracking
 from caliban_jupyter.service.submit import SweepSubmissionError, submit_sweep
 from caliban_jupyter.settings import resolve_settings
+from caliban_jupyter.tables import render_table
 from caliban_jupyter.widgets import _rows
 
 

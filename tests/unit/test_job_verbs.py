@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from support.fakes import FakeBackend, specs
 
-from caliban_jupyter.cli.stop import make_confirm
+from caliban_jupyter.ask import make_confirm
 from caliban_jupyter.errors import NotFoundError, UsageError
 from caliban_jupyter.history import History
 from caliban_jupyter.service.submit import submit_sweep

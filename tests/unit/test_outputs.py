@@ -14,7 +14,13 @@ import pytest
 from caliban_jupyter.errors import UsageError
 from caliban_jupyter.packaging.jobfiles import caliban_outputs as job
 from caliban_jupyter.records import JobRecord, output_uri_of, record_for_spec, spec_from_record
-from caliban_jupyter.service.outputs import Locator, read_outputs, results, to_table
+from caliban_jupyter.service.outputs import (
+    Locator,
+    download_summary,
+    read_outputs,
+    results,
+    to_table,
+)
 from caliban_jupyter.service.plan import CloudRequest, plan_from_request
 from caliban_jupyter.settings import resolve_settings
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
@@ -24,7 +30,7 @@ from caliban_jupyter.spec.outputs import (
     job_output_uri,
     resolve_output_dir,
 )
-from caliban_jupyter.storage import LocalLocation
+from caliban_jupyter.storage import DownloadReport, LocalLocation
 
 np = pytest.importorskip("numpy")
 
@@ -290,3 +296,12 @@ def test_a_default_group_that_gains_a_suffix_moves_its_output_locations(tmp_path
     assert [s.output_uri for s in moved.specs] == [
         f"gs://caliban-local/{plan.xgroup}-2/{s.display_name}/" for s in plan.specs]
     assert moved.specs[0].labels["xgroup"] == plan.xgroup + "-2"
+
+
+def test_a_download_is_summed_up_with_its_executed_notebooks(tmp_path):
+    """What `caliban outputs` and %caliban_outputs print (one function in the service)."""
+    (tmp_path / "job_2.ipynb").write_text("{}")
+    report = DownloadReport(copied=["a", "b"], skipped=["c"], bytes=2_500_000)
+    assert download_summary(report, tmp_path, ["job_1", "job_2"]).splitlines() == [
+        f"2 file(s) copied (2.5 MB), 1 already there with the same hash, in {tmp_path}",
+        f"  executed notebook: {tmp_path / 'job_2.ipynb'}"]

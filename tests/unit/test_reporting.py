@@ -10,12 +10,11 @@ import pytest
 from support import job_record as record
 
 from caliban_jupyter import events as ev
-from caliban_jupyter.cli.render import TqdmProgress, terminal_progress
-from caliban_jupyter.cli.status import render_table
 from caliban_jupyter.notebook.sweep import Sweep
 from caliban_jupyter.packaging.docker import large_context_warning
-from caliban_jupyter.progress import CellProgress, LineProgress
+from caliban_jupyter.progress import CellProgress, LineProgress, TqdmProgress, terminal_progress
 from caliban_jupyter.settings import resolve_settings
+from caliban_jupyter.tables import render_table
 
 REASON = ("The replica workerpool0-0 exited with a non-zero status of 3. To find out more "
           "about why your job exited please check the logs")
@@ -109,3 +108,93 @@ def test_a_context_over_500_mb_gets_one_line():
     assert warning is not None and "\n" not in warning
     assert warning.startswith("the build context is 812 MB (over 500 MB)")
     assert ".dockerignore" in warning
+
+
+# ---------------------------------------------- one bar renderer, two presets (progress.py)
+
+class _Bar:
+    """Records what a renderer does to a tqdm bar."""
+
+    made: list[_Bar] = []
+
+    def __init__(self, **kwargs):
+        self.kwargs, self.n, self.calls = kwargs, 0, []
+        self.total = kwargs.get("total")
+        _Bar.made.append(self)
+
+    def set_postfix_str(self, text):
+        self.calls.append(("postfix", text))
+
+    def refresh(self):
+        self.calls.append(("refresh", self.n))
+
+    def update(self, n):
+        self.n += n
+
+    def close(self):
+        self.calls.append(("close", self.n))
+
+    @staticmethod
+    def write(text, file=None):
+        print(text, file=file)
+
+
+def test_terminal_and_cell_bars_are_one_renderer_with_two_presets(monkeypatch, capsys):
+    from caliban_jupyter import progress
+
+    monkeypatch.setattr(progress, "_tqdm", lambda: _Bar)
+    monkeypatch.setattr(progress, "_tqdm_auto", lambda: _Bar)
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    for make in (progress.TqdmProgress, progress.CellProgress):
+        _Bar.made = []
+        shown = make()
+        for event in EVENTS:
+            shown(event)
+        shown.close()
+        build, push, submit = _Bar.made
+        assert [b.kwargs["desc"] for b in _Bar.made] == ["build", "push", "submit"]
+        assert (build.n, build.calls[-2:]) == (2, [("refresh", 2), ("close", 2)])
+        assert push.n == 100 and push.calls[-1] == ("close", 100)
+        assert submit.n == 2 and submit.calls[-1] == ("close", 2)
+        out, err = capsys.readouterr()
+        notices = ["building img:1 (3 files, 0.1 MB context)", "image img:1: built and pushed",
+                   "NOT submitted job_2 (2/2): quota", "warning: careful"]
+        if make is progress.TqdmProgress:  # stderr: stdout stays the records
+            assert err.splitlines() == notices and out == ""
+            assert build.kwargs["file"] is sys.stderr and "bar_format" in build.kwargs
+            assert submit.kwargs["mininterval"] == 0.2
+            assert ("refresh", 2) not in submit.calls
+        else:  # in the cell's output; tqdm's own stream and looks
+            assert out.splitlines() == notices and err == ""
+            assert "file" not in build.kwargs and "bar_format" not in build.kwargs
+            assert submit.calls[-2:] == [("refresh", 2), ("close", 2)]
+
+
+# ----------------------------------------------------- one set of cells for every job table
+
+def test_sweep_rows_and_the_live_table_take_their_cells_from_records():
+    from caliban_jupyter.tables import record_cells
+    from caliban_jupyter.widgets._rows import row_html
+
+    notebook = {"jobSpec": {
+        "baseOutputDirectory": {"outputUriPrefix": "/tmp/o/g/job_1/"},
+        "workerPoolSpecs": [{"containerSpec": {"env": [
+            {"name": "CALIBAN_NOTEBOOK", "value": "a.ipynb"}]}}]}}
+    running = record(1, "RUNNING", args=("--lr", "0.1 x"), request=notebook)
+    done = running.evolve(state="SUCCEEDED")
+    failed = record(2, "NOT_SUBMITTED", url=None, error="quota <exceeded>")
+    assert record_cells(running) == {
+        "name": "job_1", "state": "RUNNING", "args": "--lr '0.1 x'",
+        "created": "2024-05-01T10:00:00.123456789Z", "link": "http://127.0.0.1:8470/jobs/1",
+        "notebook": "", "error": ""}
+    assert record_cells(done)["notebook"] == "http://127.0.0.1:8470/jobs/1/notebook"
+    assert record_cells(failed)["link"] == ""
+    assert record_cells(failed)["error"] == "quota <exceeded>"
+    sweep = Sweep("g", [done, failed], resolve_settings({"backend": "local"}, gpu=False, env={}),
+                  backend=lambda: pytest.fail("no backend needed to display"))
+    assert sweep.rows() == [{k: record_cells(r)[k] for k in ("name", "state", "args",
+                                                             "created", "link")}
+                            for r in (done, failed)]
+    assert "/jobs/1/notebook" in sweep._repr_html_()
+    assert "/jobs/1/notebook" in row_html(done, []) and "notebook" not in row_html(running, [])
+    assert 'title="quota &lt;exceeded&gt;"' in row_html(failed, [])

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from support import caliban
 
-from caliban_jupyter.cli.status import render_table
 from caliban_jupyter.notebook.args import cloud_parser, namespace_from_options, parse_line
 from caliban_jupyter.records import JobRecord, record_from_custom_job, spec_from_record
 from caliban_jupyter.service.plan import CloudRequest, plan_from_request
 from caliban_jupyter.settings import resolve_settings
 from caliban_jupyter.spec.catalog import CATALOG_PATH, Catalog, get_catalog
 from caliban_jupyter.spec.runtime import JobRuntime, RuntimeFlags, is_secret_name, shown_env
+from caliban_jupyter.tables import render_table
 
 # -- the catalog against the installed SDK ---------------------------------------------
 

@@ -1,0 +1,71 @@
+"""Job tables: what every front end shows of a job record.
+
+:func:`record_cells` is the text of each column (a Sweep's table and the live job table lay
+them out each their own way); :func:`render_table` is the text table of ``caliban status``
+(and of ``%caliban_status --all_attempts``, of what ``caliban stop`` and ``caliban
+resubmit`` did, and of the jobs a stop asks about); :func:`render_json` their JSON list.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterable, Sequence
+
+from .records import JobRecord, executed_notebook_url
+
+
+def record_cells(record: JobRecord) -> dict[str, str]:
+    """The text of the columns a job table shows (``""`` when unknown): ``name``,
+    ``state``, ``args`` (shell-quoted), ``created``, ``link`` (the job's page), ``notebook``
+    (its executed notebook, once it ended) and ``error``. A Sweep's table and the live job
+    table lay these out each their own way."""
+    notebook = executed_notebook_url(record) if record.is_terminal else None
+    return {
+        "name": record.display_name,
+        "state": record.state,
+        "args": shlex.join(record.args) if record.args else "",
+        "created": record.created or "",
+        "link": record.url or "",
+        "notebook": notebook or "",
+        "error": record.error or "",
+    }
+
+
+def _short_time(stamp: str | None) -> str:
+    return (stamp or "-").replace("T", " ")[:19]
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def render_table(records: Sequence[JobRecord]) -> str:
+    """Text table (``caliban status``, ``%caliban_status --all_attempts``): one block per
+    group, one row per job, its error and web access URIs under it."""
+    lines: list[str] = []
+    group = None
+    # Display names differ only in their suffix: never cut them.
+    name_w = max([len(r.display_name) for r in records] + [4])
+    for r in records:
+        if r.xgroup != group:
+            group = r.xgroup
+            if lines:
+                lines.append("")
+            lines.append(f"xgroup {group} ({r.backend}, project {r.project}, {r.region}):")
+            lines.append(f"  {'NAME':<{name_w}} {'STATE':<14} {'STRATEGY':<10} "
+                         f"{'CREATED':<19} {'ARGS':<36} URL")
+        lines.append(f"  {r.display_name:<{name_w}} {r.state:<14} {r.strategy:<10} "
+                     f"{_short_time(r.created):<19} {_short(' '.join(r.args) or '-', 36):<36} "
+                     f"{r.url or '-'}")
+        if r.error:
+            # Why it failed (or was not submitted): under its row, so columns stay aligned.
+            lines.append(f"  {'':<{name_w}} error: {_short(' '.join(r.error.split()), 300)}")
+        for replica, uri in sorted(r.web_access_uris.items()):
+            lines.append(f"    web access {replica}: {uri}")
+    return "\n".join(lines)
+
+
+def render_json(records: Iterable[JobRecord]) -> str:
+    """The records' JSON forms as one indented list."""
+    return json.dumps([r.to_json() for r in records], indent=2)
