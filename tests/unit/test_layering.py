@@ -10,7 +10,6 @@ lazy names, in the ``__init__`` files.)
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import caliban_jupyter
@@ -35,8 +34,6 @@ LAYERS: list[tuple[str, frozenset[str], bool]] = [
 #: Names the package itself defines, which any module may import from it.
 FACE_NAMES = frozenset({"__version__"})
 LAYER_OF = {part: i for i, (_, parts, _) in enumerate(LAYERS) for part in parts}
-#: Known violations, each removed by the step that fixes it (empty when issue 10 is done).
-KNOWN: set[str] = set()
 
 
 def _is_module(root: Path, dotted: str) -> bool:
@@ -101,11 +98,7 @@ def violations(root: Path) -> list[str]:
 
 
 def test_no_layer_imports_a_higher_one() -> None:
-    # KNOWN names files, not lines: the known list survives edits above the import.
-    found = {re.sub(r"^([^:]+):\d+:", r"\1:", v)
-             for v in violations(Path(caliban_jupyter.__file__).parent)}
-    assert sorted(found - KNOWN) == []  # a new upward import
-    assert sorted(KNOWN - found) == []  # fixed: delete it from KNOWN
+    assert violations(Path(caliban_jupyter.__file__).parent) == []
 
 
 def test_lazy_and_type_checking_imports_count(tmp_path: Path) -> None:
