@@ -53,8 +53,9 @@ def reserve_group(plan: Plan, history: History | None = None,
                   progress: Progress = ignore) -> Plan:
     """``plan`` with its default group name claimed now, in the history only (no job
     service call): for a front end that must name the group before it submits in the
-    background (the Jupyter server's 202). :func:`~caliban_jupyter.service.submission.execute` then
-    submits into it as claimed, and gives it back if nothing gets recorded."""
+    background (the Jupyter server's 202).
+    :func:`~caliban_jupyter.service.submission.execute` then submits into it as claimed,
+    and gives it back if nothing gets recorded."""
     from ..backends import LOCAL_PROJECT
     from ..history import History
 
@@ -62,8 +63,10 @@ def reserve_group(plan: Plan, history: History | None = None,
         return plan
     s = plan.settings
     project = s.project_id or (LOCAL_PROJECT if s.backend == "local" else "")
-    name = _claim(plan, history or History(), s.backend, project, lambda name, n: False,
-                  progress)
+    if history is None:
+        with History() as opened:
+            return reserve_group(plan, opened, progress)
+    name = _claim(plan, history, s.backend, project, lambda name, n: False, progress)
     return replace(_relabeled(plan, name), claimed=True)
 
 

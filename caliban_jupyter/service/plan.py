@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import UsageError
 from ..records import INDEX_LABEL, SID_LABEL
-from ..settings import Settings, resolve_settings, with_default_registry
+from ..settings import FLAG_SETTINGS, Settings, resolve_settings, with_default_registry
 from ..spec.jobs import JobSpec, MachineSpec
 from ..spec.outputs import job_output_uri
 from ..spec.runtime import JobRuntime, RuntimeFlags
@@ -199,15 +199,8 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
 
         check_dirs(cwd, request.dirs)
 
-    flags = {
-        "project_id": request.project_id, "region": request.region,
-        "cloud_key": request.cloud_key, "backend": request.backend,
-        "base_image": request.base_image, "registry": request.registry,
-        "endpoint": request.endpoint, "output_dir": request.output_dir,
-        **request.runtime.setting_flags(),
-        "build": request.build,
-        "staging_bucket": request.staging_bucket, "executor_image": request.executor_image,
-    }
+    flags = {name: getattr(request, name) for name in FLAG_SETTINGS}
+    flags.update(request.runtime.setting_flags())
     gpu_mode = not request.nogpu
     settings = resolve_settings(flags, gpu=gpu_mode, cwd=cwd, env=env,
                                 session=request.session)

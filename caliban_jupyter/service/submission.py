@@ -68,3 +68,5 @@ def execute(plan: Plan, progress: Progress = ignore) -> list[JobRecord]:
         if plan.claimed and plan.request.xgroup is None:
             history.release_group(plan.xgroup)  # ours, and only if no job is recorded
         raise
+    finally:
+        history.close()
