@@ -6,14 +6,12 @@ Google SDK loads when a backend is first built.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ..errors import UsageError
-from ..events import Info, Progress, ignore
-from .base import Backend, PermanentBackendError, TransientBackendError
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..events import Progress
     from ..settings import Settings
+    from .base import Backend, PermanentBackendError, TransientBackendError
 
 __all__ = [
     "Backend",
@@ -26,12 +24,26 @@ __all__ = [
 LOCAL_PROJECT = "local"
 
 
-def get_backend(settings: Settings, progress: Progress = ignore) -> Backend:
+def __getattr__(name: str) -> Any:
+    # The protocol loads on first use: `caliban --help` reaches this package (the emulator
+    # command lives under it) and must not pay for the events and retry machinery.
+    if name in ("Backend", "PermanentBackendError", "TransientBackendError"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def get_backend(settings: Settings, progress: Progress | None = None) -> Backend:
     """The backend ``settings.backend`` names.
 
     ``vertex`` needs a project id; ``local`` uses ``settings.endpoint`` or starts the
     local emulator (reusing one already running) and defaults the project to ``local``.
     """
+    from ..errors import UsageError
+    from ..events import Info, ignore
+
+    progress = progress or ignore
     if settings.backend == "local":
         from .local import LocalBackend
 
