@@ -13,7 +13,8 @@ add_arguments = add_outputs_arguments
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..service.outputs import download_summary, group_download
+    from ..service.outputs import download_summary
+    from ..service.track import group_download
 
     report, dest, records = group_download(args.job, xgroup=args.xgroup, dest=args.dest,
                                            settings=settings_from_args(args))

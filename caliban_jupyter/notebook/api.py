@@ -372,7 +372,8 @@ def outputs(job: str | None = None, *, xgroup: str | None = None, dest: str | No
     wrote: ``{dest}/{job}/...`` and executed notebooks as ``{dest}/{job}.ipynb`` (default
     dest ``caliban_outputs/XGROUP``). Files already there with the same hash are skipped.
     Prints a summary; returns the :class:`~caliban_jupyter.storage.DownloadReport`."""
-    from ..service.outputs import download_summary, group_download
+    from ..service.outputs import download_summary
+    from ..service.track import group_download
 
     settings = _where(where, "caliban_jupyter.outputs()", ("job", "xgroup", "dest"))
     report, target, records = group_download(job, xgroup=xgroup, dest=dest,

@@ -264,35 +264,6 @@ def download(records: Sequence[JobRecord], dest: str | Path, locator: Locator, *
     return download_tree(jobs, workers=workers)
 
 
-def group_download(job: str | None = None, *, xgroup: str | None = None,
-                   dest: str | Path | None = None, settings: Settings | None = None,
-                   history: Any = None) -> tuple[DownloadReport, Path, list[JobRecord]]:
-    """``caliban outputs``: download one job's outputs, or a group's (default: the latest
-    group), refreshed from the job service first. Returns the report, the destination
-    and the jobs."""
-    from .groups import JobGroup
-    from .track import status
-
-    if job:
-        group, record, _ = JobGroup.of_job(job, xgroup=xgroup, settings=settings,
-                                           history=history)
-        if record is None:
-            group.close()
-            raise NotFoundError(f"no submitted job named {job!r}" + (
-                f" in group {xgroup!r}" if xgroup else "") + "; pass a display name from "
-                "`caliban status`")
-    else:
-        group = JobGroup.open(xgroup, settings=settings, history=history)
-    with group:
-        records = status(group.xgroup, settings=settings, history=group.history)
-        if job:
-            records = [r for r in records if r.submission_id == record.submission_id] \
-                or [record]
-        target = Path(dest) if dest else Path("caliban_outputs") / group.xgroup
-        report = download(records, target, Locator(settings))
-    return report, target, records
-
-
 def download_summary(report: DownloadReport, dest: str | Path, names: Sequence[str]) -> str:
     """What a download did, in a few lines (`caliban outputs` and ``%caliban_outputs``)."""
     lines = [f"{len(report.copied)} file(s) copied ({report.bytes / 1e6:.1f} MB), "

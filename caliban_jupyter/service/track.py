@@ -1,4 +1,4 @@
-"""Following submitted jobs as plain functions: status, stop, resubmit, logs.
+"""Following submitted jobs as plain functions: status, stop, resubmit, logs, outputs.
 
 Each one opens the group it is about as a :class:`~caliban_jupyter.service.groups.JobGroup`
 (which does the work) and closes what it opened. ``backend``/``history`` are for callers
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Generator, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Backend
 from ..errors import BackendError, NotFoundError, UsageError
@@ -21,8 +22,11 @@ from ..settings import Settings
 from .groups import JobGroup
 from .lookup import backend_for_group, check_count, check_lookup, find_job, refresh_group
 
-__all__ = ["backend_for_group", "find_job", "follow_logs", "logs", "refresh_group",
-           "resubmit", "status", "stop", "stop_job"]
+if TYPE_CHECKING:
+    from ..storage import DownloadReport
+
+__all__ = ["backend_for_group", "find_job", "follow_logs", "group_download", "logs",
+           "refresh_group", "resubmit", "status", "stop", "stop_job"]
 
 
 @contextmanager
@@ -150,3 +154,31 @@ def _following(group: JobGroup, record: JobRecord | None, name: str, **kw: Any
         kw.pop("sleep")
     with group:
         yield from group.follow_logs(record, name, **kw)
+
+
+def group_download(job: str | None = None, *, xgroup: str | None = None,
+                   dest: str | Path | None = None, settings: Settings | None = None,
+                   history: Any = None) -> tuple[DownloadReport, Path, list[JobRecord]]:
+    """``caliban outputs``: download one job's outputs, or a group's (default: the latest
+    group), refreshed from the job service first. Returns the report, the destination
+    and the jobs."""
+    from .outputs import Locator, download
+
+    if job:
+        group, record, _ = JobGroup.of_job(job, xgroup=xgroup, settings=settings,
+                                           history=history)
+        if record is None:
+            group.close()
+            raise NotFoundError(f"no submitted job named {job!r}" + (
+                f" in group {xgroup!r}" if xgroup else "") + "; pass a display name from "
+                "`caliban status`")
+    else:
+        group = JobGroup.open(xgroup, settings=settings, history=history)
+    with group:
+        records = status(group.xgroup, settings=settings, history=group.history)
+        if job:
+            records = [r for r in records if r.submission_id == record.submission_id] \
+                or [record]
+        target = Path(dest) if dest else Path("caliban_outputs") / group.xgroup
+        report = download(records, target, Locator(settings))
+    return report, target, records
