@@ -106,3 +106,24 @@ def test_latest_attempts_keeps_the_last_record_of_each_index() -> None:
     assert latest_attempts([first, other, retry]) == [retry, other]
     assert state_counts([first, other, retry]) == {"RUNNING": 1, "QUEUED": 1}
     assert state_summary([]) == "no jobs"
+
+
+def test_retry_specs_choose_latest_attempts_and_name_them_after_the_first(
+        history: History) -> None:
+    from caliban_jupyter.records import retry_specs
+
+    sent = submit_sweep(specs(3), FakeBackend(), history, xgroup="g1")
+    one, two, three = (r.evolve(state=s) for r, s in zip(sent, ("FAILED", "SUCCEEDED",
+                                                              "CANCELLED"), strict=True))
+    again = three.evolve(submission_id="sid-3b", display_name="job_3-retry1", state="FAILED")
+    records = [one, two, three, again]
+    chosen, retries = retry_specs(records, {1: {"i": 1}, 3: {"i": 3}})
+    assert chosen == [one, again]  # the latest attempt of each job, only resubmittable ones
+    assert [s.display_name for s in retries] == ["job_1-retry1", "job_3-retry2"]
+    assert [s.experiment for s in retries] == [{"i": 1}, {"i": 3}]
+    assert retries[0].args == one.args and retries[0].image_uri == one.image_uri
+    assert retry_specs(records, {}, indices={2})[0] == [two]  # named: whatever its state
+    assert len(retry_specs(records, {}, all_jobs=True)[0]) == 3
+    long = one.evolve(display_name="x" * 128)
+    [spec] = retry_specs([long], {})[1]
+    assert len(spec.display_name) == 128 and spec.display_name.endswith("-retry1")
