@@ -8,6 +8,7 @@ where it was submitted.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,14 +71,14 @@ def status(xgroup: str | None = None, *, settings: Settings | None = None,
 
 
 def _status_of(group: JobGroup, refresh: bool) -> list[JobRecord]:
-    records = group.recorded()
     if not refresh:
-        return records
+        return group.recorded()
     try:
-        return group.refresh()
+        return group.refresh()  # the history is read once, inside the refresh
     except NotFoundError:
         raise
     except BackendError as e:
+        records = group.recorded()
         if not records:
             raise
         group.progress(Warning_(f"could not refresh group {group.xgroup!r} ({e}); showing "
@@ -145,14 +146,13 @@ def follow_logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
     check_count("--tail", tail, least=0)
     group, record, name = JobGroup.of_job(job, xgroup=xgroup, settings=settings,
                                           backend=backend, history=history, progress=progress)
-    return _following(group, record, name, tail=tail, poll=poll, sleep=sleep)
+    return _following(group, record, name, tail=tail, poll=poll,
+                      sleep=sleep or time.sleep)
 
 
 def _following(group: JobGroup, record: JobRecord | None, name: str, **kw: Any
                ) -> Generator[str, None, None]:
-    if kw.get("sleep") is None:
-        kw.pop("sleep")
-    with group:
+    with group:  # closed when the caller stops following
         yield from group.follow_logs(record, name, **kw)
 
 
