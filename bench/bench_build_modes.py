@@ -34,7 +34,7 @@ from pathlib import Path
 os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
-from caliban_jupyter.backends.emulator import Emulator, EmulatorConfig, RunnerConfig  # noqa: E402
+from caliban_jupyter.emulator import Emulator, EmulatorConfig, RunnerConfig  # noqa: E402
 from caliban_jupyter.service.plan import CloudRequest, plan_from_request  # noqa: E402
 from caliban_jupyter.service.submission import execute  # noqa: E402
 

@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("NO_GCE_CHECK", "true")
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
-from caliban_jupyter.backends.emulator import control  # noqa: E402
+from caliban_jupyter.emulator import control  # noqa: E402
 from caliban_jupyter.backends.local import LocalBackend  # noqa: E402
 from caliban_jupyter.history import History  # noqa: E402
 from caliban_jupyter.service.submit import submit_sweep  # noqa: E402

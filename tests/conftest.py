@@ -45,7 +45,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     try:
         from support.emulator import remove_containers
 
-        from caliban_jupyter.backends.emulator.control import default_state_dir, stop
+        from caliban_jupyter.emulator.control import default_state_dir, stop
 
         stop(home)
         remove_containers(default_state_dir(home))

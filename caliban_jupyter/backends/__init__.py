@@ -49,7 +49,7 @@ def get_backend(settings: Settings, progress: Progress | None = None) -> Backend
 
         endpoint = settings.endpoint
         if not endpoint:
-            from .emulator.control import ensure_emulator
+            from ..emulator.control import ensure_emulator
 
             told: list[object] = []
 

@@ -1,6 +1,6 @@
 """The local Vertex emulator's client: Vertex's JobService API on ``http://127.0.0.1:PORT``.
 
-The emulator (:mod:`caliban_jupyter.backends.emulator`) speaks the same v1 REST API as
+The emulator (:mod:`caliban_jupyter.emulator`) speaks the same v1 REST API as
 Google, so this is :class:`~caliban_jupyter.backends.vertex.VertexBackend` with what differs
 on a laptop: anonymous credentials, the emulator's own job page and its ``/logs`` route
 (Google keeps logs in Cloud Logging, which the Vertex client can only point at).

@@ -1,5 +1,5 @@
 """``caliban emulator``: the local Vertex AI emulator's own command line, under ``caliban``."""
 
-from ..backends.emulator.cli import HELP, add_arguments, run
+from ..emulator.cli import HELP, add_arguments, run
 
 __all__ = ["HELP", "add_arguments", "run"]

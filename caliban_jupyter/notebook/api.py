@@ -143,7 +143,7 @@ def cell_request(args: argparse.Namespace, *, code: str | None = None,
         expanded = expand_experiment_config(config)
         overrides["experiment_config"] = config
     if code is not None:
-        from ..packaging.cell_program import program_overrides
+        from ..service.cell_program import program_overrides
 
         overrides.update(program_overrides(code, history, args.capture or get_config().capture,
                                            [{}] if expanded is None else expanded, cwd))

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..packaging.cell_program import capture_cell, experiment_parameters, program_overrides
+from ..service.cell_program import capture_cell, experiment_parameters, program_overrides
 from .api import _experiment_source, is_target, kernel_history
 from .args import cloud_parser, namespace_from_options
 from .session import get_config, submitting

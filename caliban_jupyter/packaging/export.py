@@ -22,8 +22,8 @@ from typing import Any
 from IPython.core.inputtransformer2 import TransformerManager
 
 from caliban_jupyter.errors import CaptureError
-from caliban_jupyter.packaging.capture_deps import BUILTIN_NAMES, IPYTHON_ONLY
-from caliban_jupyter.packaging.capture_scan import Statement, leading_blank_lines, scan_cell
+from caliban_jupyter.capture.deps import BUILTIN_NAMES, IPYTHON_ONLY
+from caliban_jupyter.capture.scan import Statement, leading_blank_lines, scan_cell
 
 _WIDTH = 88  # of a header line, without its "# "
 

@@ -213,7 +213,7 @@ Staging = GcsStaging | LocalStaging
 
 def local_staging_root() -> Path:
     """Where the local emulator's packages are staged: ``$CALIBAN_HOME/emulator/staging``."""
-    from ..backends.emulator.control import default_state_dir
+    from ..emulator.control import default_state_dir
 
     return default_state_dir() / "staging"
 

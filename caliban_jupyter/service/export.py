@@ -4,7 +4,7 @@ A thin layer over the pipeline. The request is the one ``caliban cloud`` or
 ``%%caliban_cloud`` would submit (:class:`~caliban_jupyter.service.plan.CloudRequest`, with the
 flags of ``.calibanconfig.json`` merged in); the program, its notes, local modules and
 pinned requirements are the ones the job would get (the notebook's capture, or the cell's,
-:mod:`caliban_jupyter.packaging.cell_program`). The directory is staged and planned as ``caliban
+:mod:`caliban_jupyter.service.cell_program`). The directory is staged and planned as ``caliban
 cloud`` would plan it before anything reaches the target, so an export that could not be
 submitted is never written.
 """
@@ -65,9 +65,9 @@ def notebook_job(request: CloudRequest, *, notebook: Any = None,
 
     ``notebook`` is the notebook already read (nbconvert hands one over).
     """
-    from ..packaging.capture import assigned_names, pinned_requirements
-    from ..packaging.capture_local import local_modules
-    from ..packaging.capture_notebook import notebook_capture, read_notebook
+    from ..capture.program import assigned_names, pinned_requirements
+    from ..capture.local import local_modules
+    from ..capture.notebook import notebook_capture, read_notebook
 
     path = Path(request.cwd, request.module or "")
     if not path.name.endswith(".ipynb"):

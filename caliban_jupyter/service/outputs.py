@@ -97,8 +97,8 @@ class Locator:
         (``/healthz``), else the default emulator's state dir (it may be stopped)."""
         with self._lock:
             if self._emulator_root is None:
-                from ..backends.emulator import control
-                from ..backends.emulator.outputs import output_root
+                from ..emulator import control
+                from ..emulator.outputs import output_root
 
                 endpoint = self.settings.endpoint if self.settings else None
                 if not endpoint:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from caliban_jupyter.backends.emulator import control
+from caliban_jupyter.emulator import control
 from caliban_jupyter.history import History
 
 from .test_faults import all_jobs

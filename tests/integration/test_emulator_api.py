@@ -16,8 +16,8 @@ from google.cloud import aiplatform_v1
 from support import wait_for
 from support.emulator import PARENT, TIMEOUT, custom_job, sdk_client
 
-from caliban_jupyter.backends.emulator import Emulator, EmulatorConfig, RunnerConfig
-from caliban_jupyter.backends.emulator.resources import project_number
+from caliban_jupyter.emulator import Emulator, EmulatorConfig, RunnerConfig
+from caliban_jupyter.emulator.resources import project_number
 from caliban_jupyter.errors import UsageError
 
 State = aiplatform_v1.JobState

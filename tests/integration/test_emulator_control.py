@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from support.emulator import PARENT, TIMEOUT, custom_job, sdk_client
 
-from caliban_jupyter.backends.emulator import control
+from caliban_jupyter.emulator import control
 from caliban_jupyter.events import Event, Info
 
 
@@ -92,7 +92,7 @@ def test_bad_port_or_state_dir_is_one_error(home: Path, tmp_path: Path, args: li
 def test_ensure_emulator_starts_once_then_reuses(home: Path) -> None:
     script = textwrap.dedent("""
         import sys
-        from caliban_jupyter.backends.emulator.control import ensure_emulator
+        from caliban_jupyter.emulator.control import ensure_emulator
         events = []
         endpoint = ensure_emulator(progress=events.append)
         print(endpoint, len(events), events[0].text if events else "")

@@ -18,9 +18,9 @@ from google.cloud import aiplatform_v1
 from support import wait_for
 from support.emulator import PARENT, TIMEOUT, custom_job, remove_containers, sdk_client
 
-from caliban_jupyter.backends.emulator import Emulator, EmulatorConfig, RunnerConfig
-from caliban_jupyter.backends.emulator import containers as emulator_containers
-from caliban_jupyter.backends.emulator.containers import LABEL_INSTANCE, LABEL_JOB
+from caliban_jupyter.emulator import Emulator, EmulatorConfig, RunnerConfig
+from caliban_jupyter.emulator import containers as emulator_containers
+from caliban_jupyter.emulator.containers import LABEL_INSTANCE, LABEL_JOB
 
 pytestmark = pytest.mark.docker
 State = aiplatform_v1.JobState

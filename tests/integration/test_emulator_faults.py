@@ -14,7 +14,7 @@ import pytest
 import requests
 from support.emulator import PARENT, TIMEOUT, custom_job, sdk_client
 
-from caliban_jupyter.backends.emulator import (
+from caliban_jupyter.emulator import (
     Emulator,
     EmulatorConfig,
     FaultConfig,

@@ -13,7 +13,7 @@ from google.cloud import aiplatform_v1
 from support import wait_for
 from support.emulator import PARENT, TIMEOUT, sdk_client
 
-from caliban_jupyter.backends.emulator import Emulator, EmulatorConfig, RunnerConfig
+from caliban_jupyter.emulator import Emulator, EmulatorConfig, RunnerConfig
 from caliban_jupyter.packaging.context import BuildRequest
 from caliban_jupyter.packaging.package import build_part, plan_package
 from caliban_jupyter.packaging.staging import GcsStaging, LocalStaging, stage

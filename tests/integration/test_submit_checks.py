@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from caliban_jupyter.backends.emulator import control
+from caliban_jupyter.emulator import control
 from caliban_jupyter.errors import UsageError
 from caliban_jupyter.events import Event, Warning_
 from caliban_jupyter.history import History

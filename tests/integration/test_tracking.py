@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support import wait_for
 
-from caliban_jupyter.backends.emulator import control
+from caliban_jupyter.emulator import control
 from caliban_jupyter.backends.local import LocalBackend
 from caliban_jupyter.cli import main
 from caliban_jupyter.history import History

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from caliban_jupyter.backends.emulator import Emulator, EmulatorConfig, RunnerConfig
+from caliban_jupyter.emulator import Emulator, EmulatorConfig, RunnerConfig
 
 from .conftest import notebook_of, outputs_text, run_notebook
 

@@ -42,7 +42,7 @@ def wait_cell(here: Path, name: str) -> str:
 
 def test_two_kernels_in_the_same_second_get_their_own_groups(workdir: Path,
                                                              kernel_env) -> None:
-    from caliban_jupyter.backends.emulator.control import ensure_emulator
+    from caliban_jupyter.emulator.control import ensure_emulator
 
     ensure_emulator()  # one emulator for both kernels (they would each look for one)
     here = workdir

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from caliban_jupyter.backends.emulator import control
+from caliban_jupyter.emulator import control
 from caliban_jupyter.backends.local import LocalBackend
 from caliban_jupyter.history import History
 from caliban_jupyter.service import track as tracking

@@ -27,7 +27,7 @@ def emulator_cleanup(caliban_home):
     yield
     from support.emulator import remove_containers
 
-    from caliban_jupyter.backends.emulator.control import default_state_dir, stop
+    from caliban_jupyter.emulator.control import default_state_dir, stop
 
     stop(caliban_home)
     remove_containers(default_state_dir(caliban_home))

@@ -66,7 +66,7 @@ def remove_containers(state_dir: Any) -> int:
     import sqlite3
     from pathlib import Path
 
-    from caliban_jupyter.backends.emulator import containers
+    from caliban_jupyter.emulator import containers
 
     db = Path(state_dir) / "emulator.db"
     if not db.exists():

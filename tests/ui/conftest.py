@@ -90,7 +90,7 @@ def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
                     "--name", "python3"], check=True, capture_output=True)
     yield env
     # The kernels started an emulator for this private home: do not leave it running.
-    from caliban_jupyter.backends.emulator.control import stop
+    from caliban_jupyter.emulator.control import stop
 
     stop(home)
 

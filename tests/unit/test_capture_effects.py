@@ -14,7 +14,7 @@ import pytest
 from test_capture import history, run
 
 from caliban_jupyter.errors import CaptureError
-from caliban_jupyter.packaging.capture import CapturedProgram, capture
+from caliban_jupyter.capture.program import CapturedProgram, capture
 
 
 def run_failing(program: CapturedProgram, tmp_path: Path, *args: str) -> str:
@@ -178,7 +178,7 @@ def test_shell_lines_of_the_cell_run_with_ipythons_expansion(tmp_path: Path) -> 
 def test_expansion_is_ipythons(line: str) -> None:
     from IPython.utils.text import DollarFormatter
 
-    from caliban_jupyter.packaging.capture_shell import SHELL_HELPERS
+    from caliban_jupyter.capture.shell import SHELL_HELPERS
 
     namespace = {"x": 5, "y": "why", "s": "text"}
     try:

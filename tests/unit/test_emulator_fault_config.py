@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from caliban_jupyter.backends.emulator.faults import FaultConfig, FaultInjector
-from caliban_jupyter.backends.emulator.rpc import ApiError
+from caliban_jupyter.emulator.faults import FaultConfig, FaultInjector
+from caliban_jupyter.emulator.rpc import ApiError
 from caliban_jupyter.errors import UsageError
 
 

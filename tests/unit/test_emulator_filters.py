@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from caliban_jupyter.backends.emulator.filters import compile_filter
-from caliban_jupyter.backends.emulator.resources import parse_rfc3339
-from caliban_jupyter.backends.emulator.rpc import ApiError
+from caliban_jupyter.emulator.filters import compile_filter
+from caliban_jupyter.emulator.resources import parse_rfc3339
+from caliban_jupyter.emulator.rpc import ApiError
 
 JOBS = {
     "a": {"display_name": "train-a", "state": "JOB_STATE_RUNNING",

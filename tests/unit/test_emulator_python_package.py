@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from caliban_jupyter.backends.emulator.python_package import (
+from caliban_jupyter.emulator.python_package import (
     PackageUnavailable,
     container_spec,
     fetch,
 )
-from caliban_jupyter.backends.emulator.validation import custom_job_problems
+from caliban_jupyter.emulator.validation import custom_job_problems
 
 URI = "file:///tmp/stage/caliban/packages/caliban_job-0%2B0123456789abcdef.tar.gz"
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from caliban_jupyter.backends.emulator.api import JobService
-from caliban_jupyter.backends.emulator.rpc import ApiError
-from caliban_jupyter.backends.emulator.runner import Runner, RunnerConfig
-from caliban_jupyter.backends.emulator.store import JobStore
+from caliban_jupyter.emulator.api import JobService
+from caliban_jupyter.emulator.rpc import ApiError
+from caliban_jupyter.emulator.runner import Runner, RunnerConfig
+from caliban_jupyter.emulator.store import JobStore
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from caliban_jupyter.backends.emulator.resources import (
+from caliban_jupyter.emulator.resources import (
     encode_enums_as_ints,
     normalize_request,
     parse_rfc3339,
     project_number,
     rfc3339,
 )
-from caliban_jupyter.backends.emulator.rpc import (
+from caliban_jupyter.emulator.rpc import (
     ACCELERATOR_TYPES,
     JOB_STATES,
     RESERVATION_AFFINITY_TYPES,
@@ -19,7 +19,7 @@ from caliban_jupyter.backends.emulator.rpc import (
     ApiError,
     invalid_argument,
 )
-from caliban_jupyter.backends.emulator.validation import custom_job_problems
+from caliban_jupyter.emulator.validation import custom_job_problems
 from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
 
 

@@ -323,7 +323,7 @@ def test_a_notebook_job_overrides_what_the_parameters_cell_assigns(tmp_path):
     """An exported notebook's main.py run with `--epochs 5` runs with epochs 5; the
     notebook's %%bash cell runs too. (`caliban cloud nb.ipynb` itself executes the notebook
     in a kernel: tests/kernel/test_notebook_runner.py.)"""
-    from caliban_jupyter.packaging.capture_notebook import notebook_capture
+    from caliban_jupyter.capture.notebook import notebook_capture
 
     write_notebook(tmp_path / "nb.ipynb", "epochs = 1\nrate = 0.5", "%%bash\necho from bash",
                    "print('epochs', epochs, 'rate', rate)", parameters=0)

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, frozenset[str], bool]] = [
     ("core", frozenset({"errors", "events"}), True),
     ("spec", frozenset({"spec"}), False),
     ("settings", frozenset({"settings"}), False),
-    ("adapters", frozenset({"packaging", "backends", "storage"}), True),
+    ("adapters", frozenset({"capture", "packaging", "backends", "emulator", "storage"}), True),
     ("state", frozenset({"records", "history", "tables"}), True),
     ("service", frozenset({"service"}), False),
     ("front-end support", frozenset({"flags", "flags_parse", "progress", "ask"}), True),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from caliban_jupyter.errors import CaptureError, TargetError
-from caliban_jupyter.packaging.capture import CapturedProgram, assigned_names, capture
+from caliban_jupyter.capture.program import CapturedProgram, assigned_names, capture
 
 __all__ = ["notebook_capture", "read_notebook"]
 

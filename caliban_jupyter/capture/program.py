@@ -3,7 +3,7 @@
 A researcher defines data loading and ``train()`` in earlier cells and submits one cell
 that calls it. :func:`capture` turns that cell body plus the kernel's executed history
 (``In`` or the history manager's input cells) into the source of ``caliban_main.py``
-(laid out by :mod:`caliban_jupyter.packaging.capture_render`: the captured statements in
+(laid out by :mod:`caliban_jupyter.capture.render`: the captured statements in
 execution order, each experiment parameter replacing the notebook's own definition of it,
 then the cell body), and :func:`pinned_requirements` says which installed distributions
 its imports come from.
@@ -12,13 +12,13 @@ Modes
 -----
 ``"deps"`` (default)
     Only the top-level statements the body needs, transitively (see
-    :mod:`caliban_jupyter.packaging.capture_deps` for the rules and their limits).
+    :mod:`caliban_jupyter.capture.deps` for the rules and their limits).
 ``"all"``
     Every statement of every executed cell, in order; no need is checked.
 
 In both modes cells that do not parse are skipped. ``!cmd``, ``%pip`` lines and ``%%bash``
 / ``%%sh`` cells run as shell commands in the job (see
-:mod:`caliban_jupyter.packaging.capture_shell`): those of the body always, those of earlier
+:mod:`caliban_jupyter.capture.shell`): those of the body always, those of earlier
 cells in mode ``"all"``. Other magics are dropped. What the job will not run (a dropped
 magic, an earlier cell's shell line, a call whose effects capture cannot see) is listed in
 :attr:`CapturedProgram.notes`, one line each, for the front end to show.
@@ -37,10 +37,10 @@ from pathlib import Path
 from IPython.core.inputtransformer2 import TransformerManager
 
 from caliban_jupyter.errors import CaptureError
-from caliban_jupyter.packaging.capture_deps import link_global_writes, slice_statements, where
-from caliban_jupyter.packaging.capture_local import local_path
-from caliban_jupyter.packaging.capture_render import render_program
-from caliban_jupyter.packaging.capture_scan import Statement, leading_blank_lines, scan_cell
+from caliban_jupyter.capture.deps import link_global_writes, slice_statements, where
+from caliban_jupyter.capture.local import local_path
+from caliban_jupyter.capture.render import render_program
+from caliban_jupyter.capture.scan import Statement, leading_blank_lines, scan_cell
 
 __all__ = ["MODES", "CapturedProgram", "assigned_names", "capture", "pinned_requirements"]
 

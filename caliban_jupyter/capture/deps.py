@@ -39,8 +39,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from caliban_jupyter.errors import CaptureError
-from caliban_jupyter.packaging.capture_scan import Statement
-from caliban_jupyter.packaging.capture_shell import HELPER_NAMES
+from caliban_jupyter.capture.scan import Statement
+from caliban_jupyter.capture.shell import HELPER_NAMES
 
 #: Names IPython puts in the kernel that a plain ``python3`` job does not have.
 IPYTHON_ONLY = frozenset(

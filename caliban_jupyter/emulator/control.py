@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import BackendError
-from ...events import Info, Progress, ignore
+from ..errors import BackendError
+from ..events import Info, Progress, ignore
 
 RECORD = "emulator.json"
 START_TIMEOUT = 60.0
@@ -122,7 +122,7 @@ def start(home: Path | None = None, options: Sequence[str] = (),
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "emulator.log"
     record_path = home / RECORD
-    argv = [sys.executable, "-m", "caliban_jupyter.backends.emulator", "run",
+    argv = [sys.executable, "-m", "caliban_jupyter.emulator", "run",
             "--record", str(record_path), "--log-file", str(log_path), *options]
     if "--state-dir" not in options:
         argv += ["--state-dir", str(default_state_dir(home))]

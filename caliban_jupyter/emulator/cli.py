@@ -89,7 +89,7 @@ def _background_options(args: argparse.Namespace) -> list[str]:
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
-    from ...errors import UsageError
+    from ..errors import UsageError
     from . import control
     from .app import Emulator, EmulatorConfig
     from .faults import FaultConfig
@@ -144,7 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...errors import UsageError
+    from ..errors import UsageError
     from . import control
 
     if not 0 <= args.port <= 65535:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ...spec.outputs import AIP_DIRS, aip_environment, split_gs
+from ..spec.outputs import AIP_DIRS, aip_environment, split_gs
 
 GCS_DIR = "gcs"
 FIELD = "custom_job.job_spec.base_output_directory.output_uri_prefix"

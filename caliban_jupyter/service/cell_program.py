@@ -19,7 +19,7 @@ def program_overrides(code: str, history: Sequence[str], mode: str,
                       experiments: Sequence[Mapping[str, Any]], cwd: str) -> dict[str, Any]:
     """The request fields of a captured cell: its program, parameters, notes, the local
     modules it imports and the pinned requirements of everything it imports."""
-    from .capture_local import local_modules
+    from ..capture.local import local_modules
 
     parameters = experiment_parameters(experiments)
     program = capture_cell(code, history, mode, parameters)
@@ -61,8 +61,8 @@ def _identifier(key: str) -> str:
 
 
 def capture_cell(code: str, history: Sequence[str], mode: str, parameters: tuple[str, ...]):
-    """The captured program of ``code`` (see :func:`caliban_jupyter.packaging.capture`)."""
-    from .capture import capture
+    """The captured program of ``code`` (see :func:`caliban_jupyter.capture.program`)."""
+    from ..capture.program import capture
 
     try:
         return capture(code, list(history), mode=mode, parameters=parameters)
@@ -73,10 +73,10 @@ def capture_cell(code: str, history: Sequence[str], mode: str, parameters: tuple
 def requirements(imports: Sequence[str], cwd: str) -> tuple[str, ...]:
     """Pinned requirements for the captured imports, unless the directory declares its own
     (requirements.txt, setup.py or pyproject.toml win, as with the CLI)."""
-    from .context import REQUIREMENTS_FILE, SETUP_FILES
+    from ..packaging.context import REQUIREMENTS_FILE, SETUP_FILES
 
     if any(Path(cwd, n).is_file() for n in (REQUIREMENTS_FILE, *SETUP_FILES)):
         return ()
-    from .capture import pinned_requirements
+    from ..capture.program import pinned_requirements
 
     return tuple(pinned_requirements(imports, cwd=cwd))

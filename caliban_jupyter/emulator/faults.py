@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from ...errors import UsageError
+from ..errors import UsageError
 from .rpc import ApiError
 
 ENV_PREFIX = "CALIBAN_EMULATOR_"

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from ...errors import UsageError
+from ..errors import UsageError
 from .api import JobService
 from .faults import FaultConfig, FaultInjector
 from .runner import Runner, RunnerConfig

@@ -1,4 +1,4 @@
-"""``python -m caliban_jupyter.backends.emulator ...``: same as ``caliban emulator ...``.
+"""``python -m caliban_jupyter.emulator ...``: same as ``caliban emulator ...``.
 
 The background emulator runs this way, without loading the other ``caliban`` commands.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ...errors import CalibanError
+from ..errors import CalibanError
 from . import cli as command
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ...spec.outputs import NOTEBOOK
+from ..spec.outputs import NOTEBOOK
 from .api import JobService
 from .faults import FaultInjector
 from .outputs import host_dir, output_root

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...errors import DockerError
+from ..errors import DockerError
 
 if TYPE_CHECKING:  # the docker SDK is imported only when a job actually runs
     from docker import DockerClient

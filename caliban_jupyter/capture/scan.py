@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from caliban_jupyter.packaging.capture_names import ModuleScan
-from caliban_jupyter.packaging.capture_shell import awaits_at_top_level, expansion_names, runnable
+from caliban_jupyter.capture.names import ModuleScan
+from caliban_jupyter.capture.shell import awaits_at_top_level, expansion_names, runnable
 
 #: Methods of the object returned by ``get_ipython()`` that run magics or the shell.
 MAGIC_METHODS = frozenset({"run_line_magic", "run_cell_magic", "system", "getoutput"})

@@ -21,8 +21,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 
-from caliban_jupyter.packaging.capture_scan import Statement
-from caliban_jupyter.packaging.capture_shell import (
+from caliban_jupyter.capture.scan import Statement
+from caliban_jupyter.capture.shell import (
     AWAIT_HELPER,
     SHELL_HELPERS,
     string_literal,

@@ -1,6 +1,7 @@
 """The local Vertex AI emulator: Vertex's v1 REST API for CustomJobs, jobs run in Docker.
 
-It is the ``--backend local`` backend: the real SDK talks to it at
+A server, not a backend: ``--backend local``'s client (backends/local.py) starts and
+reaches it. The real SDK talks to it at
 ``http://127.0.0.1:PORT`` with anonymous credentials. Start one with
 ``caliban emulator`` (foreground), ``caliban emulator start`` (background), in-process
 with :class:`Emulator`, or on demand with :func:`control.ensure_emulator`.
