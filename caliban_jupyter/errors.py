@@ -32,6 +32,11 @@ class ExperimentConfigError(UsageError):
     """An experiment config that cannot be parsed or expanded."""
 
 
+class SearchSpaceError(ExperimentConfigError):
+    """A hyperparameter search space (``--tune``) that Vertex AI would refuse or that
+    makes no search."""
+
+
 class LabelError(UsageError):
     """Labels that Vertex AI would reject (too many, colliding keys)."""
 

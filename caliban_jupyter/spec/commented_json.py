@@ -62,4 +62,28 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-# ------------------------------------------------------------------------- validation
+def read_config_file(path: str, what: str) -> str:
+    """The text of a config file; ``what`` names it in the messages (``experiment config``)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ExperimentConfigError(
+            f"{what} {path!r} does not exist: pass the path of a JSON file"
+            + (", or 'stdin' to read the config from standard input"
+               if what == "experiment config" else "")
+        ) from None
+    except IsADirectoryError:
+        raise ExperimentConfigError(
+            f"{what} {path!r} is a directory: pass the path of a JSON file"
+        ) from None
+    except UnicodeDecodeError as e:
+        raise ExperimentConfigError(
+            f"{what} {path!r} is not UTF-8 text ({e.reason} at byte {e.start}): "
+            "save it as UTF-8 JSON"
+        ) from None
+    except OSError as e:
+        raise ExperimentConfigError(
+            f"cannot read {what} {path!r}: {e.strerror or e}; "
+            "check the path and its permissions"
+        ) from None

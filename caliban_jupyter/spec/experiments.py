@@ -34,6 +34,7 @@ from typing import Any, TextIO
 
 from ..errors import ExperimentConfigError
 from .commented_json import parse_commented_json as parse_commented_json
+from .commented_json import read_config_file
 from .commented_json import strip_json_comments as strip_json_comments
 
 Scalar = str | int | float | bool
@@ -93,7 +94,7 @@ def load_experiment_config(
         text = (stdin if stdin is not None else sys.stdin).read()
     elif isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        text = _read_file(name)
+        text = read_config_file(name, "experiment config")
     else:
         raise ExperimentConfigError(
             f"an experiment config is a dict, a list of dicts, or the path of a JSON file, "
@@ -101,29 +102,7 @@ def load_experiment_config(
     return validate_experiment_config(parse_commented_json(text, name))
 
 
-def _read_file(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise ExperimentConfigError(
-            f"experiment config {path!r} does not exist: pass the path of a JSON file, "
-            "or 'stdin' to read the config from standard input"
-        ) from None
-    except IsADirectoryError:
-        raise ExperimentConfigError(
-            f"experiment config {path!r} is a directory: pass the path of a JSON file"
-        ) from None
-    except UnicodeDecodeError as e:
-        raise ExperimentConfigError(
-            f"experiment config {path!r} is not UTF-8 text ({e.reason} at byte {e.start}): "
-            "save it as UTF-8 JSON"
-        ) from None
-    except OSError as e:
-        raise ExperimentConfigError(
-            f"cannot read experiment config {path!r}: {e.strerror or e}; "
-            "check the path and its permissions"
-        ) from None
+# ------------------------------------------------------------------------- validation
 
 
 def validate_experiment_config(config: Any) -> ExperimentConfig:
