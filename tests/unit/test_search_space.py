@@ -71,11 +71,15 @@ def test_trial_args_are_vertex_style():
         "--lr=0.01", "--layers=3", "--opt=adam", "--bn=true"]
 
 
+def lr(**spec):
+    return space(parameters={"lr": spec})
+
+
 @pytest.mark.parametrize("bad, words", [
     (space(parameters={"lr": {"min": 0.1, "max": 0.1}}), "min (0.1) must be less than max"),
-    (space(parameters={"lr": {"min": 0, "max": 1, "scale": "log"}}), "log scale needs every value > 0"),
-    (space(parameters={"lr": {"min": 1, "max": 2, "scale": "cubic"}}), "unknown parameter 'lr' scale 'cubic'"),
-    (space(parameters={"lr": {"min": 1, "max": 2, "type": "float32"}}), "unknown parameter 'lr' type"),
+    (lr(min=0, max=1, scale="log"), "log scale needs every value > 0"),
+    (lr(min=1, max=2, scale="cubic"), "unknown parameter 'lr' scale 'cubic'"),
+    (lr(min=1, max=2, type="float32"), "unknown parameter 'lr' type"),
     (space(algorithm="bayes"), "unknown algorithm 'bayes': use one of default, grid, random"),
     (space(algorithm="grid"), "grid search cannot cover the continuous range(s) lr"),
     (space(trials=0), '"trials" must be a whole number >= 1'),
