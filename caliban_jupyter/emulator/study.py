@@ -127,7 +127,9 @@ class Study:
         """The parameters of trial ``trial_id``; None when the grid is exhausted."""
         if self._grid is not None:
             combo = next(self._grid, None)
-            return None if combo is None else dict(zip((p.name for p in self.params), combo))
+            if combo is None:
+                return None
+            return dict(zip([p.name for p in self.params], combo, strict=True))
         if self._optuna is not None:
             return self._ask_optuna(trial_id)
         return {p.name: p.draw(self._rng) for p in self.params}
