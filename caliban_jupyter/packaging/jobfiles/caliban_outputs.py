@@ -2,12 +2,20 @@
 
 Usage inside the image::
 
-    python3 caliban_outputs.py --outputs loss,weights caliban_main.py [JOB ARGS...]
+    python3 caliban_outputs.py [--outputs loss,weights] [--metric loss] caliban_main.py [ARGS...]
 
 runs ``caliban_main.py`` as ``__main__`` with the job's arguments, then saves each named
 global to ``{output location}/outputs/`` and writes ``manifest.json`` there last: the
 manifest is the commit marker, so a reader that finds it finds every file it lists. When
 the program raises, the manifest records the error instead (and the job fails as before).
+
+With ``--metric NAME`` (a trial of a tuning job), the program's global ``NAME`` is then
+reported to the tuning service the way ``cloudml-hypertune`` does it: a JSON line
+``{"global_step": "0", "NAME": "<value>", "timestamp": ..., "trial": "<CLOUD_ML_TRIAL_ID>"}``
+appended to ``$CLOUD_ML_HP_METRIC_FILE`` (default ``/tmp/hypertune/output.metrics``;
+GoogleCloudPlatform/cloudml-hypertune, hypertune/hypertune.py). Code that reports through
+``hypertune`` itself keeps working: when the program defines no ``NAME`` but already
+reported it, that report stands.
 
 The output location is Vertex's ``baseOutputDirectory``: Vertex (and the local emulator)
 set ``AIP_MODEL_DIR = {base}/model/`` and mount the bucket at ``/gcs/BUCKET``, so
@@ -151,14 +159,66 @@ def save_outputs(namespace, names, base=None, error=None) -> list:
     return missing
 
 
+METRIC_FILE = "/tmp/hypertune/output.metrics"
+
+
+def metric_file(environ=None) -> str:
+    env = os.environ if environ is None else environ
+    return env.get("CLOUD_ML_HP_METRIC_FILE") or METRIC_FILE
+
+
+def _reported(path: str, name: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        try:
+            if name in json.loads(line):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def report_metric(namespace, name: str, environ=None):
+    """Append ``namespace[name]`` to the hypertune metrics file; an error line or None."""
+    env = os.environ if environ is None else environ
+    path = metric_file(env)
+    if name not in namespace:
+        if _reported(path, name):
+            return None
+        return (f"the tuning metric {name!r} was never assigned by the program (and not "
+                "reported with hypertune): assign it in the cell, e.g. "
+                f"{name} = evaluate(model)")
+    value = namespace[name]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return (f"the tuning metric {name!r} is a {type(value).__name__}, not a number: "
+                "assign a single number to it")
+    if number != number or number in (float("inf"), float("-inf")):
+        return f"the tuning metric {name!r} is {number}: the trial produced no usable value"
+    entry = {"global_step": "0", name: str(number), "timestamp": time.time(),
+             "trial": str(env.get("CLOUD_ML_TRIAL_ID", 0))}
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    return None
+
+
 def describe(exc: BaseException) -> str:
     """One line for the manifest: ``ValueError: lr too large``."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
 
 
-def run_program(path: str, argv, names, base=None) -> int:
-    """Run ``path`` as ``__main__`` with ``argv``, then save ``names``; the exit status.
+def run_program(path: str, argv, names, base=None, metric=None) -> int:
+    """Run ``path`` as ``__main__`` with ``argv``, then save ``names`` (and report
+    ``metric`` for a tuning trial); the exit status.
 
     Without an output location (``base`` None and no ``AIP_MODEL_DIR``) the program runs
     and nothing is saved.
@@ -195,19 +255,27 @@ def run_program(path: str, argv, names, base=None) -> int:
     for name in missing:
         print(f"caliban: -o {name}: the program never defined {name!r}; define it in the "
               "cell, or drop -o " + name, file=sys.stderr)
-    return 1 if missing else 0
+    problem = report_metric(module.__dict__, metric) if metric else None
+    if problem:
+        print(f"caliban: {problem}", file=sys.stderr)
+    return 1 if missing or problem else 0
 
 
 def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     names: list = []
-    if args[:1] == ["--outputs"]:
-        names = [n for n in args[1].split(",") if n]
+    metric = None
+    while args[:1] in (["--outputs"], ["--metric"]) and len(args) > 1:
+        if args[0] == "--outputs":
+            names = [n for n in args[1].split(",") if n]
+        else:
+            metric = args[1]
         args = args[2:]
     if not args:
-        print("usage: caliban_outputs.py [--outputs A,B] PROGRAM [ARGS...]", file=sys.stderr)
+        print("usage: caliban_outputs.py [--outputs A,B] [--metric NAME] PROGRAM [ARGS...]",
+              file=sys.stderr)
         return 2
-    return run_program(args[0], args[1:], names)
+    return run_program(args[0], args[1:], names, metric=metric)
 
 
 if __name__ == "__main__":
