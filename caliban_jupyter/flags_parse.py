@@ -75,11 +75,14 @@ def dests(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     return out
 
 
-# Keyword spellings that differ from the parser's dest (plural forms read naturally in
-# Python: dirs=["data"], labels={"team": "x"}; env={"K": "v"} is --env, whose dest
-# job_env keeps it apart from the process environment a CloudRequest carries).
-_ALIASES = {"dirs": "dir", "labels": "label", "env": "job_env",
-            "outputs": "output"}
+def _aliases() -> dict[str, str]:
+    """Keyword spellings that differ from the parser's dest, from the flag schema (plural
+    forms read naturally in Python: dirs=["data"], labels={"team": "x"}; env={"K": "v"} is
+    --env, whose dest job_env keeps it apart from the process environment a CloudRequest
+    carries)."""
+    from .spec.flag_schema import flags
+
+    return {f.name: f.argdest for f in flags("api") if f.argdest != f.name}
 
 
 def namespace_from_options(parser: argparse.ArgumentParser, options: Mapping[str, Any],
@@ -90,9 +93,10 @@ def namespace_from_options(parser: argparse.ArgumentParser, options: Mapping[str
     list); an unknown option raises one :class:`UsageError` listing the valid ones.
     """
     actions = dests(parser)
+    aliases = _aliases()
     ns = argparse.Namespace(**{d: a.default for d, a in actions.items()})
     for key, value in options.items():
-        dest = _ALIASES.get(key, key)
+        dest = aliases.get(key, key)
         action = actions.get(dest)
         if action is None:
             valid = ", ".join(sorted(actions))
