@@ -48,7 +48,7 @@ JOB_KEYS = {f.name: f.takes or f.help for f in flag_schema.flags("config_file")
 JOB_SWITCHES = tuple(k for k in JOB_KEYS if flag_schema.by_name(k).type == "bool")
 #: The settings `caliban cloud` takes as flags (``%config Caliban.NAME`` in a notebook
 #: session, an environment variable each) besides the runtime ones.
-FLAG_SETTINGS = tuple(f.name for f in flag_schema.flags("settings"))
+FLAG_SETTINGS = tuple(f.name for f in flag_schema.flags("settings") if not f.runtime)
 #: setting -> environment variables consulted, in order
 ENV_VARS = {f.name: f.env_vars for f in flag_schema.flags("settings")}
 

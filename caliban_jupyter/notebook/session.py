@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from traitlets import Enum, TraitType, Unicode
 from traitlets.config import Configurable
 
-from ..settings import FLAG_SETTINGS
 from ..spec import flag_schema
 
 if TYPE_CHECKING:
@@ -23,8 +22,8 @@ if TYPE_CHECKING:
     from ..history import History
     from ..records import JobRecord
 
-#: The traits that are settings (resolve_settings keys): the settings flags.
-SETTING_TRAITS = FLAG_SETTINGS
+#: The traits that are settings (resolve_settings keys): the schema's settings flags.
+SETTING_TRAITS = tuple(f.name for f in flag_schema.flags("settings"))
 
 
 def setting_traits() -> dict[str, TraitType]:

@@ -88,7 +88,7 @@ class RuntimeFlags:
 
     def setting_flags(self) -> dict[str, Any]:
         """The persistent settings among the flags, for settings resolution."""
-        return {k: getattr(self, k) for k in PERSISTENT}
+        return {k: getattr(self, k, None) for k in PERSISTENT}
 
 
 def is_secret_name(name: str) -> bool:

@@ -60,3 +60,18 @@ async def test_unchanged_flags_answer_304_to_their_etag(jp_fetch):
     again = await jp_fetch("caliban", "api", "flags", headers={"If-None-Match": etag},
                            raise_error=False)
     assert again.code == 304 and not again.body
+
+
+async def test_a_flag_added_to_the_schema_is_served(api, monkeypatch):
+    added = flag_schema.Flag(
+        "preemption_notice", "str", "warn the job this long before a Spot VM is reclaimed",
+        "scheduling", flag_schema.SURFACES, metavar="DURATION", layer="setting",
+        env_vars=("CALIBAN_PREEMPTION_NOTICE",), takes="a duration (string)")
+    monkeypatch.setattr(flag_schema, "FLAGS", (*flag_schema.FLAGS, added))
+    status, body = await api("GET", "flags")
+    assert status == 200
+    jsonschema.validate(body, json.loads(SCHEMA.read_text()))
+    assert body["flags"][-1] == {
+        "name": "preemption_notice", "type": "str", "default": None, "choices": None,
+        "help": "warn the job this long before a Spot VM is reclaimed",
+        "metavar": "DURATION", "group": "scheduling", "surfaces": list(flag_schema.SURFACES)}
