@@ -84,8 +84,10 @@ class Flag:
     env_vars: tuple[str, ...] = ()
     #: Why ``caliban export`` refuses it (a flag of one submission, not of the job).
     not_exported: str | None = None
-    #: The widget form's label and placeholder; control "strategy" joins the flags that
-    #: are one choice (Spot, flex-start) into one toggle.
+    #: The widget form's label and placeholder, and its control when not the type's (a
+    #: text field, a checkbox for a bool, a dropdown for a choice): "strategy" joins the
+    #: flags that are one choice (Spot, flex-start) into one toggle, "catalog" is picked
+    #: from the accelerator catalog's dropdowns, "editor" is the experiment editor.
     label: str | None = None
     placeholder: str = ""
     control: str | None = None
@@ -109,8 +111,10 @@ class Flag:
         """Whether it is a job's runtime flag (a field of RuntimeFlags)."""
         return self.group in RUNTIME_GROUPS and "cli" in self.surfaces
 
-    def takes_on(self, surface: str) -> bool:
-        return surface in self.surfaces
+    @property
+    def form_control(self) -> str:
+        """How the widget form asks for it: text, check, dropdown or :attr:`control`."""
+        return self.control or {"bool": "check", "choice": "dropdown"}.get(self.type, "text")
 
 
 def _f(name: str, type: str, help: str, group: str, surfaces: tuple[str, ...],
@@ -129,20 +133,23 @@ FLAGS: tuple[Flag, ...] = (
        takes="true or false (CPU-only jobs)"),
     _f("gpu_spec", "str", "GPUs per job, e.g. 2xV100 (default 1xP100 unless "
        "--nogpu/--tpu_spec)", "what to run", (*_ANY_JOB, "form", "lab"),
-       metavar="NUMxGPU_TYPE", layer="job", takes="GPUs per job such as \"2xV100\" (string)"),
+       metavar="NUMxGPU_TYPE", layer="job", takes="GPUs per job such as \"2xV100\" (string)",
+       control="catalog"),
     _f("tpu_spec", "str", "TPU cores per job, e.g. 8xV3", "what to run",
        (*_ANY_JOB, "form", "lab"), metavar="NUMxTPU_TYPE", layer="job",
-       takes="TPU cores per job such as \"8xV3\" (string)"),
+       takes="TPU cores per job such as \"8xV3\" (string)", control="catalog"),
     _f("machine_type", "str", "Vertex machine type (default: see --helpfull)", "what to run",
        (*_ANY_JOB, "form", "lab"), layer="job",
-       takes="a Vertex AI machine type such as \"n1-standard-8\" (string)"),
+       takes="a Vertex AI machine type such as \"n1-standard-8\" (string)",
+       control="catalog"),
     _f("force", "bool", "skip accelerator/machine/region combination checks (never syntax)",
        "what to run", (*_ANY_JOB, "form"), default=False, layer="job",
        takes="true or false (skip accelerator/machine/region combination checks)"),
     _f("experiment_config", "json", "JSON experiment config broadcast into one job per "
        "combination", "what to run", (*_ANY_JOB, "form", "lab"), metavar="PATH|stdin",
        layer="job", config_type="str",
-       takes="path of a JSON experiment config, relative to the file (string)"),
+       takes="path of a JSON experiment config, relative to the file (string)",
+       control="editor"),
     _f("name", "str", "job name prefix (default caliban_{user})", "what to run",
        (*_ANY_JOB, "form"), layer="job", takes="the job name prefix (string)",
        placeholder="caliban_{user}"),
@@ -285,7 +292,7 @@ FLAGS: tuple[Flag, ...] = (
        placeholder="from settings"),
     _f("region", "str", "Vertex AI region (default us-central1)", "where",
        (*_ANY_JOB, "settings", "form", "lab"), layer="setting", env_vars=("REGION",),
-       takes="a Vertex AI region such as us-central1 (string)"),
+       takes="a Vertex AI region such as us-central1 (string)", control="catalog"),
     _f("endpoint", "str", "job service endpoint (default {region}-aiplatform.googleapis.com; "
        "with --backend local, an emulator already running there)", "where",
        (*_ANY_JOB, "settings"), metavar="URL", layer="setting",

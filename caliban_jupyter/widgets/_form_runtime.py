@@ -26,12 +26,6 @@ def runtime_fields() -> tuple[Flag, ...]:
     return tuple(f for f in flag_schema.flags("form") if f.group in flag_schema.RUNTIME_GROUPS)
 
 
-def _kind(flag: Flag) -> str:
-    if flag.control:
-        return flag.control
-    return {"bool": "check", "choice": "dropdown"}.get(flag.type, "text")
-
-
 class RuntimeControls:
     """The runtime controls, in two boxes the form places (``scheduling``, ``runtime``),
     one per runtime flag of the flag schema the form takes: text fields, dropdowns for
@@ -52,7 +46,7 @@ class RuntimeControls:
         for flag in known:  # API names (env) -> the parser's dests (job_env)
             if flag.name in init and flag.argdest not in init:
                 init[flag.argdest] = init.pop(flag.name)
-        strategies = [f for f in known if _kind(f) == "strategy"]
+        strategies = [f for f in known if f.form_control == "strategy"]
         chosen = next((f.name for f in reversed(strategies) if init.get(f.name)), "")
         self.strategies = tuple(f.name for f in strategies)
         self.strategy = w.ToggleButtons(
@@ -65,7 +59,7 @@ class RuntimeControls:
         checks: dict[str, list[w.Widget]] = {"scheduling": [], "runtime": []}
         for flag in known:
             box = "runtime" if flag.group == "runtime" else "scheduling"
-            kind, key, label = _kind(flag), flag.argdest, flag.label or flag.name
+            kind, key, label = flag.form_control, flag.argdest, flag.label or flag.name
             if kind == "text":
                 self.texts[key] = text(label, flag.placeholder, text_value(init.get(key)))
                 boxes[box].append(self.texts[key])

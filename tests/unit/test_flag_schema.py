@@ -120,7 +120,8 @@ form = CalibanForm("train.py", initial={"backend": "local", "preemption_notice":
                    table_options={"autostart": False})
 field = form.runtime.texts["preemption_notice"]
 out["form"] = [field.description, field.placeholder, field.value,
-               field in form.runtime.scheduling.children, field in form.runtime.controls]
+               field in form.runtime.scheduling.children, field in form.runtime.controls,
+               form.error]
 print("RESULT" + json.dumps(out))
 """
 
@@ -148,4 +149,5 @@ def test_a_runtime_flag_added_to_the_schema_reaches_every_surface(tmp_path):
     assert out["session"] == {"preemption_notice": "4m"}
     assert out["config_key"] == 'a duration such as "2m" (string)'
     assert out["env_vars"] == ["CALIBAN_PREEMPTION_NOTICE"]
-    assert out["form"] == ["preemption notice", "e.g. 2m", "5m", True, True]
+    # The form still plans (the flag's request mapping is not written: it changes nothing).
+    assert out["form"] == ["preemption notice", "e.g. 2m", "5m", True, True, None]
