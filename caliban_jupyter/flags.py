@@ -28,6 +28,33 @@ from .spec.flag_schema import Flag
 if TYPE_CHECKING:
     from .settings import Settings
 
+# ----------------------------------------------------------------------------- schema
+
+def choices_of(flag: Flag) -> tuple[str, ...] | None:
+    """A flag's choices; for a backend's name (``flag_schema.BACKENDS``), the backends
+    registered now."""
+    if flag.choices == flag_schema.BACKENDS:
+        from .service.backends import backend_names
+
+        return tuple(backend_names())
+    if flag.choices == flag_schema.BOOT_DISK_TYPES:
+        from .spec.pools import BOOT_DISK_TYPES
+
+        return BOOT_DISK_TYPES
+    return None if flag.choices is None else tuple(flag.choices)
+
+
+def schema_json() -> dict[str, Any]:
+    """The flag schema as ``GET /caliban/api/flags`` serves it (its shape:
+    caliban_jupyter/server/flags.schema.json)."""
+    return {"flags": [
+        {"name": f.name, "type": f.type, "help": f.help,
+         "default": list(f.default) if isinstance(f.default, (list, tuple)) else f.default,
+         "choices": list(c) if (c := choices_of(f)) is not None else None,
+         "metavar": f.metavar, "group": f.group, "surfaces": list(f.surfaces)}
+        for f in flag_schema.FLAGS]}
+
+
 # ------------------------------------------------------------------------------ where
 
 def _where_flags() -> tuple[Flag, ...]:
@@ -182,7 +209,7 @@ def add_flag(group: Any, flag: Flag, **overrides: Any) -> argparse.Action:
         if flag.metavar:
             kwargs["metavar"] = flag.metavar
         if flag.strict_choices and flag.choices is not None:
-            kwargs["choices"] = list(flag_schema.choices_of(flag) or ())
+            kwargs["choices"] = list(choices_of(flag) or ())
     kwargs.update(overrides)
     return group.add_argument(*names, **kwargs)
 

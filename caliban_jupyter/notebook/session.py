@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from traitlets import Enum, TraitType, Unicode
 from traitlets.config import Configurable
 
+from ..flags import choices_of
 from ..spec import flag_schema
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def setting_traits() -> dict[str, TraitType]:
     for flag in flag_schema.flags("settings"):
         text = flag.help + "."
         if flag.type == "choice":
-            trait: TraitType = Enum(list(flag_schema.choices_of(flag) or ()),
+            trait: TraitType = Enum(list(choices_of(flag) or ()),
                                     default_value=None, allow_none=True, help=text)
         else:
             trait = Unicode(None, allow_none=True, help=text)

@@ -221,7 +221,7 @@ class FlagsHandler(CalibanHandler):
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
-        from ..spec.flag_schema import schema_json
+        from ..flags import schema_json
 
         body = json.dumps(schema_json())
         self.set_header("Etag", f'"{hashlib.sha1(body.encode()).hexdigest()}"')

@@ -7,7 +7,8 @@ CLI, the magics, the API and the server), the traits of ``%config Caliban``
 (:mod:`caliban_jupyter.notebook.session`), settings resolution and the config file's checks
 (:mod:`caliban_jupyter.settings`), the export's config and command
 (:mod:`caliban_jupyter.service.export_config`, :mod:`caliban_jupyter.packaging.export`),
-the widget form's runtime fields and ``GET /caliban/api/flags`` (the lab dialog).
+the widget form's fields and ``GET /caliban/api/flags`` (the lab dialog; served by
+:func:`caliban_jupyter.flags.schema_json`, which also reads the backends' names).
 
 It lives in spec/ because settings and packaging, below the front ends, read it too.
 A runtime flag's *request mapping* stays in :mod:`caliban_jupyter.spec.runtime`
@@ -21,15 +22,12 @@ replace it with a copy (``monkeypatch.setattr(flag_schema, "FLAGS", ...)``).
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .pools import BOOT_DISK_TYPES
-
-__all__ = ["FLAGS", "GROUPS", "RUNTIME_GROUPS", "SURFACES", "TYPES", "Flag", "by_name",
-           "choices_of", "flags", "iter_groups", "runtime_names", "schema_json"]
+__all__ = ["BACKENDS", "BOOT_DISK_TYPES", "FLAGS", "GROUPS", "RUNTIME_GROUPS", "SURFACES", "TYPES", "Flag",
+           "by_name", "flags", "iter_groups", "runtime_names"]
 
 #: Where a flag can be given. cli: ``caliban cloud``; magic: ``%%caliban_cloud``; api:
 #: ``caliban_jupyter.cloud()`` and the server's submissions; config_file:
@@ -46,6 +44,12 @@ GROUPS = ("what to run", "image", "where", "scheduling", "runtime", "distributed
           "output", "config")
 #: The groups whose flags are a job's runtime (spec/runtime.py's RuntimeFlags).
 RUNTIME_GROUPS = ("scheduling", "runtime", "distributed")
+
+#: ``choices`` read when asked (by caliban_jupyter.flags.choices_of): the backends
+#: registered now (service/backends.py, a layer up), and the boot disk types
+#: (spec/pools.py, whose import reads the accelerator catalog: not for ``--help``).
+BACKENDS = "backends"
+BOOT_DISK_TYPES = "boot_disk_types"
 
 _CLOUD = ("cli", "magic", "api")
 
@@ -64,7 +68,8 @@ class Flag:
     group: str
     surfaces: tuple[str, ...]
     default: Any = None
-    #: The values offered, or "module:function" returning them (read when asked).
+    #: The values offered, or where to read them when asked (:data:`BACKENDS`,
+    #: :data:`BOOT_DISK_TYPES`).
     choices: tuple[str, ...] | str | None = None
     #: Whether argparse refuses other values (else the plan says why, in its own words).
     strict_choices: bool = True
@@ -284,7 +289,7 @@ FLAGS: tuple[Flag, ...] = (
     # ------------------------------------------------------------------------ where
     _f("backend", "choice", "vertex (Google) or local (the Vertex emulator on this machine)",
        "where", (*_ANY_JOB, "settings", "form", "lab"),
-       choices="caliban_jupyter.service.backends:backend_names", layer="setting",
+       choices=BACKENDS, layer="setting",
        env_vars=("CALIBAN_BACKEND",), takes="'vertex' or 'local'"),
     _f("project_id", "str", "Google Cloud project (Vertex backend)", "where",
        (*_ANY_JOB, "settings", "form", "lab"), layer="setting", env_vars=("PROJECT_ID",),
@@ -343,33 +348,9 @@ def by_name(name: str) -> Flag:
     raise KeyError(name)
 
 
-def choices_of(flag: Flag) -> tuple[str, ...] | None:
-    """A flag's choices, calling the function a "module:function" reference names (the
-    backends' names come from their registry, which sits above spec)."""
-    if isinstance(flag.choices, str):
-        module, _, func = flag.choices.partition(":")
-        get: Callable[[], Any] = getattr(importlib.import_module(module), func)
-        return tuple(get())
-    return flag.choices
-
-
 def runtime_names() -> tuple[str, ...]:
     """The argparse dests of the runtime flags: RuntimeFlags' fields must be these."""
     return tuple(f.argdest for f in FLAGS if f.runtime)
-
-
-def _json_default(flag: Flag) -> Any:
-    return list(flag.default) if isinstance(flag.default, (list, tuple)) else flag.default
-
-
-def schema_json() -> dict[str, Any]:
-    """The schema as ``GET /caliban/api/flags`` serves it (shape:
-    caliban_jupyter/server/flags.schema.json)."""
-    return {"flags": [
-        {"name": f.name, "type": f.type, "help": f.help, "default": _json_default(f),
-         "choices": list(c) if (c := choices_of(f)) is not None else None,
-         "metavar": f.metavar, "group": f.group, "surfaces": list(f.surfaces)}
-        for f in FLAGS]}
 
 
 def iter_groups(surface: str = "cli") -> Iterator[tuple[str, tuple[Flag, ...]]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..flags import choices_of
 from ..spec import flag_schema
 from ..spec.flag_schema import Flag
 from ..spec.runtime import RuntimeFlags
@@ -111,7 +112,7 @@ class RuntimeControls:
 
 def _choice(label: str, flag: Flag, initial: Any) -> w.Dropdown:
     control = dropdown(label)
-    choices = tuple(flag_schema.choices_of(flag) or ())
+    choices = tuple(choices_of(flag) or ())
     value = str(initial or "")
     # An invalid prefill is kept, so the service's message says why it is wrong.
     kept = [(f"{value} ✗", value)] if value and value not in choices else []

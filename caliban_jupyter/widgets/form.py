@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..errors import CalibanError
+from ..flags import choices_of
 from ..spec import choices as _choices
 from ..spec import flag_schema
 from ._form_parts import (
@@ -128,7 +129,7 @@ class CalibanForm(w.VBox):
         self.force = w.Checkbox(value=bool(init.get("force")), indent=False,
                                 description="force (skip catalog checks)")
         self.backend = dropdown("backend")
-        backends = flag_schema.choices_of(flag_schema.by_name("backend")) or ()
+        backends = choices_of(flag_schema.by_name("backend")) or ()
         self.backend.options = [("(from settings)", ""), *((b, b) for b in backends)]
         self.backend.value = str(init.get("backend") or "")
         self.experiments = ExperimentEditor(init.get("experiment_config"), self.cwd)

@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 
 import caliban_jupyter.server
+from caliban_jupyter.flags import schema_json
 from caliban_jupyter.spec import flag_schema
 
 SCHEMA = Path(caliban_jupyter.server.__file__).with_name("flags.schema.json")
@@ -36,7 +37,7 @@ async def test_flags_match_the_json_schema_and_the_flag_schema(api):
 
 def test_the_json_schema_refuses_a_wrong_shape():
     schema = json.loads(SCHEMA.read_text())
-    good = flag_schema.schema_json()
+    good = schema_json()
     jsonschema.validate(good, schema)
     for change in ({"type": "string"}, {"surfaces": ["cli", "desktop"]}, {"extra": 1},
                    {"choices": "a,b"}):

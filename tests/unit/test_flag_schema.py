@@ -13,6 +13,7 @@ from dataclasses import fields
 
 import pytest
 
+from caliban_jupyter.flags import choices_of
 from caliban_jupyter.spec import flag_schema
 from caliban_jupyter.spec.flag_schema import Flag
 from caliban_jupyter.spec.runtime import RuntimeFlags
@@ -33,7 +34,7 @@ def test_every_flag_is_well_formed():
         if "settings" in flag.surfaces:
             assert flag.env_vars and flag.layer == "setting", flag.name
         if flag.type == "choice":
-            assert flag_schema.choices_of(flag), flag.name
+            assert choices_of(flag), flag.name
         assert {"magic", "api"} <= set(flag.surfaces) or "cli" not in flag.surfaces
 
 
@@ -54,7 +55,7 @@ def test_backend_choices_come_from_the_backend_registry(monkeypatch):
     add_cloud_arguments(parser)
     assert parser.parse_args(["--backend", "third"]).backend == "third"
     backend = flag_schema.by_name("backend")
-    assert flag_schema.choices_of(backend) == ("vertex", "local", "third")
+    assert choices_of(backend) == ("vertex", "local", "third")
 
 
 # A runtime flag as a later one would be written: the schema entry is all it takes for
