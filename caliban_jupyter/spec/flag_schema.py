@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BACKENDS", "BOOT_DISK_TYPES", "FLAGS", "GROUPS", "RUNTIME_GROUPS", "SURFACES", "TYPES", "Flag",
-           "by_name", "flags", "iter_groups", "runtime_names"]
+__all__ = ["BACKENDS", "BOOT_DISK_TYPES", "FLAGS", "GROUPS", "RUNTIME_GROUPS", "SURFACES",
+           "TYPES", "Flag", "by_name", "flags", "iter_groups", "runtime_names"]
 
 #: Where a flag can be given. cli: ``caliban cloud``; magic: ``%%caliban_cloud``; api:
 #: ``caliban_jupyter.cloud()`` and the server's submissions; config_file:
