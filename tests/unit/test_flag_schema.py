@@ -152,3 +152,17 @@ def test_a_runtime_flag_added_to_the_schema_reaches_every_surface(tmp_path):
     assert out["env_vars"] == ["CALIBAN_PREEMPTION_NOTICE"]
     # The form still plans (the flag's request mapping is not written: it changes nothing).
     assert out["form"] == ["preemption notice", "e.g. 2m", "5m", True, True, None]
+
+
+def test_the_help_names_every_config_key_and_environment_variable():
+    # The prose of `caliban cloud --help/--helpfull` is written by hand (caliban's wording):
+    # a flag added to the schema that the file or the environment takes must be named there.
+    import re
+
+    from caliban_jupyter.flags import EPILOG, HELPFULL_EXTRA
+
+    words = set(re.findall(r"[A-Za-z_]+", EPILOG + HELPFULL_EXTRA))
+    for flag in flag_schema.flags("config_file"):
+        assert flag.name in words, flag.name
+    for flag in flag_schema.flags("settings"):
+        assert set(flag.env_vars) <= words, flag.name
