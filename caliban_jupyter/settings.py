@@ -162,14 +162,7 @@ def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r}" +
                           (f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else "") +
                           f"; allowed keys: {allowed}")
-    for key in CONFIG_KEYS:
-        if key in data and _config_type(key) in ("str", "choice") \
-                and not isinstance(data[key], str):
-            raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
-    _check_job_keys(data, path)
-    size = data.get("boot_disk_size")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, str))):
-        raise ConfigError(f"{path}: 'boot_disk_size' must be {CONFIG_KEYS['boot_disk_size']}")
+    _check_types(data, path)
     env = data.get("env")
     if env is not None and (not isinstance(env, dict) or not all(
             isinstance(v, (str, int, float)) and not isinstance(v, bool)
@@ -179,19 +172,23 @@ def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
     return data
 
 
-def _check_job_keys(data: Mapping[str, Any], path: Path) -> None:
-    for key in JOB_KEYS:
-        kind = _config_type(key)
+def _check_types(data: Mapping[str, Any], path: Path) -> None:
+    """Each key's value has its flag's type (the flag schema's; numbers may be text, the
+    plan checks them). The objects (labels, env, per-mode images) are checked apart."""
+    for key in CONFIG_KEYS:
         if key not in data:
             continue
-        if kind == "bool" and not isinstance(data[key], bool):
+        kind, value = _config_type(key), data[key]
+        if kind in ("str", "choice") and not isinstance(value, str):
             raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
-        if kind == "list" and not (isinstance(data[key], list)
-                                   and all(isinstance(v, str) for v in data[key])):
+        if kind == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
+        if kind == "list" and not (isinstance(value, list)
+                                   and all(isinstance(v, str) for v in value)):
             raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]} (strings)")
         numbers = (int, str) if kind == "int" else (int, float, str)
-        if kind in ("int", "float") and (isinstance(data[key], bool) or
-                                         not isinstance(data[key], numbers)):
+        if kind in ("int", "float") and (isinstance(value, bool)
+                                         or not isinstance(value, numbers)):
             raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
     labels = data.get("labels", {})
     if not isinstance(labels, dict) or not all(
