@@ -57,9 +57,9 @@ def job_config(request: CloudRequest, merged: CloudRequest, dirs: Sequence[str],
     if merged.extras:
         config["extras"] = list(merged.extras)
     runtime = merged.runtime
-    config.update({k: True for k in written["runtime_switches"] if getattr(runtime, k)})
+    config.update({k: True for k in written["runtime_switches"] if getattr(runtime, k, None)})
     config.update({k: getattr(runtime, k) for k in written["runtime_values"]
-                   if getattr(runtime, k)})
+                   if getattr(runtime, k, None)})
     env = _env(project.get("env"), runtime.job_env, notes)
     if env:
         config["env"] = env

@@ -182,7 +182,7 @@ FLAGS: tuple[Flag, ...] = (
        (*_ANY_JOB, "form"), default=[], layer="job",
        takes="a list of setup.py/pyproject.toml extras to install", placeholder="gpu, tf"),
     _f("base_image", "str", "base image for the job's image", "image",
-       (*_ANY_JOB, "settings", "form"), metavar="IMAGE", layer="setting",
+       (*_ANY_JOB, "settings", "form", "lab"), metavar="IMAGE", layer="setting",
        config_type="json", env_vars=("CALIBAN_BASE_IMAGE",),
        takes="an image name, or {\"cpu\": IMAGE, \"gpu\": IMAGE}", label="base image",
        placeholder="from settings"),

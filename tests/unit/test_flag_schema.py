@@ -115,6 +115,19 @@ from caliban_jupyter.settings import CONFIG_KEYS, ENV_VARS
 out["config_key"] = CONFIG_KEYS.get("preemption_notice")
 out["env_vars"] = ENV_VARS.get("preemption_notice")
 
+from caliban_jupyter.errors import ConfigError
+from caliban_jupyter.settings import load_config_file
+with open(".calibanconfig.json", "w") as f:
+    f.write('{"preemption_notice": 5}')
+try:
+    load_config_file(".")
+except ConfigError as e:
+    out["config_error"] = str(e)
+os.remove(".calibanconfig.json")
+from caliban_jupyter.packaging.export import cloud_command
+out["export_command"] = cloud_command({"backend": "local", "preemption_notice": "2m",
+                                       "spot": True})
+
 from caliban_jupyter.widgets.form import CalibanForm
 open("train.py", "w").write("print(1)\\n")
 form = CalibanForm("train.py", initial={"backend": "local", "preemption_notice": "5m"},
@@ -150,6 +163,11 @@ def test_a_runtime_flag_added_to_the_schema_reaches_every_surface(tmp_path):
     assert out["session"] == {"preemption_notice": "4m"}
     assert out["config_key"] == 'a duration such as "2m" (string)'
     assert out["env_vars"] == ["CALIBAN_PREEMPTION_NOTICE"]
+    assert out["config_error"] == (".calibanconfig.json: 'preemption_notice' must be a "
+                                   'duration such as "2m" (string)')
+    # The export's command lists it where the schema puts it (after the scheduling flags).
+    assert out["export_command"] == ["caliban", "cloud", "--spot", "--preemption_notice",
+                                     "2m", "--backend", "local", "main.py"]
     # The form still plans (the flag's request mapping is not written: it changes nothing).
     assert out["form"] == ["preemption notice", "e.g. 2m", "5m", True, True, None]
 
