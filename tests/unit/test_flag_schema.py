@@ -165,9 +165,9 @@ def test_a_runtime_flag_added_to_the_schema_reaches_every_surface(tmp_path):
     assert out["env_vars"] == ["CALIBAN_PREEMPTION_NOTICE"]
     assert out["config_error"] == (".calibanconfig.json: 'preemption_notice' must be a "
                                    'duration such as "2m" (string)')
-    # The export's command lists it where the schema puts it (after the scheduling flags).
-    assert out["export_command"] == ["caliban", "cloud", "--spot", "--preemption_notice",
-                                     "2m", "--backend", "local", "main.py"]
+    # The export's command lists it where the schema puts it (the copy's last entry).
+    assert out["export_command"] == ["caliban", "cloud", "--spot", "--backend", "local",
+                                     "--preemption_notice", "2m", "main.py"]
     # The form still plans (the flag's request mapping is not written: it changes nothing).
     assert out["form"] == ["preemption notice", "e.g. 2m", "5m", True, True, None]
 
