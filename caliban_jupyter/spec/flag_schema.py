@@ -1,6 +1,6 @@
 """The one schema of ``caliban cloud``'s flags and settings: every flag once, with its name,
 type, help, default, choices, metavar, group, what ``.calibanconfig.json`` may hold for it
-and which surfaces take it. Pure data (imports only spec).
+and which surfaces take it. Pure data: it imports nothing of the package.
 
 Everything else derives from :data:`FLAGS`: argparse (:mod:`caliban_jupyter.flags`, so the
 CLI, the magics, the API and the server), the traits of ``%config Caliban``
@@ -32,8 +32,9 @@ __all__ = ["BACKENDS", "BOOT_DISK_TYPES", "FLAGS", "GROUPS", "RUNTIME_GROUPS", "
 #: Where a flag can be given. cli: ``caliban cloud``; magic: ``%%caliban_cloud``; api:
 #: ``caliban_jupyter.cloud()`` and the server's submissions; config_file:
 #: ``.calibanconfig.json``; settings: ``%config Caliban.NAME`` and an environment
-#: variable; export: written by ``caliban export`` (and taken by it); form: the widget
-#: form; lab: the JupyterLab "Run as job" dialog.
+#: variable; export: written into the ``.calibanconfig.json`` of ``caliban export``'s
+#: directory (``caliban export`` takes every cli flag but the ``not_exported`` ones);
+#: form: the widget form; lab: the JupyterLab "Run as job" dialog.
 SURFACES = ("cli", "magic", "api", "config_file", "settings", "export", "form", "lab")
 #: A flag's type as the API, the config file and the forms take it (the CLI's values stay
 #: text: the plan validates them for every front end alike).
