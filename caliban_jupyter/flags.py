@@ -9,7 +9,9 @@
 - the flags of ``caliban status/stop/resubmit/logs/outputs`` and of their magics
   (:data:`COMMAND_FLAGS`), and the export's (:func:`add_export_arguments`).
 
-Only argparse is imported here, so ``caliban --help`` and ``%load_ext`` stay cheap. Values
+Every flag of ``caliban cloud`` is an entry of :mod:`caliban_jupyter.spec.flag_schema`;
+the parsers are built from it when asked. Only argparse and that schema are imported here,
+so ``caliban --help`` and ``%load_ext`` stay cheap. Values
 stay text: :func:`caliban_jupyter.spec.runtime.resolve_runtime` and the plan validate them
 for every front end alike (the API passes numbers as text too).
 """
@@ -20,30 +22,48 @@ import argparse
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .spec import flag_schema
+from .spec.flag_schema import Flag
+
 if TYPE_CHECKING:
     from .settings import Settings
 
+# ----------------------------------------------------------------------------- schema
+
+def choices_of(flag: Flag) -> tuple[str, ...] | None:
+    """A flag's choices; for a backend's name (``flag_schema.BACKENDS``), the backends
+    registered now."""
+    if flag.choices == flag_schema.BACKENDS:
+        from .service.backends import backend_names
+
+        return tuple(backend_names())
+    if flag.choices == flag_schema.BOOT_DISK_TYPES:
+        from .spec.pools import BOOT_DISK_TYPES
+
+        return BOOT_DISK_TYPES
+    return None if flag.choices is None else tuple(flag.choices)
+
+
+def schema_json() -> dict[str, Any]:
+    """The flag schema as ``GET /caliban/api/flags`` serves it (its shape:
+    caliban_jupyter/server/flags.schema.json)."""
+    return {"flags": [
+        {"name": f.name, "type": f.type, "help": f.help,
+         "default": list(f.default) if isinstance(f.default, (list, tuple)) else f.default,
+         "choices": list(c) if (c := choices_of(f)) is not None else None,
+         "metavar": f.metavar, "group": f.group, "surfaces": list(f.surfaces)}
+        for f in flag_schema.FLAGS]}
+
+
 # ------------------------------------------------------------------------------ where
 
-#: Each "where" flag's argparse keywords, in the order the help lists them.
-_WHERE_FLAGS: dict[str, dict[str, Any]] = {
-    "backend": dict(choices=["vertex", "local"],
-                    help="vertex (Google) or local (the Vertex emulator on this machine)"),
-    "project_id": dict(help="Google Cloud project (Vertex backend)"),
-    "region": dict(help="Vertex AI region (default us-central1)"),
-    "endpoint": dict(metavar="URL",
-                     help="job service endpoint (default {region}-aiplatform.googleapis.com; "
-                          "with --backend local, an emulator already running there)"),
-    "output_dir": dict(metavar="URI",
-                       help="where jobs write outputs: gs://BUCKET/PREFIX (with --backend "
-                            "local also a local directory; default: the emulator's own)"),
-    "cloud_key": dict(metavar="KEY_JSON",
-                      help="service-account key for API calls from this machine; never "
-                           "enters the image"),
-}
+def _where_flags() -> tuple[Flag, ...]:
+    return flag_schema.flags("cli", group="where")
+
+
 #: The settings that say which job service to ask: the flags (and API keywords) of every
 #: command that follows jobs up. ``caliban cloud`` also takes ``--output_dir`` among them.
-WHERE = tuple(k for k in _WHERE_FLAGS if k != "output_dir")
+WHERE = tuple(f.name for f in _where_flags() if f.name != "output_dir")
 #: The title of the where flags of the commands that follow jobs up.
 FOLLOW_UP_TITLE = "job service (default: where the group was submitted)"
 
@@ -52,9 +72,9 @@ def add_where_arguments(parser: argparse.ArgumentParser, *, title: str = FOLLOW_
                         outputs: bool = False) -> None:
     """Add the :data:`WHERE` flags (and ``--output_dir`` with ``outputs``) as one group."""
     group = parser.add_argument_group(title)
-    for name, kwargs in _WHERE_FLAGS.items():
-        if name != "output_dir" or outputs:
-            group.add_argument(f"--{name}", **kwargs)
+    for flag in _where_flags():
+        if flag.name != "output_dir" or outputs:
+            add_flag(group, flag)
 
 
 def where_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -155,101 +175,43 @@ def add_cloud_arguments(p: argparse.ArgumentParser, *, module: bool = True) -> N
     p.usage = USAGE if module else None
     p.epilog = EPILOG
     p.add_argument("--helpfull", action=_HelpFull)
-    g = p.add_argument_group("what to run")
-    g.add_argument("--nogpu", action="store_true",
-                   help="CPU-only job (default machine n1-highcpu-32, no default GPU)")
-    g.add_argument("--gpu_spec", metavar="NUMxGPU_TYPE",
-                   help="GPUs per job, e.g. 2xV100 (default 1xP100 unless --nogpu/--tpu_spec)")
-    g.add_argument("--tpu_spec", metavar="NUMxTPU_TYPE", help="TPU cores per job, e.g. 8xV3")
-    g.add_argument("--machine_type", help="Vertex machine type (default: see --helpfull)")
-    g.add_argument("--force", action="store_true",
-                   help="skip accelerator/machine/region combination checks (never syntax)")
-    g.add_argument("--experiment_config", metavar="PATH|stdin",
-                   help="JSON experiment config broadcast into one job per combination")
-    g.add_argument("--name", help="job name prefix (default caliban_{user})")
-    g.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE",
-                   help="label for every job (repeatable)")
-    g.add_argument("-o", "--output", action="append", default=[], metavar="NAME",
-                   help="save this variable of the program (a cell, script or notebook) "
-                        "after it ends, for sweep.results() / `caliban outputs` (repeatable)")
-    g.add_argument("--xgroup", metavar="NAME",
-                   help="experiment group (default {user}-xgroup-{YYYY-mm-dd-HH-MM-SS}, "
-                        "with -2, -3... when another submission has it)")
-    b = p.add_argument_group("image")
-    b.add_argument("-d", "--dir", action="append", default=[], metavar="DIR",
-                   help="extra directory to copy into the image (repeatable, order kept)")
-    b.add_argument("--extras", action="append", default=[],
-                   help="setup.py/pyproject extras to install (repeatable)")
-    b.add_argument("--base_image", metavar="IMAGE", help="base image for the job's image")
-    b.add_argument("--image_tag", metavar="IMAGE",
-                   help="run this existing image; skip build and push")
-    b.add_argument("--registry", metavar="REGISTRY",
-                   help="where to push, e.g. us-central1-docker.pkg.dev/PROJECT/REPO "
-                        "(Vertex default: REGION-docker.pkg.dev/PROJECT/caliban)")
-    b.add_argument("--build", choices=["auto", "docker", "package", "cloudbuild"],
-                   help="docker: build locally; package: no image, a code package on a "
-                        "prebuilt image; cloudbuild: build on Google Cloud Build (default "
-                        "auto: docker when an engine answers, else package)")
-    b.add_argument("--staging_bucket", metavar="gs://BUCKET[/PREFIX]",
-                   help="where packages and build contexts are uploaded (package and "
-                        "cloudbuild on Vertex)")
-    b.add_argument("--executor_image", metavar="NAME|URI",
-                   help="prebuilt image for --build package, e.g. pytorch-2.4-gpu (default: "
-                        "scikit-learn CPU / PyTorch GPU; with --backend local, the base image)")
-    add_where_arguments(p, title="where", outputs=True)
-    add_runtime_arguments(p)
-    o = p.add_argument_group("output")
-    o.add_argument("--dry_run", action="store_true",
-                   help="show the jobs that would be submitted; build and submit nothing")
-    o.add_argument("--show_program", action="store_true",
-                   help="with --dry_run, also print the program each job runs (for a cell or "
-                        "notebook: the generated code)")
-    o.add_argument("--format", choices=["text", "json"], default="text",
-                   help="json: print the CustomJob request bodies (with --dry_run) or records")
+    for title, members in flag_schema.iter_groups("cli"):
+        if title == "where":
+            add_where_arguments(p, title="where", outputs=True)
+        else:
+            group = p.add_argument_group(title)
+            for flag in members:
+                add_flag(group, flag)
 
 
 def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
     """Add the runtime flags to ``p`` as their own groups."""
-    s = p.add_argument_group("scheduling")
-    s.add_argument("--spot", action="store_true",
-                   help="run on Spot VMs: far cheaper, but may be preempted")
-    s.add_argument("--flex_start", action="store_true",
-                   help="queue until L4/A100/H100/H200/B200 capacity is free (Dynamic "
-                        "Workload Scheduler), then run uninterrupted")
-    s.add_argument("--max_wait", metavar="DURATION",
-                   help="with --flex_start: how long to wait for capacity, e.g. 2h "
-                        "(0s: forever)")
-    s.add_argument("--timeout", metavar="DURATION",
-                   help="stop the job after this long, e.g. 90m, 2h, 3600s, 1d")
-    s.add_argument("--restart_on_worker_restart", action="store_true",
-                   help="restart the whole job when a worker restarts (e.g. preempted)")
-    s.add_argument("--disable_retries", action="store_true",
-                   help="fail instead of retrying on internal errors")
-    r = p.add_argument_group("runtime")
-    r.add_argument("--env", dest="job_env", action="append", default=[],
-                   metavar="KEY=VALUE",
-                   help="environment variable of every replica (repeatable; never a label)")
-    r.add_argument("--service_account", metavar="EMAIL",
-                   help="service account the job runs as")
-    r.add_argument("--network", metavar="projects/N/global/networks/NAME",
-                   help="VPC network to peer the job with")
-    r.add_argument("--tensorboard", metavar="projects/P/locations/L/tensorboards/ID",
-                   help="TensorBoard instance for the job's logs (needs --service_account)")
-    r.add_argument("--enable_web_access", action="store_true",
-                   help="interactive shell access to the replicas (URIs in caliban status)")
-    r.add_argument("--boot_disk_size", metavar="GB", help="boot disk size (100 to 64000)")
-    r.add_argument("--boot_disk_type", metavar="TYPE",
-                   help="pd-ssd (default), pd-standard or hyperdisk-balanced")
-    r.add_argument("--reservation", metavar="NAME",
-                   help="consume this Compute Engine reservation")
-    d = p.add_argument_group("distributed")
-    d.add_argument("--workers", metavar="N",
-                   help="N worker replicas besides the chief (workerpool1), same image and "
-                        "args; CLUSTER_SPEC and TF_CONFIG tell each its role")
-    d.add_argument("--worker_machine_type", metavar="MACHINE",
-                   help="machine type of the workers (default: the chief's)")
-    d.add_argument("--worker_gpu_spec", metavar="NUMxGPU_TYPE",
-                   help="GPUs per worker (default: the chief's; 'none' for CPU workers)")
+    for title, members in flag_schema.iter_groups("cli"):
+        if title in flag_schema.RUNTIME_GROUPS:
+            group = p.add_argument_group(title)
+            for flag in members:
+                add_flag(group, flag)
+
+
+def add_flag(group: Any, flag: Flag, **overrides: Any) -> argparse.Action:
+    """Add one flag of the schema to an argparse parser or group."""
+    names = [*([flag.short] if flag.short else []), f"--{flag.option or flag.name}"]
+    kwargs: dict[str, Any] = {"help": flag.help}
+    if flag.dest:
+        kwargs["dest"] = flag.dest
+    if flag.type == "bool":
+        kwargs["action"] = "store_true"
+    else:
+        if flag.type == "list":
+            kwargs.update(action="append", default=[])
+        elif flag.default is not None:
+            kwargs["default"] = flag.default
+        if flag.metavar:
+            kwargs["metavar"] = flag.metavar
+        if flag.strict_choices and flag.choices is not None:
+            kwargs["choices"] = list(choices_of(flag) or ())
+    kwargs.update(overrides)
+    return group.add_argument(*names, **kwargs)
 
 
 # ----------------------------------------------------- the commands that follow jobs up
@@ -333,17 +295,10 @@ COMMAND_FLAGS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 
 # -------------------------------------------------------------------------------- export
 
-# Flags of `caliban cloud` that belong to one submission, not to the job written down.
-_PER_SUBMISSION = {
-    "xgroup": "the experiment group is chosen when you submit: bash submit.sh --xgroup NAME",
-    "image_tag": "an export is the job's source; to run an existing image, use caliban "
-                 "cloud --image_tag",
-    "dry_run": "to see the jobs an export submits: bash submit.sh --dry_run",
-    "show_program": "the program is main.py in the directory",
-    "format": "the export prints what it wrote; caliban cloud --format applies when you "
-              "submit",
-    "cloud_key": "credentials stay with whoever submits: bash submit.sh --cloud_key KEY",
-}
+def _per_submission() -> dict[str, str]:
+    """Flags of `caliban cloud` that belong to one submission, not to the job written
+    down: dest -> why an export refuses it."""
+    return {f.argdest: f.not_exported for f in flag_schema.flags("cli") if f.not_exported}
 
 
 class _NotForExport(argparse.Action):
@@ -353,7 +308,7 @@ class _NotForExport(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         raise argparse.ArgumentError(self, f"not part of an export: "
-                                           f"{_PER_SUBMISSION[self.dest]}")
+                                           f"{_per_submission()[self.dest]}")
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
@@ -366,7 +321,7 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--force", dest="overwrite", action="store_true",
                    help="write into DIR even when it is not empty (without asking): the files "
                         "the export writes are replaced, other files are left as they are")
-    defaults = {"dry_run": False, "format": "text", "show_program": False}
-    for dest in _PER_SUBMISSION:
-        g.add_argument(f"--{dest}", dest=dest, action=_NotForExport,
-                       default=defaults.get(dest))
+    for flag in flag_schema.flags("cli"):
+        if flag.not_exported:
+            g.add_argument(f"--{flag.option or flag.name}", dest=flag.argdest,
+                           action=_NotForExport, default=flag.default)

@@ -75,11 +75,21 @@ def dests(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     return out
 
 
-# Keyword spellings that differ from the parser's dest (plural forms read naturally in
-# Python: dirs=["data"], labels={"team": "x"}; env={"K": "v"} is --env, whose dest
-# job_env keeps it apart from the process environment a CloudRequest carries).
-_ALIASES = {"dirs": "dir", "labels": "label", "env": "job_env",
-            "outputs": "output"}
+def _json_dests() -> set[str]:
+    """The dests whose keyword value may be any JSON (``experiment_config={...}``)."""
+    from .spec.flag_schema import flags
+
+    return {f.argdest for f in flags("api") if f.type == "json"}
+
+
+def _aliases() -> dict[str, str]:
+    """Keyword spellings that differ from the parser's dest, from the flag schema (plural
+    forms read naturally in Python: dirs=["data"], labels={"team": "x"}; env={"K": "v"} is
+    --env, whose dest job_env keeps it apart from the process environment a CloudRequest
+    carries)."""
+    from .spec.flag_schema import flags
+
+    return {f.name: f.argdest for f in flags("api") if f.argdest != f.name}
 
 
 def namespace_from_options(parser: argparse.ArgumentParser, options: Mapping[str, Any],
@@ -90,9 +100,10 @@ def namespace_from_options(parser: argparse.ArgumentParser, options: Mapping[str
     list); an unknown option raises one :class:`UsageError` listing the valid ones.
     """
     actions = dests(parser)
+    aliases, json_dests = _aliases(), _json_dests()
     ns = argparse.Namespace(**{d: a.default for d, a in actions.items()})
     for key, value in options.items():
-        dest = _ALIASES.get(key, key)
+        dest = aliases.get(key, key)
         action = actions.get(dest)
         if action is None:
             valid = ", ".join(sorted(actions))
@@ -109,12 +120,12 @@ def namespace_from_options(parser: argparse.ArgumentParser, options: Mapping[str
         elif value is not None and action.choices is not None and value not in action.choices:
             allowed = ", ".join(map(repr, action.choices))
             raise UsageError(f"{what}: option {key!r} must be one of {allowed}, not {value!r}")
-        elif value is not None and dest != "experiment_config" and not isinstance(
+        elif value is not None and dest not in json_dests and not isinstance(
                 value, (str, int, float)):
             raise UsageError(f"{what}: option {key!r} takes a string, not "
                              f"{type(value).__name__}")
         elif isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and dest != "experiment_config":
+                and dest not in json_dests:
             value = str(value)
         setattr(ns, dest, value)
     return ns

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .spec import flag_schema
 from .spec.defaults import (  # noqa: F401  (importable from here, as before)
     DEFAULT_CPU_MACHINE,
     DEFAULT_GPU_MACHINE,
@@ -24,91 +25,37 @@ from .spec.defaults import (  # noqa: F401  (importable from here, as before)
 CONFIG_FILE = ".calibanconfig.json"
 BACKENDS = ("vertex", "local")
 #: How jobs become runnable (--build): see caliban_jupyter/service/build.py.
-BUILD_MODES = ("auto", "docker", "package", "cloudbuild")
+BUILD_MODES = tuple(flag_schema.by_name("build").choices or ())
 # Public defaults: see the README ("Base images") for why these two.
 DEFAULT_BASE_IMAGES = {
     "cpu": "python:3.11-slim",
     "gpu": "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/base-cu121.py310",
 }
 
-# key -> human description of what it takes; unknown keys are rejected by name.
-CONFIG_KEYS = {
-    "project_id": "a Google Cloud project id (string)",
-    "region": "a Vertex AI region such as us-central1 (string)",
-    "cloud_key": "path to a service-account key JSON file (string)",
-    "backend": "'vertex' or 'local'",
-    "base_image": "an image name, or {\"cpu\": IMAGE, \"gpu\": IMAGE}",
-    "apt_packages": "a list of Debian packages, or {\"cpu\": [...], \"gpu\": [...]}",
-    "registry": "a registry prefix such as us-central1-docker.pkg.dev/PROJECT/REPO",
-    "endpoint": "the job service endpoint, e.g. http://127.0.0.1:8470 (string)",
-    # Runtime settings of every job (spec/runtime.py validates their values).
-    "service_account": "the jobs' service account email (string)",
-    "network": "projects/PROJECT_NUMBER/global/networks/NAME (string)",
-    "tensorboard": "projects/P/locations/L/tensorboards/ID (string)",
-    "reservation": "a Compute Engine reservation name (string)",
-    "boot_disk_size": "boot disk size in GB (number)",
-    "boot_disk_type": "'pd-ssd', 'pd-standard' or 'hyperdisk-balanced'",
-    "timeout": "a job timeout such as \"90m\", \"2h\" or \"1d\" (string)",
-    "env": "environment variables of every job, {\"NAME\": \"value\"}",
-    "build": "'auto', 'docker', 'package' or 'cloudbuild'",
-    "staging_bucket": "where code packages and build contexts are uploaded, gs://BUCKET[/PREFIX]",
-    "executor_image": "the prebuilt image --build package runs on: a short name such as "
-                      "pytorch-2.4-gpu, or an image URI (string)",
-    "output_dir": "where jobs write their outputs: gs://BUCKET/PREFIX (a local directory "
-                  "with the local backend) (string)",
-}
+# Everything below derives from the flag schema (spec/flag_schema.py).
+
+#: key -> human description of what it takes; unknown keys are rejected by name.
+CONFIG_KEYS = {f.name: f.takes or f.help for f in flag_schema.flags("config_file")}
 #: Settings that go to every job's runtime (JobRuntime), not to where jobs run.
-RUNTIME_KEYS = ("service_account", "network", "tensorboard", "reservation", "boot_disk_size",
-                "boot_disk_type", "timeout", "env")
-
-# The other flags of `caliban cloud` a project, or a job directory written by `caliban
-# export`, keeps beside its code. A flag on the command line wins (service.py merges them).
-JOB_KEYS = {
-    "nogpu": "true or false (CPU-only jobs)",
-    "gpu_spec": "GPUs per job such as \"2xV100\" (string)",
-    "tpu_spec": "TPU cores per job such as \"8xV3\" (string)",
-    "machine_type": "a Vertex AI machine type such as \"n1-standard-8\" (string)",
-    "force": "true or false (skip accelerator/machine/region combination checks)",
-    "experiment_config": "path of a JSON experiment config, relative to the file (string)",
-    "name": "the job name prefix (string)",
-    "labels": "an object of label names to values, e.g. {\"team\": \"vision\"}",
-    "dirs": "a list of directories to copy into the image, relative to the file",
-    "extras": "a list of setup.py/pyproject.toml extras to install",
-    "args": "a list of arguments for every job, before the experiment's own",
-    "spot": "true or false (Spot VMs)",
-    "flex_start": "true or false (wait for capacity with the Dynamic Workload Scheduler)",
-    "max_wait": "with flex_start, how long to wait for capacity, e.g. \"2h\" (string)",
-    "restart_on_worker_restart": "true or false",
-    "disable_retries": "true or false",
-    "enable_web_access": "true or false",
-    "workers": "the number of worker replicas besides the chief (number)",
-    "worker_machine_type": "the workers' machine type (string)",
-    "worker_gpu_spec": "GPUs per worker such as \"1xT4\", or \"none\" (string)",
-}
+RUNTIME_KEYS = tuple(f.name for f in flag_schema.flags("config_file")
+                     if f.layer == "setting" and f.group in flag_schema.RUNTIME_GROUPS)
+#: The other flags of `caliban cloud` a project, or a job directory written by `caliban
+#: export`, keeps beside its code. A flag on the command line wins (service/plan.py's
+#: with_config_flags merges them).
+JOB_KEYS = {f.name: f.takes or f.help for f in flag_schema.flags("config_file")
+            if f.layer == "job"}
 #: The job keys that are on/off flags.
-JOB_SWITCHES = ("nogpu", "force", "spot", "flex_start", "restart_on_worker_restart",
-                "disable_retries", "enable_web_access")
-CONFIG_KEYS.update(JOB_KEYS)
-
+JOB_SWITCHES = tuple(k for k in JOB_KEYS if flag_schema.by_name(k).type == "bool")
 #: The settings `caliban cloud` takes as flags (``%config Caliban.NAME`` in a notebook
 #: session, an environment variable each) besides the runtime ones.
-FLAG_SETTINGS = ("project_id", "region", "backend", "base_image", "registry", "cloud_key",
-                 "endpoint", "build", "staging_bucket", "executor_image", "output_dir")
+FLAG_SETTINGS = tuple(f.name for f in flag_schema.flags("settings") if not f.runtime)
+#: setting -> environment variables consulted, in order
+ENV_VARS = {f.name: f.env_vars for f in flag_schema.flags("settings")}
 
-# setting -> environment variables consulted, in order
-ENV_VARS = {
-    "project_id": ("PROJECT_ID",),
-    "region": ("REGION",),
-    "cloud_key": ("GOOGLE_APPLICATION_CREDENTIALS",),
-    "backend": ("CALIBAN_BACKEND",),
-    "base_image": ("CALIBAN_BASE_IMAGE",),
-    "registry": ("CALIBAN_REGISTRY",),
-    "endpoint": ("CALIBAN_ENDPOINT",),
-    "build": ("CALIBAN_BUILD",),
-    "staging_bucket": ("CALIBAN_STAGING_BUCKET",),
-    "executor_image": ("CALIBAN_EXECUTOR_IMAGE",),
-    "output_dir": ("CALIBAN_OUTPUT_DIR",),
-}
+
+def _config_type(key: str) -> str:
+    flag = flag_schema.by_name(key)
+    return flag.config_type or flag.type
 
 
 @dataclass(frozen=True)
@@ -215,17 +162,7 @@ def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r}" +
                           (f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else "") +
                           f"; allowed keys: {allowed}")
-    for key in ("project_id", "region", "cloud_key", "backend", "registry", "endpoint",
-                "service_account", "network", "tensorboard", "reservation", "boot_disk_type",
-                "timeout", "build", "staging_bucket", "executor_image", "gpu_spec", "tpu_spec",
-                "machine_type", "experiment_config", "name", "max_wait", "worker_machine_type",
-                "worker_gpu_spec", "output_dir"):
-        if key in data and not isinstance(data[key], str):
-            raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
-    _check_job_keys(data, path)
-    size = data.get("boot_disk_size")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, str))):
-        raise ConfigError(f"{path}: 'boot_disk_size' must be {CONFIG_KEYS['boot_disk_size']}")
+    _check_types(data, path)
     env = data.get("env")
     if env is not None and (not isinstance(env, dict) or not all(
             isinstance(v, (str, int, float)) and not isinstance(v, bool)
@@ -235,17 +172,24 @@ def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
     return data
 
 
-def _check_job_keys(data: Mapping[str, Any], path: Path) -> None:
-    for key in JOB_SWITCHES:
-        if key in data and not isinstance(data[key], bool):
+def _check_types(data: Mapping[str, Any], path: Path) -> None:
+    """Each key's value has its flag's type (the flag schema's; numbers may be text, the
+    plan checks them). The objects (labels, env, per-mode images) are checked apart."""
+    for key in CONFIG_KEYS:
+        if key not in data:
+            continue
+        kind, value = _config_type(key), data[key]
+        if kind in ("str", "choice") and not isinstance(value, str):
             raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
-    for key in ("dirs", "extras", "args"):
-        if key in data and not (isinstance(data[key], list)
-                                and all(isinstance(v, str) for v in data[key])):
+        if kind == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
+        if kind == "list" and not (isinstance(value, list)
+                                   and all(isinstance(v, str) for v in value)):
             raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]} (strings)")
-    workers = data.get("workers")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, str))):
-        raise ConfigError(f"{path}: 'workers' must be {CONFIG_KEYS['workers']}")
+        numbers = (int, str) if kind == "int" else (int, float, str)
+        if kind in ("int", "float") and (isinstance(value, bool)
+                                         or not isinstance(value, numbers)):
+            raise ConfigError(f"{path}: {key!r} must be {CONFIG_KEYS[key]}")
     labels = data.get("labels", {})
     if not isinstance(labels, dict) or not all(
             isinstance(v, (str, int, float)) for v in labels.values()):

@@ -12,18 +12,34 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Enum, Unicode
+from traitlets import Enum, TraitType, Unicode
 from traitlets.config import Configurable
 
-from ..settings import FLAG_SETTINGS
+from ..flags import choices_of
+from ..spec import flag_schema
 
 if TYPE_CHECKING:
     from ..events import Event
     from ..history import History
     from ..records import JobRecord
 
-#: The traits that are settings (resolve_settings keys): the settings flags.
-SETTING_TRAITS = FLAG_SETTINGS
+#: The traits that are settings (resolve_settings keys): the schema's settings flags.
+SETTING_TRAITS = tuple(f.name for f in flag_schema.flags("settings"))
+
+
+def setting_traits() -> dict[str, TraitType]:
+    """One trait per flag of the schema that ``%config`` takes (its "settings" surface):
+    an Enum of its choices, else text; unset (``None``) by default; help from the flag's."""
+    traits: dict[str, TraitType] = {}
+    for flag in flag_schema.flags("settings"):
+        text = flag.help + "."
+        if flag.type == "choice":
+            trait: TraitType = Enum(list(choices_of(flag) or ()),
+                                    default_value=None, allow_none=True, help=text)
+        else:
+            trait = Unicode(None, allow_none=True, help=text)
+        traits[flag.name] = trait.tag(config=True)
+    return traits
 
 
 class Caliban(Configurable):
@@ -33,38 +49,10 @@ class Caliban(Configurable):
     the built-in defaults. Example: ``%config Caliban.backend = "local"``.
     """
 
-    project_id = Unicode(None, allow_none=True,
-                         help="Google Cloud project id (Vertex backend).").tag(config=True)
-    region = Unicode(None, allow_none=True,
-                     help="Vertex AI region, e.g. us-central1.").tag(config=True)
-    backend = Enum(["vertex", "local"], default_value=None, allow_none=True,
-                   help="'vertex' (Google) or 'local' (the Vertex emulator on this machine)."
-                   ).tag(config=True)
-    base_image = Unicode(None, allow_none=True,
-                         help="Base image for the jobs' images.").tag(config=True)
-    registry = Unicode(None, allow_none=True,
-                       help="Where images are pushed, e.g. "
-                            "us-central1-docker.pkg.dev/PROJECT/REPO.").tag(config=True)
-    cloud_key = Unicode(None, allow_none=True,
-                        help="Service-account key JSON for API calls from this machine."
-                        ).tag(config=True)
-    endpoint = Unicode(None, allow_none=True,
-                       help="Job service endpoint, e.g. http://127.0.0.1:8470.").tag(config=True)
-    build = Enum(["auto", "docker", "package", "cloudbuild"], default_value=None,
-                 allow_none=True,
-                 help="How jobs become runnable: 'auto' (Docker when an engine answers, else "
-                      "package), 'docker', 'package' (code package on a prebuilt image) or "
-                      "'cloudbuild'.").tag(config=True)
-    staging_bucket = Unicode(None, allow_none=True,
-                             help="Where code packages and build contexts are uploaded, "
-                                  "gs://BUCKET[/PREFIX].").tag(config=True)
-    executor_image = Unicode(None, allow_none=True,
-                             help="Prebuilt image for --build package: a short name such as "
-                                  "pytorch-2.4-gpu, or an image URI.").tag(config=True)
-    output_dir = Unicode(None, allow_none=True,
-                         help="Where jobs write their outputs (-o values, files, executed "
-                              "notebooks): gs://BUCKET/PREFIX, or a local directory with the "
-                              "local backend.").tag(config=True)
+    # The settings, one trait per flag of the schema that %config takes. A class body's
+    # locals() is the class namespace itself (PEP 667 keeps it so), which the metaclass
+    # then sets the traits up from, as if written out here.
+    locals().update(setting_traits())
     capture = Enum(["deps", "all"], default_value="deps",
                    help="Default --capture mode of %%caliban_cloud: 'deps' keeps only the "
                         "earlier cells the job needs, 'all' keeps every earlier cell."

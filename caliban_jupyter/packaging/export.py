@@ -21,9 +21,11 @@ from typing import Any
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from caliban_jupyter.errors import CaptureError
 from caliban_jupyter.capture.deps import BUILTIN_NAMES, IPYTHON_ONLY
 from caliban_jupyter.capture.scan import Statement, leading_blank_lines, scan_cell
+from caliban_jupyter.errors import CaptureError
+from caliban_jupyter.spec import flag_schema
+from caliban_jupyter.spec.flag_schema import Flag
 
 _WIDTH = 88  # of a header line, without its "# "
 
@@ -157,40 +159,45 @@ def render_requirements(pins: Sequence[str], why: str) -> str:
 
 
 def render_config(config: Mapping[str, Any]) -> str:
-    """``.calibanconfig.json``: settings and flags, in the order :data:`_FLAG_ORDER` gives."""
+    """``.calibanconfig.json``: settings and flags, in the flag schema's order."""
     ordered = {k: config[k] for k in sorted(config, key=_order)}
     return json.dumps(ordered, indent=2) + "\n"
 
 
-# The order flags appear in the config file and in the command: what, how, where.
-_FLAG_ORDER = ("nogpu", "gpu_spec", "tpu_spec", "machine_type", "force", "experiment_config",
-               "name", "labels", "dirs", "extras", "base_image", "apt_packages", "registry",
-               "spot", "flex_start", "max_wait", "timeout", "restart_on_worker_restart",
-               "disable_retries", "env", "service_account", "network", "tensorboard",
-               "enable_web_access", "boot_disk_size", "boot_disk_type", "reservation",
-               "workers", "worker_machine_type", "worker_gpu_spec", "build", "staging_bucket",
-               "executor_image", "backend", "project_id", "region", "endpoint", "args")
-_SWITCHES = ("nogpu", "force", "spot", "flex_start", "restart_on_worker_restart",
-             "disable_retries", "enable_web_access")
-_REPEATED = {"labels": "-l", "env": "--env", "dirs": "-d", "extras": "--extras"}
+# The order flags appear in the config file and in the command (what, how, where), the
+# switches and the repeated flags: the flag schema's, read when asked.
+def _export_flags() -> tuple[Flag, ...]:
+    return flag_schema.flags("export")
+
+
+def _switches() -> set[str]:
+    return {f.name for f in _export_flags() if f.type == "bool"}
+
+
+def _repeated() -> dict[str, str]:
+    """Config key -> the flag that repeats it (``labels`` -> ``-l``), for the lists."""
+    return {f.name: f.short or f"--{f.option or f.name}" for f in _export_flags()
+            if f.type == "list" and "cli" in f.surfaces}
 
 
 def _order(key: str) -> int:
-    return _FLAG_ORDER.index(key) if key in _FLAG_ORDER else len(_FLAG_ORDER)
+    order = [f.name for f in _export_flags()]
+    return order.index(key) if key in order else len(order)
 
 
 def cloud_command(config: Mapping[str, Any], program: str = PROGRAM) -> list[str]:
     """The explicit ``caliban cloud`` command that ``config`` amounts to."""
     flags: list[str] = []
+    switches, repeated = _switches(), _repeated()
     for key in sorted(config, key=_order):
         value = config[key]
-        if key in _SWITCHES:
+        if key in switches:
             flags += [f"--{key}"] if value else []
-        elif key in _REPEATED:
+        elif key in repeated:
             items = [f"{k}={v}" for k, v in value.items()] if isinstance(value, Mapping) \
                 else value
             for item in items:
-                flags += [_REPEATED[key], str(item)]
+                flags += [repeated[key], str(item)]
         elif key not in ("args", "apt_packages") and not isinstance(value, Mapping):
             flags += [f"--{key}", str(value)]
     args = list(config.get("args", ()))

@@ -9,6 +9,7 @@ unknown group or job a 404, a failing job service a 502; never a 500 for bad inp
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -212,6 +213,25 @@ class CatalogHandler(CalibanHandler):
             count=self.int_argument("count", None, least=1), region=arg("region", None) or None))
 
 
+class FlagsHandler(CalibanHandler):
+    """``GET flags``: the flag schema (``caliban cloud``'s flags, what each takes and which
+    surfaces take it), which the lab dialog renders its fields from. Shape:
+    ``flags.schema.json`` beside this module. A client that has it gets a 304."""
+
+    @tornado.web.authenticated
+    @authorized
+    def get(self) -> None:
+        from ..flags import schema_json
+
+        body = json.dumps(schema_json())
+        self.set_header("Etag", f'"{hashlib.sha1(body.encode()).hexdigest()}"')
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+            return
+        self.finish(body)
+
+
 class ConfigHandler(CalibanHandler):
     """``GET config[?notebook=PATH&nogpu=1]``: the effective settings and their sources."""
 
@@ -277,6 +297,7 @@ ROUTES: list[tuple[str, type[CalibanHandler]]] = [
     (r"jobs/(?P<job>[^/]+)/logs", LogsHandler),
     (r"catalog", CatalogHandler),
     (r"config", ConfigHandler),
+    (r"flags", FlagsHandler),
     (r"parameters", ParametersHandler),
     (r"submissions", SubmissionsHandler),
 ]

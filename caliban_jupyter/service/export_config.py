@@ -13,14 +13,22 @@ from typing import Any
 from ..packaging.export import EXPERIMENT
 from .plan import CloudRequest
 
-#: Settings that may be given as flags; written when they were.
-_SETTING_FLAGS = ("base_image", "registry", "build", "staging_bucket", "executor_image",
-                  "backend", "project_id", "region", "endpoint")
-_RUNTIME_SWITCHES = ("spot", "flex_start", "restart_on_worker_restart", "disable_retries",
-                     "enable_web_access")
-_RUNTIME_VALUES = ("max_wait", "timeout", "service_account", "network", "tensorboard",
-                   "reservation", "boot_disk_size", "boot_disk_type", "workers",
-                   "worker_machine_type", "worker_gpu_spec")
+
+def _written() -> dict[str, tuple[str, ...]]:
+    """The flag schema's flags an export writes, by how: settings given as flags (written
+    when they were), plain job flags (the switches and values of the merged request) and
+    runtime switches and values (``env`` aside: merged with the project's)."""
+    from ..spec.flag_schema import flags
+
+    exported = [f for f in flags("export") if "cli" in f.surfaces]
+    return {
+        "settings": tuple(f.name for f in exported if f.layer == "setting" and not f.runtime),
+        "job": tuple(f.name for f in exported if f.layer == "job" and not f.runtime
+                     and f.type in ("bool", "str")),
+        "runtime_switches": tuple(f.name for f in exported if f.runtime and f.type == "bool"),
+        "runtime_values": tuple(f.argdest for f in exported if f.runtime and f.type != "bool"
+                                and f.type != "list"),
+    }
 
 
 def job_config(request: CloudRequest, merged: CloudRequest, dirs: Sequence[str],
@@ -33,17 +41,13 @@ def job_config(request: CloudRequest, merged: CloudRequest, dirs: Sequence[str],
 
     project = load_config_file(request.cwd)
     config = {k: v for k, v in project.items() if k not in JOB_KEYS and k != "cloud_key"}
-    config.update({k: getattr(request, k) for k in _SETTING_FLAGS if getattr(request, k)})
+    written = _written()
+    config.update({k: getattr(request, k) for k in written["settings"]
+                   if getattr(request, k)})
     if request.cloud_key or "cloud_key" in project:
         notes.append("left the cloud key out: credentials stay with whoever submits "
                      "(--cloud_key or GOOGLE_APPLICATION_CREDENTIALS)")
-    if merged.nogpu:
-        config["nogpu"] = True
-    for key in ("gpu_spec", "tpu_spec", "machine_type", "name"):
-        if getattr(merged, key):
-            config[key] = getattr(merged, key)
-    if merged.force:
-        config["force"] = True
+    config.update({k: getattr(merged, k) for k in written["job"] if getattr(merged, k)})
     if has_experiments:
         config["experiment_config"] = EXPERIMENT
     if merged.labels:
@@ -53,8 +57,9 @@ def job_config(request: CloudRequest, merged: CloudRequest, dirs: Sequence[str],
     if merged.extras:
         config["extras"] = list(merged.extras)
     runtime = merged.runtime
-    config.update({k: True for k in _RUNTIME_SWITCHES if getattr(runtime, k)})
-    config.update({k: getattr(runtime, k) for k in _RUNTIME_VALUES if getattr(runtime, k)})
+    config.update({k: True for k in written["runtime_switches"] if getattr(runtime, k, None)})
+    config.update({k: getattr(runtime, k) for k in written["runtime_values"]
+                   if getattr(runtime, k, None)})
     env = _env(project.get("env"), runtime.job_env, notes)
     if env:
         config["env"] = env

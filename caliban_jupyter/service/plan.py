@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ..errors import UsageError
 from ..records import INDEX_LABEL, SID_LABEL
 from ..settings import FLAG_SETTINGS, Settings, resolve_settings, with_default_registry
+from ..spec import flag_schema
 from ..spec.jobs import JobSpec, MachineSpec
 from ..spec.outputs import job_output_uri
 from ..spec.runtime import JobRuntime, RuntimeFlags
@@ -293,8 +294,10 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
 
 _MACHINE_FLAGS = ("nogpu", "gpu_spec", "tpu_spec", "machine_type")
 _SCHEDULING_FLAGS = ("spot", "flex_start", "max_wait")
-_RUNTIME_FLAGS = (*_SCHEDULING_FLAGS, "restart_on_worker_restart", "disable_retries",
-                  "enable_web_access", "workers", "worker_machine_type", "worker_gpu_spec")
+# The runtime flags .calibanconfig.json holds as flags of every job (the flag schema's
+# "job" layer; the "setting" ones resolve with the settings).
+_RUNTIME_FLAGS = tuple(f.argdest for f in flag_schema.flags("config_file")
+                       if f.runtime and f.layer == "job")
 
 
 def with_config_flags(request: CloudRequest) -> CloudRequest:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import SpecError
+from .flag_schema import flags
 from .jobs import MachineSpec
 from .pools import (
     DiskSpec,
@@ -31,9 +32,10 @@ from .scheduling import Scheduling, resolve_scheduling
 __all__ = ["PERSISTENT", "JobRuntime", "RuntimeFlags", "describe_runtime", "is_secret_name",
            "parse_env", "resolve_runtime", "shown_env"]
 
-#: Runtime settings ``.calibanconfig.json`` may hold (besides ``env``, an object).
-PERSISTENT = ("service_account", "network", "tensorboard", "reservation", "boot_disk_size",
-              "boot_disk_type", "timeout")
+#: Runtime settings ``.calibanconfig.json`` may hold (besides ``env``, an object), resolved
+#: with the settings: the flag schema's runtime flags of the "setting" layer.
+PERSISTENT = tuple(f.name for f in flags("config_file") if f.runtime and f.layer == "setting"
+                   and f.name != "env")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Names that usually hold a secret: their values are masked wherever caliban shows them.
 _SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|KEY|CREDENTIAL|AUTH|PRIVATE|"
@@ -47,7 +49,9 @@ _TENSORBOARD = re.compile(r"^projects/[^/\s]+/locations/[a-z]+-[a-z]+\d+/tensorb
 
 @dataclass(frozen=True)
 class RuntimeFlags:
-    """The runtime flags as given on the command line, magic line, API or form."""
+    """The runtime flags as given on the command line, magic line, API or form: the
+    request mapping of the flag schema's runtime flags (``flag_schema.runtime_names()``,
+    one field each; ``resolve_runtime`` maps them into the CustomJob body)."""
 
     spot: bool = False
     flex_start: bool = False
@@ -84,7 +88,7 @@ class RuntimeFlags:
 
     def setting_flags(self) -> dict[str, Any]:
         """The persistent settings among the flags, for settings resolution."""
-        return {k: getattr(self, k) for k in PERSISTENT}
+        return {k: getattr(self, k, None) for k in PERSISTENT}
 
 
 def is_secret_name(name: str) -> bool:

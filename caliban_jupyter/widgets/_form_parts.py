@@ -16,31 +16,27 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from ..spec import flag_schema
 from ..spec.accelerators import split_accelerator_spec
+from ..spec.flag_schema import Flag
 
 if TYPE_CHECKING:
     from ..service.plan import Plan
 
 __all__ = ["ExperimentEditor", "dropdown", "initial_accelerator", "preview_html",
-           "program_html", "split_list", "text", "text_value", "TEXT_FLAGS"]
+           "program_html", "split_list", "text", "text_fields", "text_value"]
 
 STYLE = {"description_width": "110px"}
 _WIDTH = "460px"
-#: Text flags: field name -> (description, placeholder).
-TEXT_FLAGS = {
-    "name": ("name", "caliban_{user}"),
-    "xgroup": ("xgroup", "{user}-xgroup-{timestamp}"),
-    "labels": ("labels", "key=value, key2=value2"),
-    "outputs": ("outputs (-o)", "values to bring back: loss, weights"),
-    "dirs": ("dirs", "data, configs"),
-    "extras": ("extras", "gpu, tf"),
-    "base_image": ("base image", "from settings"),
-    "image_tag": ("image tag", "run an existing image: no build"),
-    "registry": ("registry", "us-central1-docker.pkg.dev/PROJECT/REPO"),
-    "project_id": ("project id", "from settings"),
-    "cloud_key": ("cloud key", "service-account key JSON path"),
-    "output_dir": ("output dir", "gs://BUCKET/PREFIX (from settings)"),
-}
+
+
+def text_fields() -> tuple[Flag, ...]:
+    """The flag schema's flags the form asks for as text fields (besides the runtime
+    ones, :mod:`._form_runtime`'s), in schema order; label and placeholder are theirs."""
+    return tuple(f for f in flag_schema.flags("form") if f.form_control == "text"
+                 and f.group not in flag_schema.RUNTIME_GROUPS)
+
+
 _PREVIEW_ROWS = 5
 _PLACEHOLDER = """{
   // one job per combination; # and // comments are allowed

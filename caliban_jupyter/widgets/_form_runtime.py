@@ -8,41 +8,31 @@ Like the rest of the form, these controls validate nothing themselves: they beco
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import ipywidgets as w
 
-from ..spec.pools import BOOT_DISK_TYPES
+from ..flags import choices_of
+from ..spec import flag_schema
+from ..spec.flag_schema import Flag
 from ..spec.runtime import RuntimeFlags
 from ._form_parts import STYLE, dropdown, split_list, text, text_value
 
-__all__ = ["RuntimeControls"]
+__all__ = ["RuntimeControls", "runtime_fields"]
 
-#: Scheduling choices: label -> value.
-STRATEGIES = (("on-demand", ""), ("Spot", "spot"), ("flex-start", "flex_start"))
-#: Text settings: flag -> (description, placeholder).
-_TEXTS = {
-    "timeout": ("timeout", "e.g. 90m, 2h, 1d (none: Vertex's 7 days)"),
-    "max_wait": ("max wait", "flex-start: wait this long for capacity, e.g. 2h"),
-    "workers": ("workers", "0: the chief only"),
-    "worker_machine_type": ("worker machine", "default: the chief's"),
-    "worker_gpu_spec": ("worker GPUs", "default: the chief's; none: CPU only"),
-    "job_env": ("env", "KEY=VALUE, KEY2=VALUE2 (never labels)"),
-    "service_account": ("service account", "trainer@PROJECT.iam.gserviceaccount.com"),
-    "network": ("network", "projects/NUMBER/global/networks/NAME"),
-    "tensorboard": ("tensorboard", "projects/P/locations/L/tensorboards/ID"),
-    "reservation": ("reservation", "a Compute Engine reservation name"),
-    "boot_disk_size": ("boot disk GB", "100 to 64000 (default 100)"),
-}
-_CHECKS = {
-    "restart_on_worker_restart": "restart the job when a worker restarts",
-    "disable_retries": "disable retries",
-    "enable_web_access": "web access (shell into replicas)",
-}
+
+def runtime_fields() -> tuple[Flag, ...]:
+    """The flag schema's runtime flags the form takes, in schema order."""
+    return tuple(f for f in flag_schema.flags("form") if f.group in flag_schema.RUNTIME_GROUPS)
 
 
 class RuntimeControls:
-    """The runtime controls, in two boxes the form places (``scheduling``, ``runtime``).
+    """The runtime controls, in two boxes the form places (``scheduling``, ``runtime``),
+    one per runtime flag of the flag schema the form takes: text fields, dropdowns for
+    choices, checkboxes for switches, and one toggle for the flags that are one choice
+    (Spot or flex-start). The ``scheduling`` box holds the scheduling and distributed
+    flags, the ``runtime`` box the rest.
 
     Parameters
     ----------
@@ -53,55 +43,79 @@ class RuntimeControls:
 
     def __init__(self, initial: Mapping[str, Any] | None = None) -> None:
         init = dict(initial or {})
-        if "env" in init and "job_env" not in init:
-            init["job_env"] = init.pop("env")
-        strategy = "flex_start" if init.get("flex_start") else "spot" if init.get("spot") \
-            else ""
-        self.strategy = w.ToggleButtons(options=STRATEGIES, value=strategy,
-                                        description="scheduling",
-                                        style={**STYLE, "button_width": "90px"})
-        self.texts = {k: text(d, p, text_value(init.get(k))) for k, (d, p) in _TEXTS.items()}
-        self.boot_disk_type = dropdown("boot disk")
-        disk = str(init.get("boot_disk_type") or "")
-        # An invalid prefill is kept, so the service's message says why it is wrong.
-        kept = [(f"{disk} ✗", disk)] if disk and disk not in BOOT_DISK_TYPES else []
-        self.boot_disk_type.options = [("(default)", ""), *((t, t) for t in BOOT_DISK_TYPES),
-                                       *kept]
-        self.boot_disk_type.value = disk
-        self.checks = {k: w.Checkbox(value=bool(init.get(k)), description=d, indent=False)
-                       for k, d in _CHECKS.items()}
-        t = self.texts
-        self.scheduling = w.VBox([self.strategy, t["max_wait"], t["timeout"], t["workers"],
-                                  t["worker_machine_type"], t["worker_gpu_spec"],
-                                  self.checks["restart_on_worker_restart"],
-                                  self.checks["disable_retries"]])
-        self.runtime = w.VBox([t["job_env"], t["service_account"], t["network"],
-                               t["tensorboard"], t["reservation"], t["boot_disk_size"],
-                               self.boot_disk_type, self.checks["enable_web_access"]])
+        known = runtime_fields()
+        for flag in known:  # API names (env) -> the parser's dests (job_env)
+            if flag.name in init and flag.argdest not in init:
+                init[flag.argdest] = init.pop(flag.name)
+        strategies = [f for f in known if f.form_control == "strategy"]
+        chosen = next((f.name for f in reversed(strategies) if init.get(f.name)), "")
+        self.strategies = tuple(f.name for f in strategies)
+        self.strategy = w.ToggleButtons(
+            options=(("on-demand", ""), *((f.label or f.name, f.name) for f in strategies)),
+            value=chosen, description="scheduling", style={**STYLE, "button_width": "90px"})
+        self.texts: dict[str, w.Text] = {}
+        self.dropdowns: dict[str, w.Dropdown] = {}
+        self.checks: dict[str, w.Checkbox] = {}
+        boxes: dict[str, list[w.Widget]] = {"scheduling": [self.strategy], "runtime": []}
+        checks: dict[str, list[w.Widget]] = {"scheduling": [], "runtime": []}
+        for flag in known:
+            box = "runtime" if flag.group == "runtime" else "scheduling"
+            kind, key, label = flag.form_control, flag.argdest, flag.label or flag.name
+            if kind == "text":
+                self.texts[key] = text(label, flag.placeholder, text_value(init.get(key)))
+                boxes[box].append(self.texts[key])
+            elif kind == "dropdown":
+                self.dropdowns[key] = _choice(label, flag, init.get(key))
+                boxes[box].append(self.dropdowns[key])
+            elif kind == "check":
+                self.checks[key] = w.Checkbox(value=bool(init.get(key)), description=label,
+                                              indent=False)
+                checks[box].append(self.checks[key])
+        self.scheduling = w.VBox([*boxes["scheduling"], *checks["scheduling"]])
+        self.runtime = w.VBox([*boxes["runtime"], *checks["runtime"]])
         self.strategy.observe(lambda _: self._sync(), names="value")
         self._sync()
 
     @property
+    def boot_disk_type(self) -> w.Dropdown:
+        return self.dropdowns["boot_disk_type"]
+
+    @property
     def controls(self) -> list[w.ValueWidget]:
         """Every control whose change the form must re-validate."""
-        return [self.strategy, self.boot_disk_type, *self.texts.values(),
+        return [self.strategy, *self.dropdowns.values(), *self.texts.values(),
                 *self.checks.values()]
 
     def _sync(self) -> None:
         # max wait only means something for flex-start; kept (and so validated) if typed.
-        flex = self.strategy.value == "flex_start"
-        self.texts["max_wait"].layout.display = None if flex or \
-            self.texts["max_wait"].value.strip() else "none"
+        if "max_wait" in self.texts:
+            flex = self.strategy.value == "flex_start"
+            self.texts["max_wait"].layout.display = None if flex or \
+                self.texts["max_wait"].value.strip() else "none"
+
+    def values(self) -> dict[str, Any]:
+        """Every control's value by the parser's dest (text as typed; lists split)."""
+        given: dict[str, Any] = {k: c.value.strip() or None for k, c in self.texts.items()}
+        for flag in runtime_fields():
+            if flag.type == "list" and flag.argdest in given:
+                given[flag.argdest] = tuple(split_list(self.texts[flag.argdest].value))
+        given.update({k: c.value or None for k, c in self.dropdowns.items()})
+        given.update({k: bool(c.value) for k, c in self.checks.items()})
+        given.update({name: self.strategy.value == name for name in self.strategies})
+        return given
 
     def flags(self) -> RuntimeFlags:
         """The runtime flags the controls describe (text as typed: the service checks)."""
-        given: dict[str, Any] = {k: c.value.strip() or None for k, c in self.texts.items()
-                                 if k != "job_env"}
-        given.update({k: bool(c.value) for k, c in self.checks.items()})
-        return RuntimeFlags(
-            spot=self.strategy.value == "spot",
-            flex_start=self.strategy.value == "flex_start",
-            job_env=tuple(split_list(self.texts["job_env"].value)),
-            boot_disk_type=self.boot_disk_type.value or None,
-            **given,
-        )
+        mapped = {f.name for f in fields(RuntimeFlags)}
+        return RuntimeFlags(**{k: v for k, v in self.values().items() if k in mapped})
+
+
+def _choice(label: str, flag: Flag, initial: Any) -> w.Dropdown:
+    control = dropdown(label)
+    choices = tuple(choices_of(flag) or ())
+    value = str(initial or "")
+    # An invalid prefill is kept, so the service's message says why it is wrong.
+    kept = [(f"{value} ✗", value)] if value and value not in choices else []
+    control.options = [("(default)", ""), *((c, c) for c in choices), *kept]
+    control.value = value
+    return control

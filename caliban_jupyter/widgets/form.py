@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..errors import CalibanError
+from ..flags import choices_of
 from ..spec import choices as _choices
+from ..spec import flag_schema
 from ._form_parts import (
     STYLE,
-    TEXT_FLAGS,
     ExperimentEditor,
     dropdown,
     initial_accelerator,
@@ -33,6 +34,7 @@ from ._form_parts import (
     program_html,
     split_list,
     text,
+    text_fields,
     text_value,
 )
 from ._form_runtime import RuntimeControls
@@ -110,7 +112,9 @@ class CalibanForm(w.VBox):
             self.target.value, self.target.disabled = "(this cell)", True
         self.script_args = text("script args", "--epochs 3",
                                  text_value(init.get("script_args"), shell=True))
-        texts = {k: text(d, p, text_value(init.get(k))) for k, (d, p) in TEXT_FLAGS.items()}
+        self._text_fields = text_fields()
+        texts = {f.name: text(f.label or f.name, f.placeholder, text_value(init.get(f.name)))
+                 for f in self._text_fields}
         self.texts = texts
         kind, short, count = initial_accelerator(init)
         self.kind = w.ToggleButtons(options=_choices.KINDS, value=kind, description="accelerator",
@@ -125,8 +129,8 @@ class CalibanForm(w.VBox):
         self.force = w.Checkbox(value=bool(init.get("force")), indent=False,
                                 description="force (skip catalog checks)")
         self.backend = dropdown("backend")
-        self.backend.options = [("(from settings)", ""), ("vertex", "vertex"),
-                                ("local emulator", "local")]
+        backends = choices_of(flag_schema.by_name("backend")) or ()
+        self.backend.options = [("(from settings)", ""), *((b, b) for b in backends)]
         self.backend.value = str(init.get("backend") or "")
         self.experiments = ExperimentEditor(init.get("experiment_config"), self.cwd)
         self.runtime = RuntimeControls(init)
@@ -148,12 +152,13 @@ class CalibanForm(w.VBox):
 
         hardware = w.VBox([self.kind, self.accelerator, self.count, self.machine_type,
                            self.region, self.hidden_note, w.HBox([self.nogpu, self.force])])
-        what = w.VBox([self.target, self.script_args, texts["name"], texts["xgroup"],
-                       texts["labels"], texts["outputs"]])
-        where = w.VBox([self.backend, texts["project_id"], texts["cloud_key"],
-                        texts["output_dir"]])
-        image = w.VBox([texts["base_image"], texts["image_tag"], texts["registry"],
-                        texts["dirs"], texts["extras"]])
+        # The text fields by their flag's group: "where" and "image" have their own
+        # sections, every other group goes with what to run.
+        sections: dict[str, list[w.Widget]] = {"what": [self.target, self.script_args],
+                                               "where": [self.backend], "image": []}
+        for f in self._text_fields:
+            sections[f.group if f.group in sections else "what"].append(texts[f.name])
+        what, where, image = (w.VBox(sections[k]) for k in ("what", "where", "image"))
         more = w.Accordion(children=[self.runtime.scheduling, self.runtime.runtime, where,
                                      image],
                            titles=("scheduling and workers", "runtime", "where", "image"))
@@ -266,7 +271,7 @@ class CalibanForm(w.VBox):
         """The request, and its expanded experiments when ``prepare`` expanded them."""
         from ..service.plan import CloudRequest
 
-        kind, c, t = self.kind.value, self._choice, self.texts
+        kind, c = self.kind.value, self._choice
         spec = f"{c['count']}x{c['short']}" if kind != "none" and c["short"] else None
         try:
             script_args = tuple(shlex.split(self.script_args.value))
@@ -281,20 +286,19 @@ class CalibanForm(w.VBox):
             tpu_spec=spec if kind == "TPU" else None,
             machine_type=c["machine"] or None, force=self.force.value,
             experiment_config=self.experiments.config(),
-            name=t["name"].value.strip() or None, xgroup=t["xgroup"].value.strip() or None,
-            labels=tuple(split_list(t["labels"].value)),
-            outputs=tuple(split_list(t["outputs"].value)),
-            output_dir=t["output_dir"].value.strip() or None,
-            dirs=tuple(split_list(t["dirs"].value)),
-            extras=tuple(split_list(t["extras"].value)),
-            base_image=t["base_image"].value.strip() or None,
-            image_tag=t["image_tag"].value.strip() or None,
-            registry=t["registry"].value.strip() or None,
             backend=self.backend.value or None,
-            project_id=t["project_id"].value.strip() or None,
-            region=c["region"] or None, cloud_key=t["cloud_key"].value.strip() or None,
-            runtime=self.runtime.flags(), cwd=self.cwd, session=dict(self._session()), **overrides)
+            region=c["region"] or None, runtime=self.runtime.flags(), cwd=self.cwd,
+            session=dict(self._session()), **{**self._text_values(), **overrides})
         return self.prepare(request) if self.prepare is not None else (request, None)
+
+    def _text_values(self) -> dict[str, Any]:
+        """The text fields' values as request fields (lists split; empty is unset)."""
+        from ..service.plan import CloudRequest
+
+        known = CloudRequest.__dataclass_fields__
+        return {f.name: tuple(split_list(self.texts[f.name].value)) if f.type == "list"
+                else self.texts[f.name].value.strip() or None
+                for f in self._text_fields if f.name in known}
 
     def validate(self) -> Plan | None:
         """Plan the request; show the reason and disable Submit when it is invalid."""

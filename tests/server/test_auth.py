@@ -24,7 +24,7 @@ VERBS = ("get", "head", "post", "put", "patch", "delete")
 REQUESTS = [
     ("GET", "status"), ("GET", "groups"), ("GET", "groups/g-new"),
     ("POST", "groups/g-new/stop"), ("POST", "groups/g-new/resubmit"),
-    ("GET", "jobs/caliban_t_g-new_1/logs"), ("GET", "catalog"), ("GET", "config"),
+    ("GET", "jobs/caliban_t_g-new_1/logs"), ("GET", "catalog"), ("GET", "config"), ("GET", "flags"),
     ("GET", "parameters"), ("POST", "submissions"),
 ]
 
