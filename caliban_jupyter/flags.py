@@ -221,6 +221,9 @@ def add_runtime_arguments(p: argparse.ArgumentParser) -> None:
                         "(0s: forever)")
     s.add_argument("--timeout", metavar="DURATION",
                    help="stop the job after this long, e.g. 90m, 2h, 3600s, 1d")
+    s.add_argument("--max_cost", metavar="USD",
+                   help="ask before submitting a sweep estimated above USD (at most, with "
+                        "--timeout; per hour without); setting max_cost, CALIBAN_MAX_COST")
     s.add_argument("--restart_on_worker_restart", action="store_true",
                    help="restart the whole job when a worker restarts (e.g. preempted)")
     s.add_argument("--disable_retries", action="store_true",

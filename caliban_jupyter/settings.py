@@ -56,6 +56,8 @@ CONFIG_KEYS = {
                       "pytorch-2.4-gpu, or an image URI (string)",
     "output_dir": "where jobs write their outputs: gs://BUCKET/PREFIX (a local directory "
                   "with the local backend) (string)",
+    "max_cost": "a positive amount of US dollars (number): a sweep whose bound (or hourly "
+                "rate, without --timeout) is above it asks first",
 }
 #: Settings that go to every job's runtime (JobRuntime), not to where jobs run.
 RUNTIME_KEYS = ("service_account", "network", "tensorboard", "reservation", "boot_disk_size",
@@ -93,7 +95,8 @@ CONFIG_KEYS.update(JOB_KEYS)
 #: The settings `caliban cloud` takes as flags (``%config Caliban.NAME`` in a notebook
 #: session, an environment variable each) besides the runtime ones.
 FLAG_SETTINGS = ("project_id", "region", "backend", "base_image", "registry", "cloud_key",
-                 "endpoint", "build", "staging_bucket", "executor_image", "output_dir")
+                 "endpoint", "build", "staging_bucket", "executor_image", "output_dir",
+                 "max_cost")
 
 # setting -> environment variables consulted, in order
 ENV_VARS = {
@@ -108,6 +111,7 @@ ENV_VARS = {
     "staging_bucket": ("CALIBAN_STAGING_BUCKET",),
     "executor_image": ("CALIBAN_EXECUTOR_IMAGE",),
     "output_dir": ("CALIBAN_OUTPUT_DIR",),
+    "max_cost": ("CALIBAN_MAX_COST",),
 }
 
 
@@ -131,6 +135,8 @@ class Settings:
     build: str = "auto"
     staging_bucket: str | None = None
     executor_image: str | None = None
+    #: USD: a sweep estimated above it asks first (spec/cost.py); None: never asks.
+    max_cost: float | None = None
 
     @property
     def mode(self) -> str:
@@ -152,6 +158,7 @@ class Settings:
             "staging_bucket": self.staging_bucket,
             "executor_image": self.executor_image,
             "output_dir": self.output_dir,
+            "max_cost": self.max_cost,
         }
 
     def _runtime_json(self) -> dict[str, Any]:
@@ -342,6 +349,13 @@ def resolve_settings(
     if staging and not str(staging).startswith("gs://"):
         raise ConfigError(f"staging_bucket {staging!r} (from {sources['staging_bucket']}) must "
                           "be a Cloud Storage location, gs://BUCKET or gs://BUCKET/PREFIX")
+    max_cost = pick("max_cost")
+    if max_cost is not None:
+        from .spec.cost import parse_amount
+
+        where = "--max_cost" if sources["max_cost"] == "flag" else \
+            f"max_cost (from {sources['max_cost']})"
+        max_cost = parse_amount(max_cost, where)
     return Settings(
         gpu=gpu,
         project_id=pick("project_id"),
@@ -358,4 +372,5 @@ def resolve_settings(
         build=build,
         staging_bucket=str(staging).rstrip("/") if staging else None,
         executor_image=pick("executor_image"),
+        max_cost=max_cost,
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Enum, Unicode
+from traitlets import Enum, Float, Unicode, Union
 from traitlets.config import Configurable
 
 from ..settings import FLAG_SETTINGS
@@ -65,6 +65,10 @@ class Caliban(Configurable):
                          help="Where jobs write their outputs (-o values, files, executed "
                               "notebooks): gs://BUCKET/PREFIX, or a local directory with the "
                               "local backend.").tag(config=True)
+    max_cost = Union([Float(), Unicode()], default_value=None, allow_none=True,
+                     help="US dollars: a sweep estimated above it (its bound with a "
+                          "timeout, else its hourly rate) asks before it is submitted."
+                     ).tag(config=True)
     capture = Enum(["deps", "all"], default_value="deps",
                    help="Default --capture mode of %%caliban_cloud: 'deps' keeps only the "
                         "earlier cells the job needs, 'all' keeps every earlier cell."

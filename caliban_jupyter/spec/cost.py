@@ -25,11 +25,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import SpecError
 from .catalog import Catalog, get_catalog
 from .prices import Price, PriceTable, get_prices, stale_warning_once
 
 __all__ = ["BILLING_NOTES", "Estimate", "JobRate", "Option", "Part", "cost_so_far",
-           "group_cost", "job_rate", "strategy_of", "sweep_estimate", "usd"]
+           "group_cost", "job_rate", "parse_amount", "strategy_of", "sweep_estimate", "usd"]
 
 ON_DEMAND, SPOT, FLEX_START = "on-demand", "SPOT", "FLEX_START"
 BILLING_NOTES = (
@@ -47,6 +48,25 @@ def usd(amount: float | None) -> str:
     if 0 < amount < 0.005:
         return "<$0.01"
     return f"${amount:,.2f}"
+
+
+def parse_amount(value: Any, flag: str = "--max_cost") -> float:
+    """A positive amount of US dollars: ``50``, ``"12.5"``, ``"$1,000"``.
+
+    Raises
+    ------
+    SpecError
+        Anything else (text, zero, a negative or infinite amount, true/false).
+    """
+    text = "" if isinstance(value, bool) else str(value).strip().lstrip("$").replace(",", "")
+    try:
+        amount = float(text)
+    except ValueError:
+        amount = float("nan")
+    if not (0 < amount < float("inf")):
+        raise SpecError(f"{flag} {value!r} is not a positive amount of US dollars; give one "
+                        "such as 50 or 12.5 (e.g. --max_cost 50)")
+    return amount
 
 
 def strategy_of(body: Mapping[str, Any]) -> str:
@@ -229,8 +249,9 @@ class Estimate:
             if o.unknown:
                 out.append(f"  {name}: " + "; ".join(o.unknown))
                 continue
-            line = (f"  {name}: {usd(o.job_usd_per_hour)}/h per job, "
-                    f"{usd(o.sweep_usd_per_hour)}/h for all {self.jobs} at once")
+            line = f"  {name}: {usd(o.job_usd_per_hour)}/h per job"
+            if self.jobs != 1:
+                line += f", {usd(o.sweep_usd_per_hour)}/h for all {self.jobs} at once"
             if o.max_usd is not None:
                 line += f", at most {usd(o.max_usd)} with the timeout"
             out.append(line)
