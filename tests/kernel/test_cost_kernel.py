@@ -60,3 +60,20 @@ def test_two_jobs_cost_their_run_time_at_their_machines_rate(tmp_path, kernel_en
         assert seconds >= row["naps"]  # it slept that long, at least
         assert row["cost_usd"] == pytest.approx(rate * seconds / 3600, abs=1e-6)
     assert rows[1]["cost_usd"] > rows[0]["cost_usd"] > 0
+
+
+def test_a_sweep_above_max_cost_is_refused_when_the_kernel_cannot_ask(tmp_path, kernel_env):
+    # nbclient gives the kernel no stdin: input() cannot ask, so nothing is submitted.
+    nb = notebook_of(
+        "%load_ext caliban_jupyter\n%config Caliban.backend = 'local'\n"
+        "%config Caliban.max_cost = 5",
+        "%%caliban_cloud --gpu_spec 8xA100 --timeout 1h --xgroup kernel-dear\nprint(1)",
+        "from caliban_jupyter.history import History\n"
+        "with History() as h:\n    print('RECORDED', h.group('kernel-dear'))",
+    )
+    run_notebook(nb, tmp_path, allow_errors=True)
+    error = outputs_text(nb.cells[1])
+    assert "UsageError: refusing to submit a sweep above max_cost without confirmation: " \
+           "nobody can answer here; raise max_cost" in error, error
+    assert "Traceback" not in error
+    assert "RECORDED None" in outputs_text(nb.cells[2])
