@@ -39,6 +39,7 @@ BILLING_NOTES = (
 )
 _ROUND = 6
 _BASIS = {"vertex": "Vertex AI rate", "compute-engine": "Compute Engine list price"}
+_STRATEGY_NAMES = {ON_DEMAND: "on-demand", SPOT: "Spot", FLEX_START: "flex-start"}
 
 
 def usd(amount: float | None) -> str:
@@ -194,6 +195,19 @@ class Option:
             return None
         return rate * self.timeout / 3600
 
+    def summary(self, jobs: int) -> str:
+        """``on-demand: $29.39/h per job, $58.77/h for all 2 at once, at most $58.77 with
+        the timeout``, or what is unknown."""
+        name = _STRATEGY_NAMES.get(self.strategy, self.strategy)
+        if self.unknown:
+            return f"{name}: " + "; ".join(self.unknown)
+        text = f"{name}: {usd(self.job_usd_per_hour)}/h per job"
+        if jobs != 1:
+            text += f", {usd(self.sweep_usd_per_hour)}/h for all {jobs} at once"
+        if self.max_usd is not None:
+            text += f", at most {usd(self.max_usd)} with the timeout"
+        return text
+
     def to_json(self) -> dict[str, Any]:
         def r(x: float | None) -> float | None:
             return None if x is None else round(x, _ROUND)
@@ -244,17 +258,9 @@ class Estimate:
         """The dry run's text: one line per option, then the figures used."""
         out = [f"Cost (estimate from list prices as of {self.as_of}, {self.region}; USD):"]
         for o in self.options:
-            name = "on-demand" if o.strategy == ON_DEMAND else \
-                "Spot" if o.strategy == SPOT else "flex-start"
+            out.append(f"  {o.summary(self.jobs)}")
             if o.unknown:
-                out.append(f"  {name}: " + "; ".join(o.unknown))
                 continue
-            line = f"  {name}: {usd(o.job_usd_per_hour)}/h per job"
-            if self.jobs != 1:
-                line += f", {usd(o.sweep_usd_per_hour)}/h for all {self.jobs} at once"
-            if o.max_usd is not None:
-                line += f", at most {usd(o.max_usd)} with the timeout"
-            out.append(line)
             for part in (o.rates[0].parts if o.rates else ()):
                 out.append(f"    {part.describe()}")
         out += [f"  {n}" for n in self.notes]

@@ -37,15 +37,15 @@ def test_the_estimate_follows_the_accelerator_count(lab, page):
     form.wait_for(state="visible", timeout=120_000)
     cost = form.locator(".caliban-form-cost")
     cost.wait_for(state="visible", timeout=60_000)
-    assert "on-demand $3.67/h per job" in cost.inner_text()
+    assert "on-demand: $3.67/h per job" in cost.inner_text()
 
     count = form.locator(".widget-dropdown", has_text="count").locator("select")
     count.select_option(label="8")
     page.wait_for_function("document.querySelector('.caliban-form-cost') && document"
                            ".querySelector('.caliban-form-cost').innerText"
-                           ".includes('on-demand $29.39/h per job')", timeout=30_000)
+                           ".includes('on-demand: $29.39/h per job')", timeout=30_000)
     text = cost.inner_text()
-    assert "Estimated cost (list prices as of" in text and "Spot $14.43/h per job" in text
+    assert "Estimated cost (list prices as of" in text and "Spot: $14.43/h per job" in text
     DOCS.mkdir(exist_ok=True)
     form.screenshot(path=str(DOCS / "form-cost.png"))
     check_png(DOCS / "form-cost.png")

@@ -27,10 +27,10 @@ def test_the_form_updates_the_estimate_when_the_accelerator_count_changes(projec
     f.count.value = 1
     one = f.message.value
     assert "Estimated cost (list prices as of " in one and "us-central1" in one
-    assert "on-demand $3.67/h per job" in one and "Spot $" in one
+    assert "on-demand: $3.67/h per job" in one and "Spot: $" in one
     f.count.value = 8
     eight = f.message.value
-    assert "on-demand $29.39/h per job" in eight
+    assert "on-demand: $29.39/h per job" in eight
     f.accelerator.value = "T4"  # no figure: said, never $0
     f.count.value = 1
     assert "no price known for T4 in us-central1" in f.message.value
