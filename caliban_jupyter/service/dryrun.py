@@ -100,7 +100,7 @@ def cost_lines(plan: Plan, estimate: Estimate) -> list[str]:
     """The estimate as the dry run's text shows it."""
     lines = estimate.lines()
     if plan.backend != "vertex":
-        lines.insert(1, f"  (what Vertex AI would charge; the {plan.backend} backend itself "
+        lines.insert(1, f"  (priced as if on Vertex AI; the {plan.backend} backend itself "
                         "bills nothing)")
     return lines
 

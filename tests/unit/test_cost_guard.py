@@ -63,11 +63,11 @@ def test_dry_run_json_has_the_cost_object(project):
 
 def test_dry_run_with_unknown_prices_says_so(project):
     r = caliban(project, "cloud", "--dry_run", "--format", "json", "--project_id", "p",
-                "--gpu_spec", "1xT4", "--image_tag", "img:1", "trainer.train")
+                "--gpu_spec", "1xL4", "--image_tag", "img:1", "trainer.train")
     assert r.returncode == 0, r.stderr
     option = json.loads(r.stdout)["cost"]["options"][0]
     assert option["job_usd_per_hour"] is None
-    assert any(m.startswith("no price known for T4 in us-central1 (prices as of ")
+    assert any(m.startswith("no price known for g2-standard-4 in us-central1 (prices as of ")
                for m in option["unknown"])
 
 
@@ -114,7 +114,7 @@ def test_over_max_cost_compares_the_bound_or_the_hourly_rate(project):
     assert hourly.startswith("this sweep would cost $29.39 per hour (1 job(s), no --timeout)")
     # Spot is what the jobs run on when chosen: cheaper, under the limit.
     assert over_max_cost(_plan(project, gpu_spec="8xA100", max_cost="20", spot=True)) is None
-    unknown = over_max_cost(_plan(project, gpu_spec="1xT4", max_cost="20"))
+    unknown = over_max_cost(_plan(project, gpu_spec="1xL4", max_cost="20"))
     assert unknown.startswith("the cost of this sweep is unknown (no price known for ")
 
 

@@ -31,9 +31,9 @@ def test_the_form_updates_the_estimate_when_the_accelerator_count_changes(projec
     f.count.value = 8
     eight = f.message.value
     assert "on-demand: $29.39/h per job" in eight
-    f.accelerator.value = "T4"  # no figure: said, never $0
+    f.accelerator.value = "L4"  # no figure: said, never $0
     f.count.value = 1
-    assert "no price known for T4 in us-central1" in f.message.value
+    assert "no price known for L4 in us-central1" in f.message.value
     assert "$0.00" not in f.message.value
 
 
