@@ -37,6 +37,8 @@ BILLING_NOTES = (
     "every replica of every worker pool is billed: machine plus accelerators",
     "a job that fails on its own is not billed; a cancelled one is billed for its run time",
 )
+SPOT_NOTE = ("Spot prices change (up to once a day, https://cloud.google.com/spot-vms/pricing): "
+             "each Spot figure is the one of its read date")
 _ROUND = 6
 _BASIS = {"vertex": "Vertex AI rate", "compute-engine": "Compute Engine list price"}
 _STRATEGY_NAMES = {ON_DEMAND: "on-demand", SPOT: "Spot", FLEX_START: "flex-start"}
@@ -286,8 +288,9 @@ def sweep_estimate(bodies: Sequence[Mapping[str, Any]], region: str, *,
                            for b in bodies))
         for s in strategies)
     warning = stale_warning_once(table, today or _dt.date.today())
+    notes = BILLING_NOTES + ((SPOT_NOTE,) if SPOT in strategies else ())
     return Estimate(region=region, jobs=len(bodies), as_of=table.as_of, chosen=chosen,
-                    options=options, timeout=timeout,
+                    options=options, timeout=timeout, notes=notes,
                     warnings=(warning,) if warning else ())
 
 

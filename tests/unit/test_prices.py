@@ -118,6 +118,7 @@ def test_sweep_estimate_side_by_side_unless_chosen_and_bound_with_timeout():
     assert od["sweep_usd_per_hour"] == pytest.approx(3 * od["job_usd_per_hour"])
     assert od["max_usd"] == pytest.approx(od["sweep_usd_per_hour"] * 1.5)
     assert data["chosen"] is None and data["timeout_seconds"] == 5400
+    assert any(n.startswith("Spot prices change") for n in data["notes"])
     assert both.guard_figure()[0] == pytest.approx(od["max_usd"])
     spot = sweep_estimate([_body(gpu_spec="8xA100", spot=True)], "us-central1",
                           chosen="SPOT").to_json()
