@@ -63,8 +63,9 @@ def refuse_over_max_cost(plan: Plan) -> None:
 def record_cost(record: JobRecord, now: _dt.datetime | None = None) -> dict[str, Any]:
     """One job's estimated cost so far (spec.cost.cost_so_far of its JSON form)."""
     from ..spec.cost import cost_so_far
+    from ..tables import cost_fields
 
-    return cost_so_far(record.to_json(), now)
+    return cost_so_far(cost_fields(record), now)
 
 
 def records_cost(records: Iterable[JobRecord], now: _dt.datetime | None = None
@@ -72,5 +73,6 @@ def records_cost(records: Iterable[JobRecord], now: _dt.datetime | None = None
     """The estimated cost so far of ``records`` together (every attempt counts: each one
     ran and is billed by the same rules)."""
     from ..spec.cost import group_cost
+    from ..tables import cost_fields
 
-    return group_cost((r.to_json() for r in records), now)
+    return group_cost((cost_fields(r) for r in records), now)

@@ -209,6 +209,7 @@ def results(records: Sequence[JobRecord], locator: Locator, *,
     prices by Vertex's billing rules: spec/cost.py; ``None`` when a price is unknown).
     Jobs are read in parallel (``workers`` at once)."""
     from ..spec.cost import cost_so_far
+    from ..tables import cost_fields
 
     configs = configs or {}
 
@@ -219,7 +220,7 @@ def results(records: Sequence[JobRecord], locator: Locator, *,
             found = JobOutputs(error=str(e))
         return {"job": record.display_name, **_parameters(record, configs),
                 **found.values, "state": record.state, "error": found.error,
-                "cost_usd": cost_so_far(record.to_json())["usd"]}
+                "cost_usd": cost_so_far(cost_fields(record))["usd"]}
 
     ordered = sorted(records, key=lambda r: r.index)
     if workers <= 1:

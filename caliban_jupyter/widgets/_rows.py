@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..records import TERMINAL_STATES, JobRecord, latest_attempts, state_summary
-from ..tables import record_cells
+from ..tables import cost_fields, record_cells
 
 __all__ = [
     "STATE_COLORS",
@@ -139,7 +139,7 @@ def cost_cell(record: JobRecord) -> str:
     from ..spec.cost import cost_so_far, job_rate, usd
 
     if record.is_terminal or record.started is None:
-        cost = cost_so_far(record.to_json())
+        cost = cost_so_far(cost_fields(record))
         return "?" if cost["usd"] is None else usd(cost["usd"])
     rate = job_rate(record.request, record.region).usd_per_hour
     return "?/h" if rate is None else f"{usd(rate)}/h"
@@ -151,7 +151,7 @@ def cost_summary(records: Sequence[JobRecord]) -> str:
     from ..spec.cost import group_cost, job_rate, usd
 
     running = [r for r in records if not r.is_terminal and r.started is not None]
-    ended = [r.to_json() for r in records if r.is_terminal or r.started is None]
+    ended = [cost_fields(r) for r in records if r.is_terminal or r.started is None]
     total = group_cost(ended)
     text = f"est. cost {'?' if total['usd'] is None else usd(total['usd'])}"
     if running:
