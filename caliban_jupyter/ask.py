@@ -57,6 +57,27 @@ def confirm(question: str, *, action: str, yes: bool, details: str | None = None
     return answer.strip().lower() in ("y", "yes")
 
 
+def ask_in_kernel(question: str, *, action: str, refusal: str,
+                  ask: Callable[[str], str] | None = None) -> bool:
+    """Ask ``question`` in a notebook's input box (``input``); True on yes.
+
+    Raises
+    ------
+    UsageError
+        When the front end cannot ask (no stdin: a widget callback, a script), ending
+        with ``refusal``.
+    """
+    from .errors import UsageError
+
+    ask = ask or (lambda q: input(q))  # looked up now: the kernel installs its own
+    try:
+        answer = ask(f"{question} [y/N] ")
+    except (EOFError, NotImplementedError, OSError):
+        raise UsageError(f"refusing to {action} without confirmation: nobody can answer "
+                         f"here; {refusal}") from None
+    return answer.strip().lower() in ("y", "yes")
+
+
 def make_confirm(yes: bool, stdin: TextIO | None = None, stdout: TextIO | None = None, *,
                  ask: Callable[[str], str] | None = None, least: int = 2,
                  refusal: str = "pass --yes to stop them",

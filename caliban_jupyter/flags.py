@@ -127,6 +127,8 @@ Settings resolve: flag > environment > .calibanconfig.json > default:
             --executor_image, CALIBAN_EXECUTOR_IMAGE, "executor_image"
   outputs   --output_dir, CALIBAN_OUTPUT_DIR, "output_dir" (gs://BUCKET/PREFIX; each job
             writes to {output_dir}/{xgroup}/{job}/; the local backend defaults to its own)
+  max cost  --max_cost, CALIBAN_MAX_COST, "max_cost" (USD; a sweep estimated above it, at
+            most with --timeout or per hour without, asks first; the dry run shows the cost)
 
 Examples:
   caliban cloud --backend local --nogpu trainer.train --experiment_config exp.json

@@ -78,6 +78,8 @@ class Settings:
     build: str = "auto"
     staging_bucket: str | None = None
     executor_image: str | None = None
+    #: USD: a sweep estimated above it asks first (spec/cost.py); None: never asks.
+    max_cost: float | None = None
 
     @property
     def mode(self) -> str:
@@ -99,6 +101,7 @@ class Settings:
             "staging_bucket": self.staging_bucket,
             "executor_image": self.executor_image,
             "output_dir": self.output_dir,
+            "max_cost": self.max_cost,
         }
 
     def _runtime_json(self) -> dict[str, Any]:
@@ -286,6 +289,13 @@ def resolve_settings(
     if staging and not str(staging).startswith("gs://"):
         raise ConfigError(f"staging_bucket {staging!r} (from {sources['staging_bucket']}) must "
                           "be a Cloud Storage location, gs://BUCKET or gs://BUCKET/PREFIX")
+    max_cost = pick("max_cost")
+    if max_cost is not None:
+        from .spec.cost import parse_amount
+
+        where = "--max_cost" if sources["max_cost"] == "flag" else \
+            f"max_cost (from {sources['max_cost']})"
+        max_cost = parse_amount(max_cost, where)
     return Settings(
         gpu=gpu,
         project_id=pick("project_id"),
@@ -302,4 +312,5 @@ def resolve_settings(
         build=build,
         staging_bucket=str(staging).rstrip("/") if staging else None,
         executor_image=pick("executor_image"),
+        max_cost=max_cost,
     )

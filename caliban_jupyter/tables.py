@@ -8,9 +8,11 @@ resubmit`` did, and of the jobs a stop asks about); :func:`render_json` their JS
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .records import JobRecord, executed_notebook_url
 
@@ -40,29 +42,68 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def cost_fields(record: JobRecord) -> dict[str, Any]:
+    """What :func:`~caliban_jupyter.spec.cost.cost_so_far` reads of a record (its full
+    JSON form would copy the request body: 400 rows took 50 ms that way)."""
+    return {"state": record.state, "started": record.started, "ended": record.ended,
+            "region": record.region, "request": record.request}
+
+
+def cost_cell(cost: Mapping[str, Any]) -> str:
+    """A job's :func:`~caliban_jupyter.spec.cost.cost_so_far` as a table cell."""
+    from .spec.cost import usd
+
+    return "unknown" if cost["usd"] is None else usd(cost["usd"])
+
+
+def cost_total_line(records: Sequence[JobRecord], now: _dt.datetime | None = None) -> str:
+    """The estimated cost so far of ``records`` together, said as an estimate."""
+    from .spec.cost import group_cost, usd
+    from .spec.prices import get_prices
+
+    total = group_cost([cost_fields(r) for r in records], now)
+    n = total["jobs"]
+    said = usd(total["usd"]) if total["usd"] is not None else \
+        "unknown (" + "; ".join(total["unknown"]) + ")"
+    return (f"estimated cost so far of these {n} job{'s' * (n != 1)}: {said} (list prices as "
+            f"of {get_prices().as_of}, run time x rate; not an invoice)")
+
+
 def render_table(records: Sequence[JobRecord]) -> str:
     """Text table (``caliban status``, ``%caliban_status --all_attempts``): one block per
-    group, one row per job, its error and web access URIs under it."""
+    group, one row per job, its error and web access URIs under it, and each group's
+    estimated cost so far."""
+    from .spec.cost import cost_so_far
+
     lines: list[str] = []
     group = None
+    now = _dt.datetime.now(_dt.timezone.utc)
     # Display names differ only in their suffix: never cut them.
     name_w = max([len(r.display_name) for r in records] + [4])
+    shown: list[JobRecord] = []
     for r in records:
         if r.xgroup != group:
+            if shown:
+                lines.append(f"  {cost_total_line(shown, now)}")
+                shown = []
             group = r.xgroup
             if lines:
                 lines.append("")
             lines.append(f"xgroup {group} ({r.backend}, project {r.project}, {r.region}):")
             lines.append(f"  {'NAME':<{name_w}} {'STATE':<14} {'STRATEGY':<10} "
-                         f"{'CREATED':<19} {'ARGS':<36} URL")
+                         f"{'CREATED':<19} {'EST. COST':<10} {'ARGS':<36} URL")
+        shown.append(r)
+        cost = cost_cell(cost_so_far(cost_fields(r), now))
         lines.append(f"  {r.display_name:<{name_w}} {r.state:<14} {r.strategy:<10} "
-                     f"{_short_time(r.created):<19} {_short(' '.join(r.args) or '-', 36):<36} "
-                     f"{r.url or '-'}")
+                     f"{_short_time(r.created):<19} {cost:<10} "
+                     f"{_short(' '.join(r.args) or '-', 36):<36} {r.url or '-'}")
         if r.error:
             # Why it failed (or was not submitted): under its row, so columns stay aligned.
             lines.append(f"  {'':<{name_w}} error: {_short(' '.join(r.error.split()), 300)}")
         for replica, uri in sorted(r.web_access_uris.items()):
             lines.append(f"    web access {replica}: {uri}")
+    if shown:
+        lines.append(f"  {cost_total_line(shown, now)}")
     return "\n".join(lines)
 
 

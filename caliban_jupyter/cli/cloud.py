@@ -16,7 +16,8 @@ CONFIRM_ABOVE = 100
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_cloud_arguments(p)
     p.add_argument("--yes", "-y", action="store_true",
-                   help=f"do not ask before submitting more than {CONFIRM_ABOVE} jobs")
+                   help=f"do not ask before submitting more than {CONFIRM_ABOVE} jobs, or "
+                        "a sweep estimated above --max_cost")
     p.add_argument("module", metavar="MODULE", help="module, script, file or notebook to run")
     # A default keeps argparse from listing it among the required arguments.
     p.add_argument("_extra", nargs="*", default=[], help=argparse.SUPPRESS)
@@ -40,5 +41,23 @@ def run(args: argparse.Namespace) -> int:
                        action=f"submit {n} jobs", yes=args.yes, stdout=sys.stderr):
             print("nothing submitted", file=sys.stderr)
             return 1
+    if not request.dry_run and not _cost_confirmed(plan, args.yes):
+        print("nothing submitted", file=sys.stderr)
+        return 1
     return render_run(plan, execute)
+
+
+def _cost_confirmed(plan, yes: bool) -> bool:
+    """``max_cost``: a sweep estimated above it asks first (refused when nobody can
+    answer, naming --yes)."""
+    from ..service.costs import over_max_cost
+
+    reason = over_max_cost(plan)
+    if reason is None:
+        return True
+    from ..ask import confirm
+
+    return confirm(f"{reason[0].upper()}{reason[1:]}. Submit anyway?",
+                   action="submit a sweep above max_cost", yes=yes, stdout=sys.stderr,
+                   refusal="pass --yes to go ahead, or raise --max_cost")
 

@@ -97,6 +97,7 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
     plan = plan_from_request(request, experiments=experiments)
     if request.dry_run:
         return DryRun(plan)
+    _confirm_cost(plan)
     if progress is None:
         from ..progress import CellProgress
 
@@ -110,6 +111,21 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
         with submitting(plan.xgroup) as submitted:
             records = submitted(execute(plan, progress))
     return Sweep(group_of(plan, records), records, plan.settings)
+
+
+def _confirm_cost(plan) -> None:
+    """``max_cost``: a sweep estimated above it asks in the input box first."""
+    from ..service.costs import over_max_cost
+
+    reason = over_max_cost(plan)
+    if reason is None:
+        return
+    from ..ask import ask_in_kernel
+
+    if not ask_in_kernel(f"{reason[0].upper()}{reason[1:]}. Submit anyway?",
+                         action="submit a sweep above max_cost",
+                         refusal="raise max_cost (%config Caliban.max_cost, --max_cost)"):
+        raise UsageError(f"nothing submitted: {reason}")
 
 
 def cloud_request(args: argparse.Namespace, *, code: str | None = None,

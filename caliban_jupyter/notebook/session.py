@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Enum, TraitType, Unicode
+from traitlets import Enum, Float, Int, TraitType, Unicode, Union
 from traitlets.config import Configurable
 
 from ..flags import choices_of
@@ -29,13 +29,17 @@ SETTING_TRAITS = tuple(f.name for f in flag_schema.flags("settings"))
 
 def setting_traits() -> dict[str, TraitType]:
     """One trait per flag of the schema that ``%config`` takes (its "settings" surface):
-    an Enum of its choices, else text; unset (``None``) by default; help from the flag's."""
+    an Enum of its choices, a number (or its text) for a number, else text; unset
+    (``None``) by default; help from the flag's."""
     traits: dict[str, TraitType] = {}
     for flag in flag_schema.flags("settings"):
         text = flag.help + "."
         if flag.type == "choice":
             trait: TraitType = Enum(list(choices_of(flag) or ()),
                                     default_value=None, allow_none=True, help=text)
+        elif flag.type in ("int", "float"):
+            number = Int() if flag.type == "int" else Float()
+            trait = Union([number, Unicode()], default_value=None, allow_none=True, help=text)
         else:
             trait = Unicode(None, allow_none=True, help=text)
         traits[flag.name] = trait.tag(config=True)

@@ -184,8 +184,10 @@ class Sweep:
     def results(self, wait: bool = True, *, timeout: float | None = None,
                 frame: bool | None = None, workers: int | None = None) -> Any:
         """One row per job: its experiment parameters, the values it saved (``-o``), its
-        ``state`` and ``error``; a pandas DataFrame when pandas is installed (or
-        ``frame=True``), else (or with ``frame=False``) a list of dicts.
+        ``state``, ``error`` and ``cost_usd`` (an estimate from list prices: run time x
+        the Vertex AI rate of its machine, by Vertex's billing rules; ``None`` when no
+        price is known); a pandas DataFrame when pandas is installed (or ``frame=True``),
+        else (or with ``frame=False``) a list of dicts.
 
         ``wait`` (default) first waits for every job to finish; ``wait=False`` reads what
         is there now (unfinished jobs say so in ``error``). Jobs are read in parallel.
@@ -196,7 +198,13 @@ class Sweep:
         if wait:
             self.wait(timeout)
         rows = self.group.results(workers=workers)
-        return rows if frame is False else to_table(rows, required=bool(frame))
+        table = rows if frame is False else to_table(rows, required=bool(frame))
+        if hasattr(table, "attrs"):  # a DataFrame says what cost_usd is
+            from ..spec.prices import get_prices
+
+            table.attrs["cost_usd"] = ("estimate from list prices as of "
+                                       f"{get_prices().as_of}; not an invoice")
+        return table
 
     def download(self, dest: str | None = None) -> Any:
         """Copy everything the jobs wrote to ``dest`` (default ``caliban_outputs/XGROUP``):

@@ -315,8 +315,18 @@ def dry_run(plan: Plan) -> dict[str, Any]:
                             project=plan.settings.project_id or "",
                             error="dry run: not submitted", body=body)
             for spec, body in zip(specs, bodies, strict=True)]
+    from ..service.dryrun import plan_cost
+
     return {"xgroup": plan.xgroup, "image": planned_image(plan),
-            "jobs": [job_json(j) for j in jobs], "requests": bodies}
+            "jobs": [job_json(j) for j in jobs], "requests": bodies,
+            "cost": plan_cost(plan, bodies).to_json()}
+
+
+def refuse_over_max_cost(plan: Plan) -> None:
+    """A submission from the lab has nobody to ask: above ``max_cost`` it is refused."""
+    from ..service.costs import refuse_over_max_cost as refuse
+
+    refuse(plan)
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:

@@ -281,6 +281,7 @@ class SubmissionsHandler(CalibanHandler):
         if plan.request.dry_run:
             self.write_json(adapter.dry_run(plan))
             return
+        await self.call(adapter.refuse_over_max_cost, plan)
         submission = self.app.submissions.start(plan, str(body["notebook"]))
         self.set_header("Location", self.app.api_url(f"groups/{submission.xgroup}"))
         self.write_json({"xgroup": submission.xgroup, "jobs": [],

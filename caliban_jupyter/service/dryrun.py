@@ -13,10 +13,11 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..spec.cost import Estimate
     from .plan import Plan
 
-__all__ = ["DryRun", "build_lines", "dry_run_bodies", "dry_run_json", "dry_run_notes",
-           "dry_run_plan", "dry_run_text", "planned_image"]
+__all__ = ["DryRun", "build_lines", "cost_lines", "dry_run_bodies", "dry_run_json",
+           "dry_run_notes", "dry_run_plan", "dry_run_text", "plan_cost", "planned_image"]
 
 
 def planned_image(plan: Plan) -> str:
@@ -82,10 +83,34 @@ def build_lines(info: dict[str, Any]) -> list[str]:
     return lines
 
 
+def plan_cost(plan: Plan, bodies: list[dict[str, Any]] | None = None) -> Estimate:
+    """What the planned jobs would cost on Vertex AI (list prices, docs/cost-json.md):
+    the strategy chosen (``--spot``, ``--flex_start``), or on demand and Spot side by side;
+    with ``--timeout``, the most the sweep can cost."""
+    from ..spec.cost import sweep_estimate
+
+    scheduling = plan.runtime.scheduling
+    if bodies is None:
+        bodies = [spec.to_custom_job() for spec in plan.specs]
+    return sweep_estimate(bodies, plan.settings.region, chosen=scheduling.strategy,
+                          timeout=scheduling.timeout)
+
+
+def cost_lines(plan: Plan, estimate: Estimate) -> list[str]:
+    """The estimate as the dry run's text shows it."""
+    lines = estimate.lines()
+    if plan.backend != "vertex":
+        lines.insert(1, f"  (priced as if on Vertex AI; the {plan.backend} backend itself "
+                        "bills nothing)")
+    return lines
+
+
 def dry_run_json(plan: Plan) -> dict[str, Any]:
-    """``--format json``: the build plan and the request body of each job."""
+    """``--format json``: the build plan, the request body of each job, and what the jobs
+    would cost (``cost``, docs/cost-json.md)."""
     info, specs = dry_run_plan(plan)
-    return {"build": info, "jobs": [s.to_custom_job() for s in specs]}
+    bodies = [s.to_custom_job() for s in specs]
+    return {"build": info, "jobs": bodies, "cost": plan_cost(plan, bodies).to_json()}
 
 
 def dry_run_notes(plan: Plan) -> list[str]:
@@ -130,6 +155,9 @@ def dry_run_text(plan: Plan) -> str:
         if spec.output_uri:
             saved = f" (values: {', '.join(plan.outputs)})" if plan.outputs else ""
             print(f"  outputs:     {spec.output_uri}{saved}", file=out)
+    print("", file=out)
+    for line in cost_lines(plan, plan_cost(plan, [spec.to_custom_job() for spec in specs])):
+        print(line, file=out)
     n = len(plan.specs)
     print(f"\n{n} job{'s' if n != 1 else ''} would be submitted.", file=out)
     if request.show_program:
@@ -170,6 +198,10 @@ class DryRun:
     def bodies(self) -> list[dict[str, Any]]:
         """The CustomJob request bodies that would be sent."""
         return dry_run_bodies(self.plan)
+
+    def cost(self) -> dict[str, Any]:
+        """What the jobs would cost on Vertex AI, from list prices (docs/cost-json.md)."""
+        return plan_cost(self.plan).to_json()
 
     def build(self) -> dict[str, Any]:
         """How the jobs would become runnable (``--build``): the image to build, or the

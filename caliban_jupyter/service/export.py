@@ -65,9 +65,9 @@ def notebook_job(request: CloudRequest, *, notebook: Any = None,
 
     ``notebook`` is the notebook already read (nbconvert hands one over).
     """
-    from ..capture.program import assigned_names, pinned_requirements
     from ..capture.local import local_modules
     from ..capture.notebook import notebook_capture, read_notebook
+    from ..capture.program import assigned_names, pinned_requirements
 
     path = Path(request.cwd, request.module or "")
     if not path.name.endswith(".ipynb"):

@@ -205,7 +205,12 @@ def results(records: Sequence[JobRecord], locator: Locator, *,
             configs: Mapping[int, Mapping[str, Any]] | None = None,
             workers: int = WORKERS) -> list[dict[str, Any]]:
     """One flat row per job, in index order: ``job``, its experiment parameters, its
-    values, ``state`` and ``error``. Jobs are read in parallel (``workers`` at once)."""
+    values, ``state``, ``error`` and ``cost_usd`` (its cost so far, estimated from list
+    prices by Vertex's billing rules: spec/cost.py; ``None`` when a price is unknown).
+    Jobs are read in parallel (``workers`` at once)."""
+    from ..spec.cost import cost_so_far
+    from ..tables import cost_fields
+
     configs = configs or {}
 
     def row(record: JobRecord) -> dict[str, Any]:
@@ -214,7 +219,8 @@ def results(records: Sequence[JobRecord], locator: Locator, *,
         except CalibanError as e:  # e.g. no credentials for Cloud Storage
             found = JobOutputs(error=str(e))
         return {"job": record.display_name, **_parameters(record, configs),
-                **found.values, "state": record.state, "error": found.error}
+                **found.values, "state": record.state, "error": found.error,
+                "cost_usd": cost_so_far(cost_fields(record))["usd"]}
 
     ordered = sorted(records, key=lambda r: r.index)
     if workers <= 1:

@@ -63,6 +63,7 @@ class CloudRequest:
     cloud_key: str | None = None
     endpoint: str | None = None
     output_dir: str | None = None
+    max_cost: str | None = None  # USD; validated with the settings (spec/cost.py)
     # -o NAME: variables saved from the program after it ends (see spec/outputs.py).
     outputs: tuple[str, ...] = ()
     dry_run: bool = False

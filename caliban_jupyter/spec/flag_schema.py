@@ -41,7 +41,7 @@ SURFACES = ("cli", "magic", "api", "config_file", "settings", "export", "form", 
 TYPES = ("str", "int", "float", "bool", "choice", "list", "json")
 #: The groups of ``caliban cloud --help``, in its order; "config" holds the keys only
 #: ``.calibanconfig.json`` takes.
-GROUPS = ("what to run", "image", "where", "scheduling", "runtime", "distributed",
+GROUPS = ("what to run", "image", "where", "scheduling", "runtime", "distributed", "cost",
           "output", "config")
 #: The groups whose flags are a job's runtime (spec/runtime.py's RuntimeFlags).
 RUNTIME_GROUPS = ("scheduling", "runtime", "distributed")
@@ -271,6 +271,14 @@ FLAGS: tuple[Flag, ...] = (
        "workers)", "distributed", (*_ANY_JOB, "form", "lab"), metavar="NUMxGPU_TYPE",
        layer="job", takes="GPUs per worker such as \"1xT4\", or \"none\" (string)",
        label="worker GPUs", placeholder="default: the chief's; none: CPU only"),
+    # ------------------------------------------------------------------ cost
+    _f("max_cost", "float", "ask before submitting a sweep estimated above USD (at most, with "
+       "--timeout; per hour without); setting max_cost, CALIBAN_MAX_COST", "cost",
+       (*_CLOUD, "config_file", "settings"), metavar="USD", layer="setting",
+       env_vars=("CALIBAN_MAX_COST",),
+       takes="a positive amount of US dollars (number): a sweep whose bound (or hourly "
+             "rate, without --timeout) is above it asks first",
+       label="max cost (USD)"),
     # ------------------------------------------------------------------------ build
     _f("build", "choice", "docker: build locally; package: no image, a code package on a "
        "prebuilt image; cloudbuild: build on Google Cloud Build (default auto: docker when "

@@ -12,10 +12,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..records import TERMINAL_STATES, JobRecord, latest_attempts, state_summary
-from ..tables import record_cells
+from ..tables import cost_fields, record_cells
 
 __all__ = [
     "STATE_COLORS",
+    "cost_cell",
+    "cost_summary",
     "duration",
     "grid_template",
     "header_html",
@@ -39,7 +41,7 @@ STATE_COLORS: Mapping[str, str] = {
     "QUEUED": "#5f6368",
     "PENDING": "#5f6368",
 }
-_FIXED = ("#", "name", "state", "created", "duration", "machine", "accelerator")
+_FIXED = ("#", "name", "state", "created", "duration", "machine", "accelerator", "est. cost")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -130,6 +132,36 @@ def duration(record: JobRecord) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
+def cost_cell(record: JobRecord) -> str:
+    """A job's estimated cost (list prices, Vertex's billing rules) once it ended; its
+    hourly rate while it runs (``$29.39/h``): like :func:`duration`, a cell that would
+    change every refresh is not rendered."""
+    from ..spec.cost import cost_so_far, job_rate, usd
+
+    if record.is_terminal or record.started is None:
+        cost = cost_so_far(cost_fields(record))
+        return "?" if cost["usd"] is None else usd(cost["usd"])
+    rate = job_rate(record.request, record.region).usd_per_hour
+    return "?/h" if rate is None else f"{usd(rate)}/h"
+
+
+def cost_summary(records: Sequence[JobRecord]) -> str:
+    """``est. cost $12.34 + 2 running at $58.78/h (list prices)``: the ended jobs' estimated
+    cost (every attempt), and what the running ones cost per hour."""
+    from ..spec.cost import group_cost, job_rate, usd
+
+    running = [r for r in records if not r.is_terminal and r.started is not None]
+    ended = [cost_fields(r) for r in records if r.is_terminal or r.started is None]
+    total = group_cost(ended)
+    text = f"est. cost {'?' if total['usd'] is None else usd(total['usd'])}"
+    if running:
+        rates = [job_rate(r.request, r.region).usd_per_hour for r in running]
+        rate = None if any(x is None for x in rates) else sum(x for x in rates if x)
+        text += f" + {len(running)} running at {'?' if rate is None else usd(rate)}/h"
+    unknown = "; ".join(total["unknown"])
+    return text + " (list prices" + (f"; {unknown}" if unknown else "") + ")"
+
+
 def _accelerator(machine: Mapping[str, object]) -> str:
     kind = machine.get("acceleratorType")
     if not kind:
@@ -140,7 +172,7 @@ def _accelerator(machine: Mapping[str, object]) -> str:
 
 def grid_template(columns: Sequence[str]) -> str:
     """CSS grid columns shared by the header and every row, so separate row widgets align."""
-    fixed = "2.5em minmax(16em,2fr) 9.5em 6em 6.5em 9em 10em"
+    fixed = "2.5em minmax(16em,2fr) 9.5em 6em 6.5em 9em 10em 6.5em"
     varying = " ".join("minmax(8em,1fr)" for _ in columns)
     return f"{fixed} {varying} 4em".replace("  ", " ")
 
@@ -194,6 +226,7 @@ def row_html(record: JobRecord, columns: Sequence[str]) -> str:
         duration(record),
         html.escape(str(record.machine.get("machineType", ""))),
         html.escape(_accelerator(record.machine)),
+        html.escape(cost_cell(record)),
         *[html.escape(args.get(c, "—")) or "✓" for c in columns],
         link,
     ], f"caliban-cells caliban-job-{record.index}")

@@ -24,6 +24,7 @@ from ..errors import CalibanError
 from ..flags import choices_of
 from ..spec import choices as _choices
 from ..spec import flag_schema
+from ._cost import cost_html
 from ._form_parts import (
     STYLE,
     ExperimentEditor,
@@ -322,7 +323,8 @@ class CalibanForm(w.VBox):
         self.message.value = (
             f"<div class='caliban-form-ok' style='color:#1e8e3e'>✓ {n} job{'s' * (n != 1)} "
             f"on {html.escape(plan.backend)} ({html.escape(plan.machine.machine_type)}, "
-            f"{html.escape(plan.machine.accelerator_label)})</div>{notes_html(plan)}")
+            f"{html.escape(plan.machine.accelerator_label)})</div>{notes_html(plan)}"
+            f"{cost_html(plan)}")
         self.preview.value = preview_html(plan)
         self.program_view.value = program_html(plan)
         return plan
@@ -374,6 +376,15 @@ class CalibanForm(w.VBox):
         plan = self.validate()
         if plan is None:
             self._submitting.release()
+            self._show_buttons()
+            return None
+        from ..service.costs import over_max_cost
+
+        reason = over_max_cost(plan)  # nobody can answer a question in a button's callback
+        if reason is not None:
+            self._submitting.release()
+            self._fail(SubmissionProgress(), f"nothing submitted: {reason}; raise max_cost "
+                       "to submit it from the form")
             self._show_buttons()
             return None
         self.failure = None

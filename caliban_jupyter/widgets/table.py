@@ -329,7 +329,8 @@ class JobTable(w.VBox):
             else:
                 redrawn += row.update(self._records[i], columns, force)
         self._show_rows()
-        self.summary.value = html.escape(_rows.summary_text(self.records))
+        self.summary.value = html.escape(f"{_rows.summary_text(self.records)} · "
+                                         f"{_rows.cost_summary(self.records)}")
         return redrawn
 
     # -- paging -------------------------------------------------------------------------

@@ -256,8 +256,10 @@ def test_results_rows_are_flat_and_in_order(tmp_path, monkeypatch):
         rows_in.append(_record(base, index=i))
     rows = results(rows_in, Locator(), configs={1: {"lr": 0.1}, 2: {"lr": 0.5}}, workers=4)
     assert rows == [
-        {"job": "job_1", "lr": 0.1, "loss": 0.2, "state": "SUCCEEDED", "error": None},
-        {"job": "job_2", "lr": 0.5, "loss": 1.0, "state": "SUCCEEDED", "error": None}]
+        {"job": "job_1", "lr": 0.1, "loss": 0.2, "state": "SUCCEEDED", "error": None,
+         "cost_usd": 0.0},  # no start time recorded: it did not run, nothing billed
+        {"job": "job_2", "lr": 0.5, "loss": 1.0, "state": "SUCCEEDED", "error": None,
+         "cost_usd": 0.0}]
     assert results(rows_in, Locator(), configs={1: {"lr": 0.1}, 2: {"lr": 0.5}},
                    workers=1) == rows
     monkeypatch.setitem(sys.modules, "pandas", None)  # pandas absent: plain rows
