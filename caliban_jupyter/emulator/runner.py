@@ -62,6 +62,10 @@ class RunnerConfig:
     log_file
         Where the emulator's standard error goes (the background emulator's log), named
         in the message of a job failed by an error in the emulator itself.
+    prebuilt_image
+        The local image that runs a job asking for a Vertex AI prebuilt image
+        (``us-docker.pkg.dev/vertex-ai/training/...`` and the like, which cannot be pulled
+        offline); None: :func:`.prebuilt.default_local_image`.
     """
 
     mode: str = "docker"
@@ -70,6 +74,7 @@ class RunnerConfig:
     simulate_seconds: float = 1.0
     stop_grace_seconds: int = 5
     log_file: str | None = None
+    prebuilt_image: str | None = None
 
 
 class Runner:
