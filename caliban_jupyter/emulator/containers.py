@@ -86,8 +86,12 @@ def create(
 
     ``command`` replaces the image's entrypoint and ``args`` its CMD, as Vertex does
     (Kubernetes semantics); empty lists keep the image's own. ``mounts`` maps host
-    directories to their paths in the container (read-write).
+    directories to their paths in the container (read-write): Docker mount objects, not
+    ``host:container:rw`` strings, so any legal Cloud Storage object name works as a path
+    (the SDK's default output directory has colons: ``aiplatform-custom-job-...-23:47:02``).
     """
+    from docker.types import Mount
+
     suffix = "" if replica == CHIEF else f"-{replica}"
     return client.containers.create(
         image,
@@ -98,7 +102,8 @@ def create(
                 LABEL_NAME: display_name[:200], LABEL_REPLICA: replica},
         name=f"caliban-emulator-{instance}-{job_id}{suffix}",
         network_mode=network,
-        volumes={host: {"bind": path, "mode": "rw"} for host, path in (mounts or {}).items()},
+        mounts=[Mount(target=path, source=host, type="bind", read_only=False)
+                for host, path in (mounts or {}).items()],
         # An init process forwards SIGTERM, so a cancel stops a program that is PID 1.
         init=True,
         detach=True,

@@ -209,9 +209,13 @@ def test_vertex_refuses_what_the_emulator_refuses(aiplatform, base_image, machin
     nothing recorded."""
     job = aiplatform.CustomJob(display_name="refused", worker_pool_specs=pools(
         base_image, machine=machine), labels={"refused": "yes"})
-    with pytest.raises(gexc.InvalidArgument) as raised:
+    # Over REST google-api-core raises by HTTP status (400: BadRequest); the status is
+    # Vertex's INVALID_ARGUMENT.
+    with pytest.raises(gexc.BadRequest) as raised:
         job.submit()
-    message = raised.value.message
+    error = raised.value.response.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    message = error["message"]
     assert message.startswith(f"List of found errors:\t1.Field: {_FIELD}.{field}; Message: ")
     assert says in message
     assert "custom_job." not in message
@@ -301,8 +305,8 @@ def test_a_missing_mapped_image_says_how_to_make_it(tmp_path, docker_client, sta
         job = sdk.CustomJob(display_name="no-image", worker_pool_specs=pools(PREBUILT))
         with pytest.raises(RuntimeError):
             job.run()
-    assert "caliban-no-such-image:never" in job.error.message
-    assert "CALIBAN_EMULATOR_PREBUILT_IMAGE" in job.error.message
+        assert "caliban-no-such-image:never" in job.error.message
+        assert "CALIBAN_EMULATOR_PREBUILT_IMAGE" in job.error.message
 
 
 def test_hyperparameter_tuning_is_not_implemented_yet(aiplatform, base_image) -> None:
