@@ -37,9 +37,14 @@ def connect(timeout: int = 120) -> DockerClient:
         client.ping()
     except docker.errors.DockerException as e:
         raise DockerError(
-            f"the local Docker engine is unreachable ({e}). Start it (scripts/services.sh "
-            "on a development machine), or run the emulator with --no-run to only record "
-            "jobs."
+            f"the local Vertex AI emulator runs each job in a container, and no Docker "
+            f"engine answers ({e}). Start one: Docker Desktop (macOS, Windows), or on Linux "
+            "`sudo systemctl start docker` (install it first with your distribution's "
+            "package, e.g. `sudo apt-get install docker.io`, and add yourself to the docker "
+            "group); if it listens elsewhere, set DOCKER_HOST. Without Docker, submit to "
+            "Vertex AI (Gemini Enterprise Agent Platform) with --backend vertex --build "
+            "package, which needs no engine on this machine; or start the emulator with "
+            "--no-run to only record jobs."
         ) from e
     return client
 
