@@ -320,3 +320,17 @@ def test_hyperparameter_tuning_is_not_implemented_yet(aiplatform, base_image) ->
     with pytest.raises(gexc.MethodNotImplemented) as raised:
         tuning.run()
     assert "HyperparameterTuningJob" in raised.value.message
+
+
+def test_no_docker_engine_says_how_to_start_one(tmp_path, monkeypatch) -> None:
+    """Bad input: with no engine, the message says how a user starts one on their own system
+    (not this repository's scripts) and that --build package on Vertex AI needs none."""
+    from caliban_jupyter.errors import DockerError
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    with pytest.raises(DockerError) as raised:
+        Emulator(EmulatorConfig(state_dir=tmp_path / "s", port=0)).start()
+    message = str(raised.value)
+    assert "Docker Desktop" in message and "systemctl start docker" in message
+    assert "--backend vertex --build package" in message
+    assert "scripts/services.sh" not in message

@@ -173,3 +173,41 @@ def test_timestamps() -> None:
     assert parse_rfc3339(rfc3339(1700000000.25) or "") == 1700000000.25
     with pytest.raises(ValueError):
         parse_rfc3339("2024-01-01T00:00:00")  # no zone
+
+
+def _machine(**spec):
+    body = spec_body()
+    body["jobSpec"]["workerPoolSpecs"][0]["machineSpec"] = spec
+    return custom_job_problems(body)
+
+
+@pytest.mark.parametrize(("spec", "field", "says"), [
+    ({"machineType": "n1-foo-99"}, "machine_type", 'Machine type "n1-foo-99" is not supported'),
+    ({"machineType": "n1-standard-4", "acceleratorType": "NVIDIA_TESLA_A100",
+      "acceleratorCount": 1}, "accelerator_type",
+     'Accelerator "NVIDIA_TESLA_A100" is not supported for machine type "n1-standard-4".'),
+    ({"machineType": "n1-standard-4", "acceleratorType": "NVIDIA_TESLA_T4",
+      "acceleratorCount": 3}, "accelerator_count",
+     'The accelerator count "3" is not allowed. The allowed numbers of accelerator '
+     '"NVIDIA_TESLA_T4" to use with machine type "n1-standard-4" are: [1, 2, 4].'),
+    ({"machineType": "a2-highgpu-2g", "acceleratorType": "NVIDIA_TESLA_A100",
+      "acceleratorCount": 1}, "accelerator_count", "are: [2]."),
+    ({"machineType": "n1-standard-4", "acceleratorType": "NVIDIA_TESLA_T4"},
+     "accelerator_type", "Both `accelerator_type` and `accelerator_count`"),
+    ({"machineType": "n1-standard-4", "acceleratorCount": 1}, "accelerator_type",
+     "Both `accelerator_type` and `accelerator_count`"),
+])
+def test_machine_refusals_come_from_the_catalog(spec, field, says):
+    [(got, message)] = _machine(**spec)
+    assert got == f"job_spec.worker_pool_specs[0].machine_spec.{field}"
+    assert says in message
+
+
+@pytest.mark.parametrize("spec", [
+    {"machineType": "n1-standard-4"},
+    {"machineType": "n1-standard-8", "acceleratorType": "NVIDIA_TESLA_T4", "acceleratorCount": 1},
+    {"machineType": "a2-highgpu-2g", "acceleratorType": "NVIDIA_TESLA_A100", "acceleratorCount": 2},
+    {"machineType": "g2-standard-4", "acceleratorType": "NVIDIA_L4", "acceleratorCount": 1},
+])
+def test_machines_the_catalog_accepts_pass(spec):
+    assert _machine(**spec) == []
