@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .outputs import output_prefix, output_root
+from .outputs import output_mount, output_prefix, output_root
 
 ENV = "STORAGE_EMULATOR_HOST"
 # Bucket names: 3-222 characters of lowercase letters, digits, dashes, underscores, dots.
@@ -105,12 +105,14 @@ class BucketMirror:
         self.root = output_root(state_dir)
         self.snapshot_path = Path(state_dir) / "gcs-sync" / f"{job_id}.json"
 
-    def download(self, body: Mapping[str, Any]) -> tuple[dict[str, str], str]:
+    def download(self, body: Mapping[str, Any]) -> tuple[dict[str, str], str | None]:
         """Copy the named objects in; return the mounts (host dir -> ``/gcs/BUCKET``) and a
-        line for the job's log."""
+        line for the job's log (None when the job names no bucket)."""
         import google.api_core.exceptions as gexc
 
         named = named_prefixes(body)
+        if not named:
+            return {}, None
         client = _client()
         count = 0
         for bucket, prefixes in named.items():
@@ -173,3 +175,46 @@ class BucketMirror:
         shown = ", ".join(uploaded[:5]) + (" ..." if len(uploaded) > 5 else "")
         return f"uploaded {len(uploaded)} file(s) the job wrote under /gcs/" + (
             f": {shown}" if uploaded else "")
+
+
+def _note(log: Path, text: str) -> None:
+    from .replicas import note
+
+    note(log, text)
+
+
+def job_mounts(job_id: int, body: Mapping[str, Any], state_dir: Path, log: Path, *,
+               download: bool = False) -> dict[str, str]:
+    """Host directory -> path in the container, for every replica of a job.
+
+    With a GCS emulator configured, each bucket the job names is mounted whole at
+    ``/gcs/BUCKET`` (its named objects copied in first when ``download``, said in the
+    job's ``log``); without one, the job's output directory alone (:mod:`.outputs`).
+    """
+    mount = output_mount(body, state_dir)
+    if not configured():
+        return {str(mount.host): mount.container} if mount is not None else {}
+    mirror = BucketMirror(state_dir, job_id)
+    if download:
+        mounts, line = mirror.download(body)
+        if line:
+            _note(log, line)
+    else:
+        mounts = mirror.mounts(body)
+    if mount is not None and not mount.container.startswith("/gcs/"):
+        mounts[str(mount.host)] = mount.container  # a file:// output directory
+    return mounts
+
+
+def upload_written(state_dir: Path, job_id: int, log: Path) -> None:
+    """Put what a job wrote under /gcs/ into the GCS emulator's buckets (if configured),
+    said in its ``log``; a failed upload is said there too and does not change the job's
+    outcome (our choice)."""
+    if not configured():
+        return
+    try:
+        line = BucketMirror(state_dir, job_id).upload()
+    except SyncError as e:
+        line = f"the job's /gcs/ files did not all reach the bucket: {e}"
+    if line:
+        _note(log, line)

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
+from . import containers
 from .replicas import Replica
 
 ENV = "CALIBAN_EMULATOR_PREBUILT_IMAGE"
@@ -71,3 +74,27 @@ def missing(prebuilt: str, local: str, why: str) -> str:
             f"build -t {local} ... from an image with Python 3 and pip, or docker pull it "
             f"where a registry is reachable), or point the emulator at a local image you "
             f"have: {ENV}=IMAGE or `caliban emulator --prebuilt-image IMAGE`.")
+
+
+def ensure_images(client: Any, planned: Sequence[Replica], mapped: Mapping[str, str],
+                  log: Path) -> None:
+    """Make every image of ``planned`` local, saying in the job's ``log`` which prebuilt
+    image runs as which.
+
+    Raises
+    ------
+    containers.ImageUnavailable
+        An image is missing; for a mapped one the message names it and how to make it.
+    """
+    from .replicas import note as log_note
+
+    for image, local in mapped.items():
+        log_note(log, note(image, local))
+    for image in dict.fromkeys(r.image for r in planned):
+        try:
+            containers.ensure_image(client, image)
+        except containers.ImageUnavailable as e:
+            source = next((p for p, lo in mapped.items() if lo == image), None)
+            if source is None:
+                raise
+            raise containers.ImageUnavailable(missing(source, image, str(e))) from None

@@ -230,17 +230,7 @@ class Runner:
             planned, mapped = prebuilt.map_images(replicas.plan(job), self.config.prebuilt_image)
             log = self.store.log_path(job.id)
             log.write_bytes(b"")  # a job queued again starts a new log
-            for image, local in mapped.items():
-                replicas.note(log, prebuilt.note(image, local))
-            for image in dict.fromkeys(r.image for r in planned):
-                try:
-                    containers.ensure_image(self._client, image)
-                except containers.ImageUnavailable as e:
-                    source = next((p for p, lo in mapped.items() if lo == image), None)
-                    if source is None:
-                        raise
-                    raise containers.ImageUnavailable(prebuilt.missing(source, image, str(e))
-                                                      ) from None
+            prebuilt.ensure_images(self._client, planned, mapped, log)
             packages = self._packages(job, planned)
             mounts = self._mounts(job, download=True)
             if self._stopping.is_set() or self._cancelled_early(job.id):
@@ -271,24 +261,10 @@ class Runner:
                        EMULATOR_FAILED)
 
     def _mounts(self, job: Job, *, download: bool = False) -> dict[str, str]:
-        """Host directory -> path in the container, for every replica of ``job``.
-
-        With a GCS emulator configured, each bucket the job names is mounted whole at
-        ``/gcs/BUCKET`` (its named objects copied in first when ``download``: see
-        :mod:`.gcs_mount`); without one, the job's output directory alone.
-        """
-        mount = output_mount(job.body, self.store.state_dir)
-        if gcs_mount.configured():
-            mirror = gcs_mount.BucketMirror(self.store.state_dir, job.id)
-            if download:
-                mounts, line = mirror.download(job.body)
-                replicas.note(self.store.log_path(job.id), line)
-            else:
-                mounts = mirror.mounts(job.body)
-            if mount is not None and not mount.container.startswith("/gcs/"):
-                mounts[str(mount.host)] = mount.container  # a file:// output directory
-            return mounts
-        return {str(mount.host): mount.container} if mount is not None else {}
+        """Host directory -> path in the container, for every replica (see
+        :func:`.gcs_mount.job_mounts`)."""
+        return gcs_mount.job_mounts(job.id, job.body, self.store.state_dir,
+                                    self.store.log_path(job.id), download=download)
 
     def _packages(self, job: Job, planned: list[Replica]) -> dict[int, list[Path]]:
         """Local copies of the code packages of every pool that runs a pythonPackageSpec."""
@@ -393,15 +369,7 @@ class Runner:
                 return
 
     def _upload(self, job_id: int) -> None:
-        """Put what the job wrote under /gcs/ into the GCS emulator's buckets (if any)."""
-        if not gcs_mount.configured():
-            return
-        try:
-            line = gcs_mount.BucketMirror(self.store.state_dir, job_id).upload()
-        except gcs_mount.SyncError as e:
-            line = f"the job's /gcs/ files did not all reach the bucket: {e}"
-        if line:
-            replicas.note(self.store.log_path(job_id), line)
+        gcs_mount.upload_written(self.store.state_dir, job_id, self.store.log_path(job_id))
 
     def _fail(self, job_id: int, message: str, code: int) -> None:
         if self._stopping.is_set():
