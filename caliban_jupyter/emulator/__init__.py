@@ -6,6 +6,14 @@ reaches it. The real SDK talks to it at
 ``caliban emulator`` (foreground), ``caliban emulator start`` (background), in-process
 with :class:`Emulator`, or on demand with :func:`control.ensure_emulator`.
 
+What it mirrors of Vertex AI (its contract is the real SDK's own flows,
+tests/integration/test_sdk_flows.py): requests, refusals in Vertex's "List of found
+errors" form (machine types and accelerators from the client's catalog, see
+:mod:`.validation`), states, a cancelled job's ``error`` (code 1), ``webAccessUris``, and
+the ``/gcs/`` mount (backed by a GCS emulator when ``STORAGE_EMULATOR_HOST`` is set: see
+:mod:`.gcs_mount` for the Cloud Storage FUSE behaviours it does not reproduce). Google's
+prebuilt images run on a local image (:mod:`.prebuilt`); tuning jobs answer 501 for now.
+
 Importing this package is cheap: the server and the docker SDK load on first use.
 """
 

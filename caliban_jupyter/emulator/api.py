@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .filters import compile_filter
+from .replicas import replica_names
 from .resources import camel_case, check_parent, normalize_request, project_number, rfc3339
 from .rpc import TERMINAL_STATES, ApiError, invalid_argument
 from .runner import Runner
@@ -35,6 +36,24 @@ class JobService:
     def __init__(self, store: JobStore, runner: Runner) -> None:
         self.store = store
         self.runner = runner
+
+    def resource(self, job: Job) -> dict[str, Any]:
+        """The CustomJob as Vertex answers it (enums by name), with ``webAccessUris``.
+
+        Vertex fills ``webAccessUris`` (a map, node name -> URI: ``workerpool0-0`` for the
+        primary node, ``workerpool1-0`` for the first of the second pool ...) only when
+        ``jobSpec.enableWebAccess`` is set, while the job runs
+        (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.customJobs
+        , field webAccessUris). Vertex's URIs open an interactive shell; the emulator's (our
+        choice) open the node's own log on this emulator.
+        """
+        out = job.to_resource()
+        spec = job.body.get("jobSpec") or {}
+        if job.state == "JOB_STATE_RUNNING" and spec.get("enableWebAccess"):
+            base = self.runner.job_url(job.id).split("/ui/", 1)[0]
+            out["webAccessUris"] = {name: f"{base}/logs/{job.id}?replica={name}"
+                                    for name in replica_names(spec)}
+        return out
 
     def create(self, project: str, location: str, body: Any) -> Job:
         check_parent(project, location)
@@ -96,7 +115,7 @@ class JobService:
             if more or len(batch) < size * 2 + 50:
                 break
             before = batch[-1].id
-        jobs = [job.to_resource() for job in page]
+        jobs = [self.resource(job) for job in page]
         if read_mask:
             keep = {camel_case(p.strip().split(".")[0]) for p in read_mask.split(",") if p.strip()}
             jobs = [{k: v for k, v in job.items() if k in keep} for job in jobs]

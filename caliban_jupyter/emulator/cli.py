@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="run no containers: each job just takes SECONDS and succeeds")
     parser.add_argument("--stop-grace", type=int, default=5, metavar="SECONDS",
                         help="seconds between SIGTERM and SIGKILL on cancel (default 5)")
+    parser.add_argument("--prebuilt-image", default=None, metavar="IMAGE",
+                        help="local image that runs jobs asking for a Vertex AI prebuilt "
+                             "image (default $CALIBAN_EMULATOR_PREBUILT_IMAGE, else the "
+                             "base image setting $CALIBAN_BASE_IMAGE)")
     faults = parser.add_argument_group("fault injection (for tests)")
     faults.add_argument("--fault-rate", type=float, default=None, metavar="R",
                         help="fraction of API requests answered 429 or 503")
@@ -72,6 +76,8 @@ def _background_options(args: argparse.Namespace) -> list[str]:
             "--network", args.network, "--stop-grace", str(args.stop_grace)]
     if args.state_dir is not None:
         opts += ["--state-dir", str(args.state_dir)]
+    if args.prebuilt_image:
+        opts += ["--prebuilt-image", args.prebuilt_image]
     if args.no_run:
         opts.append("--no-run")
     if args.simulate is not None:
@@ -114,7 +120,8 @@ def _serve(args: argparse.Namespace) -> int:
         port_fallback=args.port_fallback,
         runner=RunnerConfig(mode=mode, max_running=args.max_running, network=args.network,
                             simulate_seconds=args.simulate or 0.0,
-                            stop_grace_seconds=args.stop_grace, log_file=args.log_file),
+                            stop_grace_seconds=args.stop_grace, log_file=args.log_file,
+                            prebuilt_image=args.prebuilt_image),
         faults=faults,
         verbose=args.verbose,
     )

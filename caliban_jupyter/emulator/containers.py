@@ -37,9 +37,14 @@ def connect(timeout: int = 120) -> DockerClient:
         client.ping()
     except docker.errors.DockerException as e:
         raise DockerError(
-            f"the local Docker engine is unreachable ({e}). Start it (scripts/services.sh "
-            "on a development machine), or run the emulator with --no-run to only record "
-            "jobs."
+            f"the local Vertex AI emulator runs each job in a container, and no Docker "
+            f"engine answers ({e}). Start one: Docker Desktop (macOS, Windows), or on Linux "
+            "`sudo systemctl start docker` (install it first with your distribution's "
+            "package, e.g. `sudo apt-get install docker.io`, and add yourself to the docker "
+            "group); if it listens elsewhere, set DOCKER_HOST. Without Docker, submit to "
+            "Vertex AI (Gemini Enterprise Agent Platform) with --backend vertex --build "
+            "package, which needs no engine on this machine; or start the emulator with "
+            "--no-run to only record jobs."
         ) from e
     return client
 
@@ -86,8 +91,12 @@ def create(
 
     ``command`` replaces the image's entrypoint and ``args`` its CMD, as Vertex does
     (Kubernetes semantics); empty lists keep the image's own. ``mounts`` maps host
-    directories to their paths in the container (read-write).
+    directories to their paths in the container (read-write): Docker mount objects, not
+    ``host:container:rw`` strings, so any legal Cloud Storage object name works as a path
+    (the SDK's default output directory has colons: ``aiplatform-custom-job-...-23:47:02``).
     """
+    from docker.types import Mount
+
     suffix = "" if replica == CHIEF else f"-{replica}"
     return client.containers.create(
         image,
@@ -98,7 +107,8 @@ def create(
                 LABEL_NAME: display_name[:200], LABEL_REPLICA: replica},
         name=f"caliban-emulator-{instance}-{job_id}{suffix}",
         network_mode=network,
-        volumes={host: {"bind": path, "mode": "rw"} for host, path in (mounts or {}).items()},
+        mounts=[Mount(target=path, source=host, type="bind", read_only=False)
+                for host, path in (mounts or {}).items()],
         # An init process forwards SIGTERM, so a cancel stops a program that is PID 1.
         init=True,
         detach=True,

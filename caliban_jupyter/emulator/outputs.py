@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from ..spec.outputs import AIP_DIRS, aip_environment, split_gs
 
 GCS_DIR = "gcs"
-FIELD = "custom_job.job_spec.base_output_directory.output_uri_prefix"
+FIELD = "job_spec.base_output_directory.output_uri_prefix"
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,13 @@ def replica_count(pool: Mapping[str, Any]) -> int:
         return 1
 
 
+def replica_names(job_spec: Mapping[str, Any]) -> list[str]:
+    """Every replica's name (``workerpool{pool}-{index}``), chief first; empty pools have
+    none."""
+    return [f"workerpool{i}-{j}" for i, pool in enumerate(job_spec.get("workerPoolSpecs") or [])
+            if pool for j in range(replica_count(pool))]
+
+
 def free_ports(n: int) -> list[int]:
     """``n`` distinct ports free on 127.0.0.1 right now (the kernel picks them)."""
     sockets = []
@@ -109,6 +116,14 @@ def plan(job: Job) -> list[Replica]:
         # A pythonPackageSpec pool runs as the container Vertex would make of it.
         container = python_package.container_spec(pools[i])
         env = {e["name"]: str(e.get("value", "")) for e in container.get("env", [])}
+        # Emulator jobs have no network, and images such as the Debian base image refuse
+        # pip installs into their system Python (PEP 668), where Vertex's images (conda
+        # or virtualenv based) take them: the SDK's own from_local_script command runs
+        # `pip install --upgrade pip && pip3 install --user PACKAGE`. So every replica's
+        # pip installs offline, without build isolation, and may write there; the job's
+        # own env wins.
+        for key, value in python_package.OFFLINE_ENV:
+            env.setdefault(key, value)
         # What Vertex sets in every replica, so programs that read it work locally too.
         env.setdefault("CLOUD_ML_JOB_ID", str(job.id))
         env.setdefault("CLOUD_ML_PROJECT_ID", job.project_number)

@@ -55,6 +55,13 @@ TERMINAL_STATES = frozenset(
     }
 )
 
+# A cancelled job's ``error``: "On successful cancellation, the CustomJob is not deleted;
+# instead it becomes a job with a CustomJob.error value with a google.rpc.Status.code of 1,
+# corresponding to Code.CANCELLED" (projects.locations.customJobs.cancel,
+# https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.customJobs/cancel).
+# The message is ours: no source quotes the one Vertex sets.
+CANCELLED_ERROR = {"code": 1, "message": "CustomJob was cancelled (customJobs.cancel)."}
+
 # google.cloud.aiplatform.v1.AcceleratorType: the SDK sends these as integers.
 ACCELERATOR_TYPES = {
     "ACCELERATOR_TYPE_UNSPECIFIED": 0,

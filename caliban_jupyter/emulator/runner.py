@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import containers, python_package, replicas, supervise
+from . import containers, gcs_mount, prebuilt, python_package, replicas, supervise
 from .faults import FaultInjector
 from .outputs import output_mount
 from .replicas import JobLog, Outcome, Replica, Watcher
@@ -62,6 +62,10 @@ class RunnerConfig:
     log_file
         Where the emulator's standard error goes (the background emulator's log), named
         in the message of a job failed by an error in the emulator itself.
+    prebuilt_image
+        The local image that runs a job asking for a Vertex AI prebuilt image
+        (``us-docker.pkg.dev/vertex-ai/training/...`` and the like, which cannot be pulled
+        offline); None: :func:`.prebuilt.default_local_image`.
     """
 
     mode: str = "docker"
@@ -70,6 +74,7 @@ class RunnerConfig:
     simulate_seconds: float = 1.0
     stop_grace_seconds: int = 5
     log_file: str | None = None
+    prebuilt_image: str | None = None
 
 
 class Runner:
@@ -222,13 +227,15 @@ class Runner:
 
         created: list[Container] = []
         try:
-            planned = replicas.plan(job)
-            for image in dict.fromkeys(r.image for r in planned):
-                containers.ensure_image(self._client, image)
+            planned, mapped = prebuilt.map_images(replicas.plan(job), self.config.prebuilt_image)
+            log = self.store.log_path(job.id)
+            log.write_bytes(b"")  # a job queued again starts a new log
+            prebuilt.ensure_images(self._client, planned, mapped, log)
             packages = self._packages(job, planned)
+            mounts = self._mounts(job, download=True)
             if self._stopping.is_set() or self._cancelled_early(job.id):
                 return
-            self._create(job, planned, created, packages)
+            self._create(job, planned, created, packages, mounts)
             if not self.store.transition(job.id, PENDING, only_from=[PENDING],
                                          container_id=created[0].id):
                 for c in created:
@@ -243,8 +250,8 @@ class Runner:
             preempt = bool(self.faults and replicas.scheduling(job).get("strategy") == "SPOT"
                            and self.faults.preempt())
             running = dict(zip((r.name for r in planned), created, strict=True))
-            self._follow(job.id, running, preempt=preempt)
-        except containers.ImageUnavailable as e:
+            self._follow(job.id, running, preempt=preempt, append=True)
+        except (containers.ImageUnavailable, gcs_mount.SyncError) as e:
             self._fail(job.id, str(e), EMULATOR_FAILED)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             if not self._stopping.is_set():
@@ -253,6 +260,12 @@ class Runner:
             self._fail(job.id, f"Docker could not run the job's containers: {e}",
                        EMULATOR_FAILED)
 
+    def _mounts(self, job: Job, *, download: bool = False) -> dict[str, str]:
+        """Host directory -> path in the container, for every replica (see
+        :func:`.gcs_mount.job_mounts`)."""
+        return gcs_mount.job_mounts(job.id, job.body, self.store.state_dir,
+                                    self.store.log_path(job.id), download=download)
+
     def _packages(self, job: Job, planned: list[Replica]) -> dict[int, list[Path]]:
         """Local copies of the code packages of every pool that runs a pythonPackageSpec."""
         pools = job.body["jobSpec"]["workerPoolSpecs"]
@@ -260,7 +273,7 @@ class Runner:
                 for i in {r.pool for r in planned}}
 
     def _create(self, job: Job, planned: list[Replica], created: list[Container],
-                packages: Mapping[int, Sequence[Path]]) -> None:
+                packages: Mapping[int, Sequence[Path]], mounts: Mapping[str, str]) -> None:
         """Create every replica's container into ``created`` (the caller removes them if
         this fails midway), with its pool's code packages copied in."""
         # Replicas of one job reach each other on 127.0.0.1: that needs host networking.
@@ -268,7 +281,6 @@ class Runner:
         # Every replica reaches the job's output location, as through Vertex's /gcs/ mount.
         mount = output_mount(job.body, self.store.state_dir)
         extra_env = dict(mount.env) if mount is not None else {}
-        mounts = {str(mount.host): mount.container} if mount is not None else None
         for r in planned:
             created.append(containers.create(
                 self._client, instance=self.store.instance, job_id=job.id,
@@ -321,10 +333,11 @@ class Runner:
         if current is None or current.state != RUNNING:
             self._finish(job.id, outcome)  # cancelled meanwhile
             return
-        planned = replicas.plan(job)
+        planned, _ = prebuilt.map_images(replicas.plan(job), self.config.prebuilt_image)
         created: list[Container] = []
         try:
-            self._create(job, planned, created, self._packages(job, planned))
+            self._create(job, planned, created, self._packages(job, planned),
+                         self._mounts(job))
             for c in created:
                 c.start()
         except BaseException:
@@ -335,6 +348,7 @@ class Runner:
                      append=True)
 
     def _finish(self, job_id: int, outcome: Outcome) -> None:
+        self._upload(job_id)
         for _ in range(5):
             job = self.store.get(job_id)
             if job is None or job.state in TERMINAL_STATES:
@@ -354,9 +368,13 @@ class Runner:
                                      error=error):
                 return
 
+    def _upload(self, job_id: int) -> None:
+        gcs_mount.upload_written(self.store.state_dir, job_id, self.store.log_path(job_id))
+
     def _fail(self, job_id: int, message: str, code: int) -> None:
         if self._stopping.is_set():
             return
+        self._upload(job_id)
         for _ in range(5):  # a cancel may arrive between the two transitions: retry
             if self._cancelled_early(job_id) or self.store.transition(
                     job_id, FAILED, only_from=[PENDING, RUNNING], end_time=True,

@@ -9,6 +9,7 @@ Binds 127.0.0.1 only. Routes:
 - ``DELETE /v1/projects/P/locations/L/customJobs/ID``         delete (a done Operation)
 - ``GET    /v1/projects/P/locations/L/customJobs/ID:logs``    log as text (``?tail=N``)
 - ``GET    /v1/projects/P/locations/L/operations/OP``         the delete's Operation
+- ``*      /v1/projects/P/locations/L/hyperparameterTuningJobs...``  501 UNIMPLEMENTED (yet)
 - ``GET    /logs/ID`` (``?tail=N``), ``GET /ui/``, ``GET /ui/jobs/ID``, ``GET /healthz``
 """
 
@@ -43,6 +44,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(_PARENT + r"/customJobs/(?P<id>[^/:]+):cancel"), "cancel"),
     ("DELETE", re.compile(_PARENT + r"/customJobs/(?P<id>[^/:]+)"), "delete"),
     ("GET", re.compile(_PARENT + r"/operations/(?P<op>[^/:]+)"), "operation"),
+    *((method, re.compile(_PARENT + r"/hyperparameterTuningJobs(?P<rest>[/:].*)?"), "tuning")
+      for method in ("GET", "POST", "DELETE", "PATCH")),
     ("GET", re.compile(r"/healthz"), "healthz"),
     ("GET", re.compile(r"/logs/(?P<id>\d+)"), "logs"),
     ("GET", re.compile(r"/ui/?"), "ui_index"),
@@ -196,7 +199,7 @@ class Handler(BaseHTTPRequestHandler):
             # The job is stored; the client never hears so (tests resume-after-failure).
             self.close_connection = True
             return
-        self._send_job(job.to_resource())
+        self._send_job(self.server.service.resource(job))
 
     def _list(self, body: bytes, project: str, location: str) -> None:
         page = self.server.service.list(
@@ -210,7 +213,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(page)
 
     def _get(self, body: bytes, project: str, location: str, id: str) -> None:
-        self._send_job(self.server.service.get(project, location, id).to_resource())
+        service = self.server.service
+        self._send_job(service.resource(service.get(project, location, id)))
 
     def _cancel(self, body: bytes, project: str, location: str, id: str) -> None:
         self._send_json(self.server.service.cancel(project, location, id))
@@ -220,6 +224,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _operation(self, body: bytes, project: str, location: str, op: str) -> None:
         self._send_json(self.server.service.get_operation(project, location, op))
+
+    def _tuning(self, body: bytes, project: str, location: str, rest: str | None) -> None:
+        # Google's answer for a method a service does not serve is 501 UNIMPLEMENTED; the
+        # message is ours.
+        raise ApiError("UNIMPLEMENTED", "HyperparameterTuningJob is not implemented by the "
+                       "local Vertex AI emulator yet: it serves CustomJobs only. Run the "
+                       "trials as separate CustomJobs (e.g. a caliban sweep), or submit the "
+                       "tuning job to Vertex AI.")
 
     def _api_logs(self, body: bytes, project: str, location: str, id: str) -> None:
         job = self.server.service.get(project, location, id)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .resources import job_name, rfc3339
+from .rpc import CANCELLED_ERROR
 
 ACTIVE_STATES = ("JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_CANCELLING")
 
@@ -239,8 +240,11 @@ class JobStore:
         """Move a job to ``state`` (and set ``fields``) if it is in one of ``only_from``.
 
         Returns the updated job, or ``None`` when the job is gone or in another state.
-        ``start_time``/``end_time`` given as ``True`` mean "now".
+        ``start_time``/``end_time`` given as ``True`` mean "now". Every way to
+        ``JOB_STATE_CANCELLED`` sets Vertex's cancelled ``error`` (code 1).
         """
+        if state == "JOB_STATE_CANCELLED" and fields.get("error") is None:
+            fields["error"] = CANCELLED_ERROR
         now = time.time()
         sets, params = ["state=?", "update_time=?"], [state, now]
         for key, value in fields.items():

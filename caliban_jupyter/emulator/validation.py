@@ -1,8 +1,15 @@
 """The checks Vertex AI documents for a CustomJob create request. Pure.
 
-Each check yields ``(field path, message)`` in Vertex's own form
-(``custom_job.job_spec.worker_pool_specs[0].machine_spec.machine_type``), so the error a
-client sees names the field to fix.
+Each check yields ``(field path, message)`` in Vertex's own form, relative to the CustomJob
+(``job_spec.worker_pool_specs[0].machine_spec.accelerator_type``, as in the refusal quoted in
+https://github.com/prefect-archive/prefect-gcp/issues/175), so the error a client sees names
+the field to fix.
+
+Machine types and accelerators are checked against the catalog the client validates with
+(``spec/catalog.json`` through :mod:`caliban_jupyter.spec.catalog`): one source, so what
+``caliban`` accepts the emulator accepts, and what it refuses (with ``--force``) the emulator
+refuses as Vertex does. Where each message's wording comes from is said beside it; the
+others are ours (no public source quotes Vertex's).
 """
 
 from __future__ import annotations
@@ -27,15 +34,15 @@ def label_problems(labels: Any) -> Iterator[tuple[str, str]]:
     if labels is None:
         return
     if not isinstance(labels, Mapping):
-        yield "custom_job.labels", "Labels must be a map of strings to strings."
+        yield "labels", "Labels must be a map of strings to strings."
         return
     if len(labels) > MAX_LABELS:
         yield (
-            "custom_job.labels",
+            "labels",
             f"At most {MAX_LABELS} labels are allowed; got {len(labels)}.",
         )
     for key, value in labels.items():
-        field = f"custom_job.labels[{key!r}]"
+        field = f"labels[{key!r}]"
         if not isinstance(key, str) or not key:
             yield field, "Label keys must be non-empty strings."
             continue
@@ -73,13 +80,15 @@ def _replica_count(value: Any) -> int | None:
 
 def pool_problems(i: int, pool: Any) -> Iterator[tuple[str, str]]:
     """Violations in worker pool ``i``."""
-    base = f"custom_job.job_spec.worker_pool_specs[{i}]"
+    base = f"job_spec.worker_pool_specs[{i}]"
     if not isinstance(pool, Mapping):
         yield base, "A worker pool spec must be an object."
         return
     machine = pool.get("machineSpec")
     if not isinstance(machine, Mapping) or not machine.get("machineType"):
         yield f"{base}.machine_spec.machine_type", REQUIRED
+    else:
+        yield from machine_problems(f"{base}.machine_spec", machine)
     container = pool.get("containerSpec")
     package = pool.get("pythonPackageSpec")
     if package is not None and container is not None:
@@ -104,6 +113,60 @@ def pool_problems(i: int, pool: Any) -> Iterator[tuple[str, str]]:
         yield f"{base}.replica_count", "Replica count must be at least 1."
 
 
+# Quoted by https://github.com/prefect-archive/prefect-gcp/issues/175 (Vertex's answer to a
+# MachineSpec with an accelerator type and no count), field accelerator_type.
+BOTH_OR_NONE = "Both `accelerator_type` and `accelerator_count` should be specified or none."
+
+
+def _count(value: Any) -> int:
+    # int32 arrives as a JSON number (or a string from some clients); absent means 0.
+    n = _replica_count(value if value is not None else 0)
+    return n if n is not None else 0
+
+
+def machine_problems(base: str, machine: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Violations in one ``machineSpec``, decided by the catalog (``spec/catalog.json``)."""
+    from ..spec.catalog import get_catalog
+
+    cat = get_catalog()
+    machine_type = str(machine["machineType"])
+    accelerator = machine.get("acceleratorType") or None
+    if accelerator == "ACCELERATOR_TYPE_UNSPECIFIED":
+        accelerator = None
+    count = _count(machine.get("acceleratorCount"))
+    if bool(accelerator) != (count > 0):
+        yield f"{base}.accelerator_type", BOTH_OR_NONE
+        return
+    known = cat.machines.get(machine_type)
+    if known is None:
+        # Ours: no public source quotes Vertex's message for an unknown machine type.
+        yield f"{base}.machine_type", (
+            f'Machine type "{machine_type}" is not supported. See the machine types for '
+            "custom training: https://cloud.google.com/vertex-ai/docs/training/"
+            "configure-compute#machine-types")
+        return
+    if accelerator is None:
+        return
+    short = cat.by_vertex.get(str(accelerator))
+    fits = [] if short is None or cat.accelerators[short].retired else [
+        n for n in sorted({*cat.attach_limits(known, short), known.count})
+        if n > 0 and cat.accepts(known, short, n)]
+    if not fits:
+        # Vertex's wording, quoted (as a bare message) by
+        # https://github.com/GoogleCloudPlatform/vertex-ai-samples/issues/213 and
+        # https://github.com/GoogleCloudPlatform/python-docs-samples/issues/13233.
+        yield f"{base}.accelerator_type", (
+            f'Accelerator "{accelerator}" is not supported for machine type '
+            f'"{machine_type}".')
+    elif count not in fits:
+        # Vertex's wording, quoted by
+        # https://github.com/GoogleCloudPlatform/vertex-ai-samples/issues/3372.
+        yield f"{base}.accelerator_count", (
+            f'The accelerator count "{count}" is not allowed. The allowed numbers of '
+            f'accelerator "{accelerator}" to use with machine type "{machine_type}" are: '
+            f"[{', '.join(map(str, fits))}].")
+
+
 def _is_duration(value: Any) -> bool:
     # google.protobuf.Duration's JSON form: seconds with an "s" suffix ("5400s", "1.5s").
     if not isinstance(value, str) or not value.endswith("s"):
@@ -116,7 +179,7 @@ def _is_duration(value: Any) -> bool:
 
 def scheduling_problems(scheduling: Any) -> Iterator[tuple[str, str]]:
     """Violations in ``job_spec.scheduling``."""
-    base = "custom_job.job_spec.scheduling"
+    base = "job_spec.scheduling"
     if scheduling is None:
         return
     if not isinstance(scheduling, Mapping):
@@ -152,10 +215,10 @@ def custom_job_problems(job: Any) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     name = job.get("displayName")
     if not isinstance(name, str) or not name.strip():
-        problems.append(("custom_job.display_name", REQUIRED))
+        problems.append(("display_name", REQUIRED))
     elif len(name) > MAX_DISPLAY_NAME:
         problems.append(
-            ("custom_job.display_name", f"Display name is longer than {MAX_DISPLAY_NAME} "
+            ("display_name", f"Display name is longer than {MAX_DISPLAY_NAME} "
              "characters.")
         )
     problems.extend(label_problems(job.get("labels")))
@@ -171,12 +234,12 @@ def custom_job_problems(job: Any) -> list[tuple[str, str]]:
     pools = spec.get("workerPoolSpecs") if isinstance(spec, Mapping) else None
     if not isinstance(pools, list) or not pools:
         problems.append(
-            ("custom_job.job_spec.worker_pool_specs", "At least one worker pool spec is "
+            ("job_spec.worker_pool_specs", "At least one worker pool spec is "
              "required.")
         )
     else:
         if len(pools) > MAX_POOLS:
-            problems.append(("custom_job.job_spec.worker_pool_specs", f"At most {MAX_POOLS} "
+            problems.append(("job_spec.worker_pool_specs", f"At most {MAX_POOLS} "
                              "worker pools: chief, workers, parameter servers, evaluators."))
         # Vertex allows empty pools ({}) after the first as placeholders for unused roles.
         for i, pool in enumerate(pools[:MAX_POOLS]):

@@ -183,8 +183,9 @@ def choose_build(settings: Settings, *, image_tag: str | None, accelerator_type:
 def _executor(settings: Settings, machine_mode: str) -> tuple[ExecutorImage, bool]:
     """The image a package runs on, and whether it goes as pythonPackageSpec."""
     if settings.executor_image:
-        return resolve_executor(settings.executor_image, region=settings.region,
-                                mode=machine_mode), True
+        named = resolve_executor(settings.executor_image, region=settings.region,
+                                 mode=machine_mode)
+        return named, named.runs_as == "pythonPackageSpec"
     if settings.backend == "local":
         # The emulator runs what this machine has: the base-image setting.
         return ExecutorImage(uri=settings.base_image), True
@@ -192,4 +193,7 @@ def _executor(settings: Settings, machine_mode: str) -> tuple[ExecutorImage, boo
         # An image of the user's choice: not a Vertex executor, so it installs the package
         # itself (containerSpec).
         return ExecutorImage(uri=settings.base_image), False
-    return resolve_executor(None, region=settings.region, mode=machine_mode), True
+    # The data file's default: a Vertex prebuilt image (pythonPackageSpec) or a maintained
+    # one run as a containerSpec that installs the package (when no prebuilt one is current).
+    default = resolve_executor(None, region=settings.region, mode=machine_mode)
+    return default, default.runs_as == "pythonPackageSpec"

@@ -74,7 +74,9 @@ def build_lines(info: dict[str, Any]) -> list[str]:
                      "Build; skipped when the registry has it)")
     executor = info.get("executor")
     if executor:
-        name = f" ({executor['name']}, Vertex prebuilt)" if executor.get("name") else ""
+        kind = ("Vertex prebuilt" if executor.get("runs_as", "pythonPackageSpec") ==
+                "pythonPackageSpec" else f"available until {executor['end_of_availability']}")
+        name = f" ({executor['name']}, {kind})" if executor.get("name") else ""
         lines.append(f"  runs on:      {executor['uri']}{name}, as {info['runs_as']}")
     if info.get("requirements"):
         lines.append(f"  requirements: installed {info['requirements']['installed']}: "

@@ -2,10 +2,11 @@
 
 Two decisions live here:
 
-* which prebuilt image runs the package: :func:`resolve_executor` reads the dated list of
-  Vertex AI's prebuilt training images (``executor_images.json``), accepts a short name
-  (``pytorch-2.4-gpu``) or any image URI, and says when an image is past its end of
-  availability;
+* which image runs the package: :func:`resolve_executor` reads the dated list
+  (``executor_images.json``) of Vertex AI's prebuilt training images and of maintained
+  images that run the package as a ``containerSpec``, accepts a short name
+  (``pytorch-2.4-gpu``, ``python-3.12``) or any image URI, and :func:`expiry_warning` says
+  when an image is past its end of availability (and refuses one nobody named);
 * how a job's request carries the package: :class:`PackageRun` turns the worker pools of a
   CustomJob body into ``pythonPackageSpec`` (a prebuilt executor image) or into a
   ``containerSpec`` whose command installs the package from Vertex's ``/gcs/`` mount (any
@@ -46,6 +47,12 @@ class ExecutorImage:
     version: str | None = None
     accelerator: str | None = None
     end_of_availability: str | None = None
+    #: ``pythonPackageSpec`` (a Vertex executor) or ``containerSpec`` (installs the package
+    #: from the /gcs/ mount itself).
+    runs_as: str = "pythonPackageSpec"
+    source: str | None = None
+    #: Named by the user (--executor_image), rather than the data file's default.
+    explicit: bool = False
 
     def expired(self, today: _dt.date) -> bool:
         """Whether the list says Vertex no longer offers this image on ``today``."""
@@ -56,12 +63,16 @@ class ExecutorImage:
     def describe(self) -> str:
         if self.name is None:
             return self.uri
+        if self.runs_as != "pythonPackageSpec":
+            return (f"{self.uri} ({self.name}, available until {self.end_of_availability}; "
+                    "installs the package at start)")
         return f"{self.uri} ({self.name}, Vertex prebuilt)"
 
     def to_json(self) -> dict[str, Any]:
         return {"uri": self.uri, "name": self.name, "framework": self.framework,
                 "version": self.version, "accelerator": self.accelerator,
-                "end_of_availability": self.end_of_availability}
+                "end_of_availability": self.end_of_availability, "source": self.source,
+                "runs_as": self.runs_as}
 
 
 _DATA: dict[str, Any] | None = None
@@ -83,10 +94,19 @@ def host_for_region(region: str, data: Mapping[str, Any] | None = None) -> str:
     return str(data["hosts"][area])
 
 
-def _image(name: str, row: Mapping[str, Any], host: str) -> ExecutorImage:
-    return ExecutorImage(uri=f"{host}/{row['path']}", name=name, framework=row["framework"],
+def _table(data: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Every catalogued image by short name: Vertex's prebuilt ones and maintained ones."""
+    return {**data["images"], **data.get("maintained", {})}
+
+
+def _image(name: str, row: Mapping[str, Any], host: str, *, explicit: bool = False
+           ) -> ExecutorImage:
+    uri = row["uri"] if "uri" in row else f"{host}/{row['path']}"
+    return ExecutorImage(uri=uri, name=name, framework=row["framework"],
                          version=row["version"], accelerator=row["accelerator"],
-                         end_of_availability=row.get("end_of_availability"))
+                         end_of_availability=row.get("end_of_availability"),
+                         runs_as=row.get("runs_as", "pythonPackageSpec"),
+                         source=row.get("source"), explicit=explicit)
 
 
 def resolve_executor(value: str | None, *, region: str, mode: str,
@@ -104,7 +124,7 @@ def resolve_executor(value: str | None, *, region: str, mode: str,
         An unknown short name; the message suggests the nearest ones.
     """
     data = data or executor_images()
-    images: Mapping[str, Any] = data["images"]
+    images = _table(data)
     host = host_for_region(region, data)
     if value is None or not value.strip():
         name = data["defaults"][mode]
@@ -115,12 +135,12 @@ def resolve_executor(value: str | None, *, region: str, mode: str,
         has_host = bool(rest) and ("." in first or ":" in first or first == "localhost")
         path = rest if has_host else value
         for name, row in images.items():
-            if row["path"] == path:
-                return _image(name, row, first if has_host else host)
-        return ExecutorImage(uri=value)
+            if row.get("path") == path or row.get("uri") == value:
+                return _image(name, row, first if has_host else host, explicit=True)
+        return ExecutorImage(uri=value, explicit=True)
     key = value.lower()
     if key in images:
-        return _image(key, images[key], host)
+        return _image(key, images[key], host, explicit=True)
     raise UsageError(
         f"--executor_image {value!r} is not a known Vertex prebuilt training image."
         f"{maybe_meant(key, images)} Known: {choices(sorted(images), limit=8)}; or pass "
@@ -128,15 +148,43 @@ def resolve_executor(value: str | None, *, region: str, mode: str,
         ", or any image with Python 3 and pip)")
 
 
+def current_alternative(image: ExecutorImage, today: _dt.date,
+                        data: Mapping[str, Any] | None = None) -> ExecutorImage | None:
+    """The data file's default for ``image``'s accelerator kind, if it is still available."""
+    data = data or executor_images()
+    mode = image.accelerator if image.accelerator in MODES else "cpu"
+    name = data["defaults"][mode]
+    alternative = _image(name, _table(data)[name], host_for_region("us-central1", data))
+    return None if alternative.expired(today) else alternative
+
+
 def expiry_warning(image: ExecutorImage, today: _dt.date) -> str | None:
-    """A one-line warning when ``image`` is past its end of availability, else None."""
+    """A one-line warning when ``image`` (named with --executor_image) is past its end of
+    availability, else None.
+
+    Raises
+    ------
+    UsageError
+        The image is past its end of availability and nobody named it: the data file's
+        default expired. The message names the current alternative.
+    """
     if not image.expired(today):
         return None
-    as_of = executor_images()["_meta"].get("as_of", "?")
-    return (f"{image.name} ({image.uri}) reached its end of availability on "
-            f"{image.end_of_availability} (spec/executor_images.json, as of {as_of}): Vertex "
-            "may refuse it. Pass a newer image with --executor_image URI, or update that "
-            "file")
+    data = executor_images()
+    as_of = data["_meta"].get("as_of", "?")
+    alternative = current_alternative(image, today, data)
+    instead = (f"the current choice is --executor_image {alternative.name} "
+               f"({alternative.uri}, available until {alternative.end_of_availability})"
+               if alternative is not None else
+               "spec/executor_images.json names no current image: pass one with "
+               "--executor_image URI, or update that file")
+    what = (f"{image.name} ({image.uri}) reached its end of availability on "
+            f"{image.end_of_availability} (spec/executor_images.json, as of {as_of}; "
+            f"source: {image.source or 'that file'}): Vertex AI (Gemini Enterprise Agent "
+            "Platform) no longer runs it for new jobs")
+    if not image.explicit:
+        raise UsageError(f"{what}, and it is the default. {instead[0].upper()}{instead[1:]}")
+    return f"{what}; {instead}"
 
 
 # ------------------------------------------------------------------ the request's form

@@ -86,7 +86,7 @@ def test_enums_round_trip_as_ints_or_names(client, emulator: Emulator) -> None:
     assert json.loads(ints)["state"] == 1
     # A hand-written request may send names; the SDK sends ints.
     raw = {"displayName": "by-name", "jobSpec": {"workerPoolSpecs": [{
-        "machineSpec": {"machineType": "n1", "acceleratorType": "NVIDIA_L4",
+        "machineSpec": {"machineType": "g2-standard-4", "acceleratorType": "NVIDIA_L4",
                         "acceleratorCount": 1},
         "replicaCount": "1", "containerSpec": {"imageUri": "x"}}]}}
     status, answer = http("POST", f"{emulator.endpoint}/v1/{PARENT}/customJobs",
@@ -207,12 +207,12 @@ def _zero_replicas(b: dict) -> None:
 
 
 @pytest.mark.parametrize(("mutate", "field"), [
-    (_no_name, "custom_job.display_name"),
-    (_bad_key, "custom_job.labels"),
-    (_bad_value, "custom_job.labels"),
+    (_no_name, "display_name"),
+    (_bad_key, "labels"),
+    (_bad_value, "labels"),
     (_long_value, "longer than 63"),
     (_many_labels, "At most 64 labels"),
-    (_no_pools, "custom_job.job_spec.worker_pool_specs"),
+    (_no_pools, "job_spec.worker_pool_specs"),
     (_no_machine, "worker_pool_specs[0].machine_spec.machine_type"),
     (_no_image, "worker_pool_specs[0].container_spec.image_uri"),
     (_zero_replicas, "worker_pool_specs[0].replica_count"),

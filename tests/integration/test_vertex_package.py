@@ -21,11 +21,12 @@ import pytest
 from caliban_jupyter.errors import StagingError
 from caliban_jupyter.history import History
 from caliban_jupyter.packaging import staging
+from caliban_jupyter.spec.executors import PackageRun
 
 from .gcs_faults import DroppingGcs
 from .test_vertex_request import PARENT, FakeVertex, Handler
 
-SKLEARN = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-6:latest"
+DEFAULT_IMAGE = "python:3.12-slim"
 
 
 class _TokenHandler(Handler):
@@ -125,12 +126,17 @@ def test_package_jobs_on_vertex_upload_once(project, vertex, staging_gcs, tmp_pa
     for body in bodies:
         [pool] = body["jobSpec"]["workerPoolSpecs"]
         lr = "0.1" if body["displayName"].endswith("_1") else "0.01"
+        # No Vertex prebuilt training image is current (spec/executor_images.json): the
+        # default is a maintained image whose command installs the package from /gcs/.
+        paths = " ".join("/gcs/" + u[len("gs://"):] for u in uris)
         assert pool == {
             "machineSpec": {"machineType": "n1-highcpu-32"},
             "replicaCount": "1",
-            "pythonPackageSpec": {"executorImageUri": SKLEARN, "packageUris": uris,
-                                  "pythonModule": "caliban_job",
-                                  "args": ["--epochs", "3", "--lr", lr]},
+            "containerSpec": {
+                "imageUri": DEFAULT_IMAGE, "args": ["--epochs", "3", "--lr", lr],
+                "command": ["sh", "-c", "PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install "
+                            f"--quiet --disable-pip-version-check {paths} && exec python3 "
+                            '-m caliban_job "$@"', "caliban_job"]},
         }
         assert body["labels"]["xgroup"] == "g1"
 
@@ -174,7 +180,7 @@ def test_an_upload_failing_midway_submits_nothing_and_records_why(project, verte
     assert [j.state for j in jobs] == ["NOT_SUBMITTED", "NOT_SUBMITTED"]
     assert all(j.error and j.error.startswith("not submitted: uploading caliban_job-0+")
                for j in jobs)
-    assert all(j.request["jobSpec"]["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"]
+    assert all(PackageRun.from_pool(j.request["jobSpec"]["workerPoolSpecs"][0]).package_uris
                for j in jobs)
 
     # Once the bucket answers, resubmit uploads the package kept in the cache and submits.

@@ -65,16 +65,21 @@ def test_an_executor_image_means_package(tmp_path):
 
 def test_vertex_executor_choice(tmp_path):
     base = {"backend": "vertex", "project_id": "p", "staging_bucket": "gs://b", "build": "package"}
-    default = choose(settings(tmp_path, **base), accelerator="NVIDIA_TESLA_T4")
-    assert default.executor.name == "pytorch-2.4-gpu" and default.python_package_spec
-    assert choose(settings(tmp_path, **base)).executor.name == "sklearn-1.6-cpu"
-    assert choose(settings(tmp_path, **base), accelerator="TPU_V3").executor.name == \
-        "tf-2.15-tpu"
+    # No Vertex prebuilt training image is current (spec/executor_images.json): every kind
+    # defaults to a maintained image run as a containerSpec that installs the package.
+    for accelerator in (None, "NVIDIA_TESLA_T4", "TPU_V3"):
+        default = choose(settings(tmp_path, **base), accelerator=accelerator)
+        assert default.executor.name == "python-3.12" and not default.python_package_spec
+        assert not default.warnings
+    named = choose(settings(tmp_path, executor_image="pytorch-2.4-gpu", **base),
+                   accelerator="NVIDIA_TESLA_T4")
+    assert named.executor.name == "pytorch-2.4-gpu" and named.python_package_spec
     own = choose(settings(tmp_path, base_image="python:3.12", **base))
     assert (own.executor.uri, own.python_package_spec) == ("python:3.12", False)
-    expired = choose_build(settings(tmp_path, **base), image_tag=None, accelerator_type=None,
-                           today=dt.date(2026, 11, 30))
+    expired = choose_build(settings(tmp_path, executor_image="sklearn-1.6-cpu", **base),
+                           image_tag=None, accelerator_type=None, today=dt.date(2026, 11, 30))
     assert expired.warnings and "end of availability on 2026-07-11" in expired.warnings[0]
+    assert "--executor_image python-3.12" in expired.warnings[0]
 
 
 def test_package_on_vertex_needs_a_staging_bucket(tmp_path):
@@ -184,10 +189,33 @@ def test_auto_without_docker_dry_run_says_why_in_one_line(project):
     lines = r.stdout.splitlines()
     assert lines[1] == f"Build: package (no Docker engine answers at unix://{project}/" \
                        "no-docker-here.sock)"
-    assert any(line.startswith("  runs on:      us-docker.pkg.dev/vertex-ai/training/"
-                               "sklearn-cpu.1-6:latest (sklearn-1.6-cpu, Vertex prebuilt), "
-                               "as pythonPackageSpec") for line in lines)
+    assert any(line.startswith("  runs on:      python:3.12-slim (python-3.12, available "
+                               "until 2028-10-02), as containerSpec") for line in lines)
     assert any("installed when each job starts" in line for line in lines)
+
+
+def test_package_dry_run_names_an_image_current_today(project):
+    """Issue 19: `--build package` with no --executor_image names an image Vertex AI still
+    runs, and says until when."""
+    import json as _json
+
+    from caliban_jupyter.spec.executors import resolve_executor
+
+    r = caliban(project, "cloud", "--dry_run", "--build", "package", "--project_id", "proj",
+                "--nogpu", "--staging_bucket", "gs://bkt", "trainer.train")
+    assert r.returncode == 0, r.stderr
+    [line] = [x for x in r.stdout.splitlines() if x.startswith("  runs on:")]
+    image = resolve_executor(None, region="us-central1", mode="cpu")
+    assert line.startswith(f"  runs on:      {image.uri} ({image.name}, available until ")
+    assert dt.date.fromisoformat(image.end_of_availability) > dt.date(2026, 12, 8)
+    assert "warning" not in r.stdout
+    r = caliban(project, "cloud", "--dry_run", "--format", "json", "--build", "package",
+                "--project_id", "proj", "--nogpu", "--staging_bucket", "gs://bkt", "trainer.train")
+    out = _json.loads(r.stdout)
+    [pool] = out["jobs"][0]["jobSpec"]["workerPoolSpecs"]
+    assert pool["containerSpec"]["imageUri"] == "python:3.12-slim"
+    assert pool["containerSpec"]["command"][:2] == ["sh", "-c"]
+    assert "/gcs/bkt/caliban/packages/caliban_job-" in pool["containerSpec"]["command"][2]
 
 
 def test_bad_input_is_one_line(project):

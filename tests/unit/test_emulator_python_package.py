@@ -61,14 +61,14 @@ def test_a_valid_python_package_spec_passes():
 ])
 def test_python_package_spec_problems_name_the_field(change, field):
     problems = custom_job_problems(body(pool(**change)))
-    assert [f for f, _ in problems] == [f"custom_job.job_spec.worker_pool_specs[0].{field}"]
+    assert [f for f, _ in problems] == [f"job_spec.worker_pool_specs[0].{field}"]
 
 
 def test_both_specs_in_one_pool_are_refused():
     p = pool()
     p["containerSpec"] = {"imageUri": "img"}
     assert custom_job_problems(body(p)) == [(
-        "custom_job.job_spec.worker_pool_specs[0]",
+        "job_spec.worker_pool_specs[0]",
         "Set either container_spec or python_package_spec, not both.")]
 
 

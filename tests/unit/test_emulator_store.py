@@ -15,7 +15,7 @@ from caliban_jupyter.spec.jobs import JobSpec, MachineSpec
 
 def body(name: str, **labels: str) -> dict:
     return JobSpec(display_name=name, index=1, region="us-central1", image_uri="img",
-                   args=(), labels=labels, machine=MachineSpec("n1")).to_custom_job()
+                   args=(), labels=labels, machine=MachineSpec("n1-standard-4")).to_custom_job()
 
 
 @pytest.fixture

@@ -42,33 +42,33 @@ def test_what_caliban_sends_is_valid() -> None:
 def test_labels_rules() -> None:
     assert fields(spec_body(ok_key="v-1_2", k="")) == []
     assert fields(spec_body(**{"ключ": "значение"})) == []  # lowercase in any script
-    assert fields(spec_body(**{"1key": "v"})) == ["custom_job.labels['1key']"]
+    assert fields(spec_body(**{"1key": "v"})) == ["labels['1key']"]
     assert fields(spec_body(**{"Key": "v"}))
     assert fields(spec_body(k="has space"))
     assert fields(spec_body(k="v" * 63)) == []
-    assert fields(spec_body(k="v" * 64)) == ["custom_job.labels['k']"]
+    assert fields(spec_body(k="v" * 64)) == ["labels['k']"]
     assert fields(spec_body(**{"k" * 64: "v"}))
     many = spec_body(**{f"k{i}": "v" for i in range(64)})
     assert fields(many) == []
     many["labels"]["one_more"] = "v"
-    assert fields(many) == ["custom_job.labels"]
+    assert fields(many) == ["labels"]
 
 
 @pytest.mark.parametrize(("path", "value", "field"), [
-    (("displayName",), None, "custom_job.display_name"),
-    (("displayName",), "  ", "custom_job.display_name"),
-    (("jobSpec", "workerPoolSpecs"), [], "custom_job.job_spec.worker_pool_specs"),
-    (("jobSpec",), None, "custom_job.job_spec.worker_pool_specs"),
+    (("displayName",), None, "display_name"),
+    (("displayName",), "  ", "display_name"),
+    (("jobSpec", "workerPoolSpecs"), [], "job_spec.worker_pool_specs"),
+    (("jobSpec",), None, "job_spec.worker_pool_specs"),
     (("jobSpec", "workerPoolSpecs", 0, "machineSpec", "machineType"), "",
-     "custom_job.job_spec.worker_pool_specs[0].machine_spec.machine_type"),
+     "job_spec.worker_pool_specs[0].machine_spec.machine_type"),
     (("jobSpec", "workerPoolSpecs", 0, "containerSpec"), None,
-     "custom_job.job_spec.worker_pool_specs[0].container_spec.image_uri"),
+     "job_spec.worker_pool_specs[0].container_spec.image_uri"),
     (("jobSpec", "workerPoolSpecs", 0, "replicaCount"), "0",
-     "custom_job.job_spec.worker_pool_specs[0].replica_count"),
+     "job_spec.worker_pool_specs[0].replica_count"),
     (("jobSpec", "workerPoolSpecs", 0, "replicaCount"), "-2",
-     "custom_job.job_spec.worker_pool_specs[0].replica_count"),
+     "job_spec.worker_pool_specs[0].replica_count"),
     (("jobSpec", "workerPoolSpecs", 0, "containerSpec", "args"), "--a",
-     "custom_job.job_spec.worker_pool_specs[0].container_spec.args"),
+     "job_spec.worker_pool_specs[0].container_spec.args"),
 ])
 def test_required_fields(path: tuple, value: object, field: str) -> None:
     body = spec_body()
@@ -143,9 +143,9 @@ def test_scheduling_and_reservation_enums_are_stored_by_name_and_sent_as_numbers
 
 
 @pytest.mark.parametrize("scheduling, field", [
-    ({"timeout": "90m"}, "custom_job.job_spec.scheduling.timeout"),
+    ({"timeout": "90m"}, "job_spec.scheduling.timeout"),
     ({"strategy": "FLEX_START", "maxWaitDuration": 60},
-     "custom_job.job_spec.scheduling.max_wait_duration"),
+     "job_spec.scheduling.max_wait_duration"),
 ])
 def test_scheduling_problems(scheduling: dict, field: str) -> None:
     body = spec_body()
@@ -157,7 +157,7 @@ def test_at_most_four_worker_pools() -> None:
     body = spec_body()
     pool = body["jobSpec"]["workerPoolSpecs"][0]
     body["jobSpec"]["workerPoolSpecs"] = [pool] * 5
-    assert fields(body) == ["custom_job.job_spec.worker_pool_specs"]
+    assert fields(body) == ["job_spec.worker_pool_specs"]
 
 
 def test_project_numbers_are_stable_and_numeric() -> None:
@@ -173,3 +173,41 @@ def test_timestamps() -> None:
     assert parse_rfc3339(rfc3339(1700000000.25) or "") == 1700000000.25
     with pytest.raises(ValueError):
         parse_rfc3339("2024-01-01T00:00:00")  # no zone
+
+
+def _machine(**spec):
+    body = spec_body()
+    body["jobSpec"]["workerPoolSpecs"][0]["machineSpec"] = spec
+    return custom_job_problems(body)
+
+
+@pytest.mark.parametrize(("spec", "field", "says"), [
+    ({"machineType": "n1-foo-99"}, "machine_type", 'Machine type "n1-foo-99" is not supported'),
+    ({"machineType": "n1-standard-4", "acceleratorType": "NVIDIA_TESLA_A100",
+      "acceleratorCount": 1}, "accelerator_type",
+     'Accelerator "NVIDIA_TESLA_A100" is not supported for machine type "n1-standard-4".'),
+    ({"machineType": "n1-standard-4", "acceleratorType": "NVIDIA_TESLA_T4",
+      "acceleratorCount": 3}, "accelerator_count",
+     'The accelerator count "3" is not allowed. The allowed numbers of accelerator '
+     '"NVIDIA_TESLA_T4" to use with machine type "n1-standard-4" are: [1, 2, 4].'),
+    ({"machineType": "a2-highgpu-2g", "acceleratorType": "NVIDIA_TESLA_A100",
+      "acceleratorCount": 1}, "accelerator_count", "are: [2]."),
+    ({"machineType": "n1-standard-4", "acceleratorType": "NVIDIA_TESLA_T4"},
+     "accelerator_type", "Both `accelerator_type` and `accelerator_count`"),
+    ({"machineType": "n1-standard-4", "acceleratorCount": 1}, "accelerator_type",
+     "Both `accelerator_type` and `accelerator_count`"),
+])
+def test_machine_refusals_come_from_the_catalog(spec, field, says):
+    [(got, message)] = _machine(**spec)
+    assert got == f"job_spec.worker_pool_specs[0].machine_spec.{field}"
+    assert says in message
+
+
+@pytest.mark.parametrize("spec", [
+    {"machineType": "n1-standard-4"},
+    {"machineType": "n1-standard-8", "acceleratorType": "NVIDIA_TESLA_T4", "acceleratorCount": 1},
+    {"machineType": "a2-highgpu-2g", "acceleratorType": "NVIDIA_TESLA_A100", "acceleratorCount": 2},
+    {"machineType": "g2-standard-4", "acceleratorType": "NVIDIA_L4", "acceleratorCount": 1},
+])
+def test_machines_the_catalog_accepts_pass(spec):
+    assert _machine(**spec) == []

@@ -11,6 +11,7 @@ from caliban_jupyter.errors import UsageError
 from caliban_jupyter.records import record_from_custom_job, spec_from_record
 from caliban_jupyter.spec.executors import (
     IMAGES_PATH,
+    ExecutorImage,
     PackageRun,
     executor_images,
     expiry_warning,
@@ -25,7 +26,7 @@ DATA = "gs://b/pre/caliban/packages/caliban_data-0+fedcba9876543210.tar.gz"
 
 def test_the_data_file_is_dated_and_cites_its_source():
     meta = json.loads(IMAGES_PATH.read_text())["_meta"]
-    assert dt.date.fromisoformat(meta["as_of"])
+    as_of = dt.date.fromisoformat(meta["as_of"])
     assert any("pre-built-containers" in s["url"] for s in meta["sources"])
     data = executor_images()
     for name, row in data["images"].items():
@@ -33,8 +34,25 @@ def test_the_data_file_is_dated_and_cites_its_source():
         assert (row["version"], row["accelerator"]) == (version, accel), name
         assert row["path"].startswith("vertex-ai/training/") and row["path"].endswith(":latest")
         dt.date.fromisoformat(row["end_of_availability"])
+        assert row["source"].startswith("https://"), name
+    for name, row in data["maintained"].items():
+        assert row["runs_as"] == "containerSpec" and row["uri"] and row["source"], name
+        dt.date.fromisoformat(row["end_of_availability"])
     assert set(data["defaults"]) == {"cpu", "gpu", "tpu"}
-    assert all(data["images"][n]["accelerator"] == m for m, n in data["defaults"].items())
+    table = {**data["images"], **data["maintained"]}
+    for mode, name in data["defaults"].items():
+        assert table[name]["accelerator"] in (mode, "any"), mode
+        # A default is never past its end of availability on the day the file was compiled.
+        assert dt.date.fromisoformat(table[name]["end_of_availability"]) > as_of, name
+
+
+def test_every_default_is_current_today():
+    """Issue 19: the no-Docker path's default must be an image Vertex still runs."""
+    today = dt.date(2026, 12, 8)
+    for mode in ("cpu", "gpu", "tpu"):
+        image = resolve_executor(None, region="us-central1", mode=mode)
+        assert not image.expired(today), image
+        assert expiry_warning(image, today) is None
 
 
 @pytest.mark.parametrize("region, host", [
@@ -55,12 +73,11 @@ def test_short_names_are_case_insensitive():
 
 
 def test_defaults_per_mode():
-    def uri(mode):
-        return resolve_executor(None, region="us-central1", mode=mode).uri
-
-    assert uri("cpu") == "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-6:latest"
-    assert uri("gpu") == "us-docker.pkg.dev/vertex-ai/training/pytorch-gpu.2-4.py310:latest"
-    assert uri("tpu") == "us-docker.pkg.dev/vertex-ai/training/tf-tpu.2-15.cp310:latest"
+    for mode in ("cpu", "gpu", "tpu"):
+        image = resolve_executor(None, region="us-central1", mode=mode)
+        assert (image.uri, image.name, image.runs_as) == ("python:3.12-slim", "python-3.12",
+                                                         "containerSpec")
+        assert not image.explicit
 
 
 def test_unknown_short_name_suggests_the_nearest():
@@ -85,12 +102,27 @@ def test_uris_are_used_as_given_and_recognised_when_catalogued():
 
 def test_expired_images_are_said_in_one_line():
     image = resolve_executor("tf-2.15-cpu", region="us-central1", mode="cpu")
+    assert image.explicit
     assert expiry_warning(image, dt.date(2025, 11, 14)) is None
     warning = expiry_warning(image, dt.date(2025, 11, 15))
     assert warning and "reached its end of availability on 2025-11-14" in warning
+    assert "Vertex AI (Gemini Enterprise Agent Platform)" in warning
+    assert "the current choice is --executor_image python-3.12 (python:3.12-slim" in warning
     assert "\n" not in warning
     assert expiry_warning(resolve_executor("x/y:1", region="us-central1", mode="cpu"),
                           dt.date(2099, 1, 1)) is None
+
+
+def test_an_expired_default_is_refused_with_the_alternative():
+    # A default nobody named (an old copy of the data file) past its date: refused.
+    stale = ExecutorImage(uri="us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-6:latest",
+                          name="sklearn-1.6-cpu", accelerator="cpu",
+                          end_of_availability="2026-07-11")
+    with pytest.raises(UsageError) as e:
+        expiry_warning(stale, dt.date(2026, 12, 8))
+    assert "sklearn-1.6-cpu" in str(e.value) and "it is the default" in str(e.value)
+    assert "--executor_image python-3.12 (python:3.12-slim, available until 2028-10-02)" \
+        in str(e.value)
 
 
 def _spec(package: PackageRun | None) -> JobSpec:
