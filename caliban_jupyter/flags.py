@@ -25,10 +25,18 @@ if TYPE_CHECKING:
 
 # ------------------------------------------------------------------------------ where
 
+def _backend_choices() -> Any:
+    # The installed job services (service/backends.py), read when a value is checked.
+    from .service.backends import BACKEND_CHOICES
+
+    return BACKEND_CHOICES
+
+
 #: Each "where" flag's argparse keywords, in the order the help lists them.
 _WHERE_FLAGS: dict[str, dict[str, Any]] = {
-    "backend": dict(choices=["vertex", "local"],
-                    help="vertex (Google) or local (the Vertex emulator on this machine)"),
+    "backend": dict(choices=_backend_choices(),
+                    help="the job service: vertex (Google), local (the Vertex emulator on "
+                         "this machine) or another installed one"),
     "project_id": dict(help="Google Cloud project (Vertex backend)"),
     "region": dict(help="Vertex AI region (default us-central1)"),
     "endpoint": dict(metavar="URL",

@@ -38,9 +38,9 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from caliban_jupyter.errors import CaptureError
 from caliban_jupyter.capture.scan import Statement
 from caliban_jupyter.capture.shell import HELPER_NAMES
+from caliban_jupyter.errors import CaptureError
 
 #: Names IPython puts in the kernel that a plain ``python3`` job does not have.
 IPYTHON_ONLY = frozenset(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from traitlets import Enum, Unicode
 from traitlets.config import Configurable
 
+from ..service.backends import BACKEND_CHOICES
 from ..settings import FLAG_SETTINGS
 
 if TYPE_CHECKING:
@@ -37,9 +38,10 @@ class Caliban(Configurable):
                          help="Google Cloud project id (Vertex backend).").tag(config=True)
     region = Unicode(None, allow_none=True,
                      help="Vertex AI region, e.g. us-central1.").tag(config=True)
-    backend = Enum(["vertex", "local"], default_value=None, allow_none=True,
-                   help="'vertex' (Google) or 'local' (the Vertex emulator on this machine)."
-                   ).tag(config=True)
+    # The installed job services (read when a value is set, not at import).
+    backend = Enum(BACKEND_CHOICES, default_value=None, allow_none=True,  # type: ignore[arg-type]
+                   help="The job service: 'vertex' (Google), 'local' (the Vertex emulator on "
+                        "this machine) or another installed one.").tag(config=True)
     base_image = Unicode(None, allow_none=True,
                          help="Base image for the jobs' images.").tag(config=True)
     registry = Unicode(None, allow_none=True,

@@ -181,7 +181,9 @@ def config(cwd: str | os.PathLike[str], *, nogpu: bool) -> dict[str, Any]:
 
 def catalog(*, kind: str = "GPU", accelerator: str | None = None, count: int | None = None,
             region: str | None = None) -> dict[str, Any]:
-    """What a form may offer given what is picked (the widget form's own choices)."""
+    """What a form may offer given what is picked (the widget form's own choices), and
+    the installed job services."""
+    from ..service.backends import backend_catalog
     from ..spec import choices
     from ..spec.catalog import get_catalog
 
@@ -196,6 +198,8 @@ def catalog(*, kind: str = "GPU", accelerator: str | None = None, count: int | N
         "machine_types": choices.machine_options(kind, accelerator, count, region),
         "regions": choices.region_options(kind, accelerator),
         "catalog": get_catalog().info(),
+        # The installed job services (the lab dialog's backend choices).
+        "backends": backend_catalog(),
     }
 
 

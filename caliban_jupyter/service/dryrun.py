@@ -83,9 +83,11 @@ def build_lines(info: dict[str, Any]) -> list[str]:
 
 
 def dry_run_json(plan: Plan) -> dict[str, Any]:
-    """``--format json``: the build plan and the request body of each job."""
+    """``--format json``: what the preflight found, the build plan and the request body of
+    each job."""
     info, specs = dry_run_plan(plan)
-    return {"build": info, "jobs": [s.to_custom_job() for s in specs]}
+    return {"preflight": plan.preflight.to_json(), "build": info,
+            "jobs": [s.to_custom_job() for s in specs]}
 
 
 def dry_run_notes(plan: Plan) -> list[str]:
@@ -110,6 +112,7 @@ def dry_run_text(plan: Plan) -> str:
               file=out)
     for note in (*request.program_notes, *plan.notes):
         print(f"note: {note}", file=out)
+    # The preflight's engine answer is the build line's reason (``auto``).
     for line in build_lines(info):
         print(line, file=out)
     for warning in plan.warnings:

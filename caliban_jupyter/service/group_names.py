@@ -56,13 +56,12 @@ def reserve_group(plan: Plan, history: History | None = None,
     background (the Jupyter server's 202).
     :func:`~caliban_jupyter.service.submission.execute` then submits into it as claimed,
     and gives it back if nothing gets recorded."""
-    from ..backends import LOCAL_PROJECT
     from ..history import History
 
     if plan.request.xgroup or plan.claimed:
         return plan
     s = plan.settings
-    project = s.project_id or (LOCAL_PROJECT if s.backend == "local" else "")
+    project = s.project_id or plan.service.default_project
     if history is None:
         with History() as opened:
             return reserve_group(plan, opened, progress)

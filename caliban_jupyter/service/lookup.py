@@ -140,8 +140,11 @@ def check_lookup(xgroup: str, settings: Settings | None, history: History) -> No
     """A group the history does not know can only be looked up in the cloud with a job
     service to ask: without one, say that the group is unknown (and the nearest names),
     not that a project is missing."""
+    from .backends import backend_type
+
     resolved = default_settings(settings)
-    if resolved.backend == "vertex" and not resolved.project_id:
+    service = backend_type(resolved.backend, source=resolved.sources.get("backend"))
+    if service.needs_project and not resolved.project_id:
         raise NotFoundError(_unknown_group(
             xgroup, history, "(to look a group submitted elsewhere up by its label, pass "
             "--project_id, or --backend local for the local emulator)"))

@@ -50,7 +50,7 @@ def execute(plan: Plan, progress: Progress = ignore) -> list[JobRecord]:
         if plan.image is not None:
             from ..packaging.image_check import require_image
 
-            require_image(plan.image, local=plan.backend == "local", progress=progress)
+            require_image(plan.image, local=plan.service.local_images, progress=progress)
         plan = in_claimed_group(plan, backend, history, listed=listed, progress=progress)
         if plan.build is not None and plan.build.mode in ("package", "cloudbuild"):
             from .build import make_runnable

@@ -125,8 +125,10 @@ class CalibanForm(w.VBox):
         self.force = w.Checkbox(value=bool(init.get("force")), indent=False,
                                 description="force (skip catalog checks)")
         self.backend = dropdown("backend")
-        self.backend.options = [("(from settings)", ""), ("vertex", "vertex"),
-                                ("local emulator", "local")]
+        from ..service.backends import backend_choices
+
+        # Every installed job service (plug-ins included), from the backend registry.
+        self.backend.options = [("(from settings)", ""), *backend_choices()]
         self.backend.value = str(init.get("backend") or "")
         self.experiments = ExperimentEditor(init.get("experiment_config"), self.cwd)
         self.runtime = RuntimeControls(init)

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from caliban_jupyter.errors import ConfigError, UsageError
-from caliban_jupyter.packaging.modes import choose_build, probe_engine
+from caliban_jupyter.packaging.engine import probe_engine
+from caliban_jupyter.packaging.modes import choose_build
+from caliban_jupyter.service.backends import backend_type
 from caliban_jupyter.settings import resolve_settings
 
 TODAY = dt.date(2026, 1, 1)  # before the listed images' end of availability
@@ -26,8 +28,9 @@ def settings(tmp_path: Path, env: dict[str, str] | None = None, config: dict | N
 
 
 def choose(s, *, image_tag=None, accelerator=None, engine=True):
-    return choose_build(s, image_tag=image_tag, accelerator_type=accelerator, today=TODAY,
-                        probe=lambda: (engine, "unix:///var/run/docker.sock"))
+    return choose_build(s, backend_type(s.backend), image_tag=image_tag,
+                        accelerator_type=accelerator, today=TODAY,
+                        engine=(engine, "unix:///var/run/docker.sock"))
 
 
 def test_build_setting_resolves_like_the_others(tmp_path):
@@ -72,8 +75,8 @@ def test_vertex_executor_choice(tmp_path):
         "tf-2.15-tpu"
     own = choose(settings(tmp_path, base_image="python:3.12", **base))
     assert (own.executor.uri, own.python_package_spec) == ("python:3.12", False)
-    expired = choose_build(settings(tmp_path, **base), image_tag=None, accelerator_type=None,
-                           today=dt.date(2026, 11, 30))
+    expired = choose_build(settings(tmp_path, **base), backend_type("vertex"), image_tag=None,
+                           accelerator_type=None, today=dt.date(2026, 11, 30))
     assert expired.warnings and "end of availability on 2026-07-11" in expired.warnings[0]
 
 
