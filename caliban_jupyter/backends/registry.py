@@ -26,13 +26,21 @@ _lock = threading.Lock()
 _loaded: dict[str, BackendType] = {}
 
 
+#: The built-ins, as pyproject.toml declares them: used only when the installed metadata
+#: lacks them (a source tree put on PYTHONPATH over an install of an older version).
+BUILTIN = {"vertex": "caliban_jupyter.backends.vertex:VertexBackend",
+           "local": "caliban_jupyter.backends.local:LocalBackend"}
+
+
 def _entry_points() -> dict[str, EntryPoint]:
-    from importlib.metadata import entry_points
+    from importlib.metadata import EntryPoint, entry_points
 
     # Later distributions on sys.path do not shadow earlier ones (importlib's own order).
     found: dict[str, EntryPoint] = {}
     for point in entry_points(group=GROUP):
         found.setdefault(point.name, point)
+    for name, value in BUILTIN.items():
+        found.setdefault(name, EntryPoint(name, value, GROUP))
     return found
 
 

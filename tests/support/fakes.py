@@ -163,3 +163,23 @@ class FakeSource:
 
     def logs(self, record, tail):
         return "\n".join(f"{record.display_name} line {i}" for i in range(tail))
+
+
+class PluginBackend(FakeBackend):
+    """:class:`FakeBackend` as a third job service another package would register (the
+    entry-point group ``caliban_jupyter.backends``, name ``fake``): one in-memory service
+    per process, so what a process submitted stays listed for its later refreshes."""
+
+    name = "fake"
+    title = "fake job service"
+    default_project = "fake-project"
+    project = "fake-project"
+    _shared: PluginBackend | None = None
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, settings: Any, progress: Any) -> PluginBackend:
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
