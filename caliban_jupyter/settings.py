@@ -14,12 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .spec.defaults import (  # noqa: F401  (importable from here, as before)
-    DEFAULT_CPU_MACHINE,
-    DEFAULT_GPU_MACHINE,
-    DEFAULT_GPU_SPEC,
-    DEFAULT_REGION,
-)
+from .spec.defaults import DEFAULT_REGION
 
 CONFIG_FILE = ".calibanconfig.json"
 #: How jobs become runnable (--build): see caliban_jupyter/service/build.py.

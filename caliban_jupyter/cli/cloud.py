@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..service.plan import CloudRequest, plan_from_request
-    from ..service.submission import execute
+    from ..service.submission import submit
     from .render import render_run
 
     request = CloudRequest.from_namespace(args)
@@ -40,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
                        action=f"submit {n} jobs", yes=args.yes, stdout=sys.stderr):
             print("nothing submitted", file=sys.stderr)
             return 1
-    return render_run(plan, execute)
+    return render_run(plan, submit)
 

@@ -10,7 +10,7 @@ shared history (a SQLite write transaction), so of several processes exactly one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,6 @@ from ..spec.labels import XGROUP_KEY
 if TYPE_CHECKING:
     from ..backends.base import Backend
     from ..history import History
-    from ..records import JobRecord
     from ..spec.jobs import JobSpec
     from .plan import Plan
 
@@ -117,9 +116,3 @@ def _moved(spec: JobSpec, plan: Plan, xgroup: str) -> JobSpec:
         spec = replace(spec, output_uri=job_output_uri(plan.output_dir, xgroup,
                                                        spec.display_name))
     return spec
-
-
-def group_of(plan: Plan, records: Sequence[JobRecord]) -> str:
-    """The group ``execute(plan)`` submitted ``records`` in (a default name may have
-    gained a suffix)."""
-    return records[0].xgroup if records else plan.xgroup

@@ -216,7 +216,8 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
     settings = resolve_settings(flags, gpu=gpu_mode, cwd=cwd, env=env,
                                 session=request.session)
     service = backend_type(settings.backend, source=settings.sources.get("backend"))
-    checked = preflight(request, settings, service, target, probe=probe)
+    checked = preflight(settings, service, target, cwd=cwd, dirs=request.dirs,
+                        image_tag=request.image_tag, probe=probe)
     settings = service.prepare(settings)
 
     output_dir, outputs = _plan_outputs(request, settings, service, target)

@@ -10,7 +10,7 @@ raised here, before anything is built or submitted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from ..backends.base import BackendType
     from ..settings import Settings
     from ..spec.target import Target
-    from .plan import CloudRequest
 
 __all__ = ["Preflight", "preflight"]
 
@@ -50,36 +49,37 @@ class Preflight:
         return out
 
 
-def preflight(request: CloudRequest, settings: Settings, service: BackendType,
-              target: Target | None, *, probe: Probe | None = None) -> Preflight:
-    """Check the files the request names and ask what the build choice needs.
+def preflight(settings: Settings, service: BackendType, target: Target | None, *,
+              cwd: str, dirs: Sequence[str] = (), image_tag: str | None = None,
+              probe: Probe | None = None) -> Preflight:
+    """Check the files a request names (its working directory ``cwd``, the ``-d``
+    directories ``dirs``) and ask what the build choice needs.
 
     Raises
     ------
     CalibanError
         A missing directory or key file, an unreadable notebook.
     """
-    cwd = request.cwd
-    if not request.image_tag:
+    if not image_tag:
         from ..packaging.context import check_dirs
 
-        check_dirs(cwd, request.dirs)
+        check_dirs(cwd, dirs)
     if settings.cloud_key and not Path(cwd, settings.cloud_key).expanduser().is_file():
         raise UsageError(f"--cloud_key {settings.cloud_key}: no such file "
                          f"(from {settings.sources.get('cloud_key', 'flag')})")
     if target is not None and target.kind == "notebook":
         check_notebook(Path(cwd, target.path))
     engine = None
-    if needs_engine(request, settings, service):
+    if needs_engine(settings, service, image_tag=image_tag):
         if probe is None:
             from ..packaging.engine import probe_engine as probe
         engine = probe()
     return Preflight(engine=engine)
 
 
-def needs_engine(request: CloudRequest, settings: Settings, service: BackendType) -> bool:
+def needs_engine(settings: Settings, service: BackendType, *, image_tag: str | None) -> bool:
     """Whether ``--build auto`` may pick Docker here (only then is the engine asked)."""
-    return (not request.image_tag and settings.build == "auto" and not settings.executor_image
+    return (not image_tag and settings.build == "auto" and not settings.executor_image
             and "docker" in service.build_modes)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import SpecError
-from .jobs import MachineSpec
+from .machine import MachineSpec
 from .pools import (
     DiskSpec,
     WorkerPool,

@@ -182,7 +182,8 @@ class CalibanForm(w.VBox):
     # -- choices --------------------------------------------------------------------------
 
     def _default_region(self) -> str:
-        from ..settings import DEFAULT_REGION, resolve_settings
+        from ..settings import resolve_settings
+        from ..spec.defaults import DEFAULT_REGION
 
         try:
             return resolve_settings({}, cwd=self.cwd, session=dict(self._session())).region
@@ -389,12 +390,12 @@ class CalibanForm(w.VBox):
         return self.table
 
     def _submit(self, plan: Plan, progress: SubmissionProgress) -> None:
-        from ..service.group_names import group_of
-        from ..service.submission import execute
+        from ..service.submission import submit
 
         try:
             with self._submitting_to(plan.xgroup) as submitted:
-                self.records = list(submitted(execute(plan, progress)))
+                self.group = submit(plan, progress)
+                self.records = list(submitted(self.group.records))
         except CalibanError as e:
             self._fail(progress, str(e))
             return
@@ -407,11 +408,8 @@ class CalibanForm(w.VBox):
         finally:
             self._submitting.release()  # after an error, Submit is enabled again
             self._show_buttons()
-        from ..service.groups import JobGroup
         from .table import JobTable
 
-        self.group = JobGroup(group_of(plan, self.records), records=self.records,
-                              settings=plan.settings)
         self.table = JobTable(self.group, records=self.records, **self.table_options)
         self.results.children = [progress, self.table]
 
