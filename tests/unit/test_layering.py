@@ -275,3 +275,20 @@ def test_each_kind_of_violation_is_reported(tmp_path: Path) -> None:
         "module cycle: service.a <-> service.b (imports at service/a.py:1, service/b.py:3)",
     ]
     assert found == expected, found
+
+
+def test_the_readme_layout_names_every_part_and_service_module() -> None:
+    """The README's "Layout" block matches the tree: each package and top-level module,
+    and each module of the pipeline (service/) and of the job-service clients (backends/)."""
+    root = Path(caliban_jupyter.__file__).parent
+    readme = (root.parent / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    parts = {p.name if p.is_dir() else p.name for p in root.iterdir()
+             if (p.is_dir() and (p / "__init__.py").is_file())
+             or (p.suffix == ".py" and p.name != "__init__.py")}
+    missing = sorted(p for p in parts if p.removesuffix(".py") not in layout)
+    for package in ("service", "backends"):
+        missing += sorted(f"{package}/{p.name}" for p in (root / package).glob("*.py")
+                          if p.name != "__init__.py" and p.name not in layout
+                          and p.stem not in layout)
+    assert missing == [], f"not in the README's Layout: {missing}"
