@@ -331,9 +331,16 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
             "region": s.region, "total": len(plan.specs)}
 
 
-def execute(plan: Plan, progress: Progress) -> JobGroup:
+def planned_group(plan: Plan) -> JobGroup:
+    """The handle of a submission about to start (its phase: planned)."""
+    from ..service.groups import JobGroup
+
+    return JobGroup.planned(plan.xgroup, plan.settings)
+
+
+def execute(plan: Plan, progress: Progress, *, group: JobGroup | None = None) -> JobGroup:
     """Build (or reuse) the image and submit the jobs, as ``caliban cloud`` does; the
-    group's handle."""
+    group's handle (``group``, when the caller made it to follow its phase)."""
     from ..service.submission import submit
 
-    return submit(plan, progress)
+    return submit(plan, progress, group=group)
