@@ -7,6 +7,9 @@ reaches it. The real SDK talks to it at
 with :class:`Emulator`, or on demand with :func:`control.ensure_emulator`.
 
 Importing this package is cheap: the server and the docker SDK load on first use.
+
+May import: errors, events and spec; it is imported only by
+backends/local.py (its client) and by name as ``caliban emulator``'s command line.
 """
 
 from __future__ import annotations
