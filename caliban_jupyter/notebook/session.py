@@ -39,7 +39,7 @@ class Caliban(Configurable):
     region = Unicode(None, allow_none=True,
                      help="Vertex AI region, e.g. us-central1.").tag(config=True)
     # The installed job services (read when a value is set, not at import).
-    backend = Enum(BACKEND_CHOICES, default_value=None, allow_none=True,  # type: ignore[arg-type]
+    backend = Enum(BACKEND_CHOICES, default_value=None, allow_none=True,  # type: ignore[call-overload]
                    help="The job service: 'vertex' (Google), 'local' (the Vertex emulator on "
                         "this machine) or another installed one.").tag(config=True)
     base_image = Unicode(None, allow_none=True,

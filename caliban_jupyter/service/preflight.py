@@ -63,7 +63,7 @@ def preflight(settings: Settings, service: BackendType, target: Target | None, *
     if not image_tag:
         from ..packaging.context import check_dirs
 
-        check_dirs(cwd, dirs)
+        check_dirs(cwd, tuple(dirs))
     if settings.cloud_key and not Path(cwd, settings.cloud_key).expanduser().is_file():
         raise UsageError(f"--cloud_key {settings.cloud_key}: no such file "
                          f"(from {settings.sources.get('cloud_key', 'flag')})")
@@ -72,7 +72,9 @@ def preflight(settings: Settings, service: BackendType, target: Target | None, *
     engine = None
     if needs_engine(settings, service, image_tag=image_tag):
         if probe is None:
-            from ..packaging.engine import probe_engine as probe
+            from ..packaging.engine import probe_engine
+
+            probe = probe_engine
         engine = probe()
     return Preflight(engine=engine)
 
