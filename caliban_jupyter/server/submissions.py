@@ -48,11 +48,12 @@ class Submission:
 
     @property
     def state(self) -> str:
-        """One of :data:`STATES`: the group's phase (planned counts as building)."""
+        """One of :data:`STATES`: the group's phase (planned and uploading count as
+        building: making the jobs runnable)."""
         if self.internal_error is not None:
             return "failed"
         phase = self.group.phase or "planned"
-        return "building" if phase == "planned" else phase
+        return "building" if phase in ("planned", "uploading") else phase
 
     @property
     def error(self) -> str | None:

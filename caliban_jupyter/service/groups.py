@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PHASES", "BackendClients", "JobGroup"]
 
-#: A submission's phases, in order: planned, building (or staging a code package),
-#: submitting (creating the jobs), then submitted or failed.
-PHASES = ("planned", "building", "submitting", "submitted", "failed")
+#: A submission's phases, in order: planned, building (an image) or uploading (a code
+#: package), submitting (creating the jobs), then submitted or failed.
+PHASES = ("planned", "building", "uploading", "submitting", "submitted", "failed")
 
 JobRef = JobRecord | int | str
 

@@ -29,8 +29,8 @@ def submit(plan: Plan, progress: Progress = ignore, *, group: JobGroup | None = 
 
     The handle exists from the first moment: pass one made with
     :meth:`JobGroup.planned <caliban_jupyter.service.groups.JobGroup.planned>` to follow
-    its ``phase`` (building, submitting, then submitted or failed, with ``error``) while
-    this runs in the background. Its records are the jobs as submitted, in the group they
+    its ``phase`` (building an image or uploading a code package, submitting, then
+    submitted or failed, with ``error``) while this runs in the background. Its records are the jobs as submitted, in the group they
     went to. Raises what :func:`execute` raises, the handle then ``failed``.
     """
     from ..errors import CalibanError
@@ -39,15 +39,13 @@ def submit(plan: Plan, progress: Progress = ignore, *, group: JobGroup | None = 
     group = group or JobGroup.planned(plan.xgroup, plan.settings, progress=progress)
 
     def follow(event: ev.Event) -> None:
-        if isinstance(event, (ev.BuildStep, ev.BuildOutput, ev.PushProgress)):
-            if group.phase == "planned":
-                group.advance("building")
-        elif isinstance(event, (ev.ImageReady, ev.JobSubmitted, ev.JobFailedToSubmit)):
-            if group.phase in ("planned", "building"):
+        if isinstance(event, (ev.ImageReady, ev.JobSubmitted, ev.JobFailedToSubmit)):
+            if group.phase in ("planned", "building", "uploading"):
                 group.advance("submitting")
         progress(event)
 
-    group.advance("building")
+    mode = plan.build.mode if plan.build is not None else "docker"
+    group.advance({"image": "submitting", "package": "uploading"}.get(mode, "building"))
     try:
         records = execute(plan, follow)
     except CalibanError as e:
