@@ -30,8 +30,9 @@ def submit(plan: Plan, progress: Progress = ignore, *, group: JobGroup | None = 
     The handle exists from the first moment: pass one made with
     :meth:`JobGroup.planned <caliban_jupyter.service.groups.JobGroup.planned>` to follow
     its ``phase`` (building an image or uploading a code package, submitting, then
-    submitted or failed, with ``error``) while this runs in the background. Its records are the jobs as submitted, in the group they
-    went to. Raises what :func:`execute` raises, the handle then ``failed``.
+    submitted or failed, with ``error``) while this runs in the background. Its records
+    are the jobs as submitted, in the group they went to. Raises what :func:`execute`
+    raises, the handle then ``failed``.
     """
     from ..errors import CalibanError
     from .groups import JobGroup
