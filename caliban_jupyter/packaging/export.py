@@ -21,9 +21,9 @@ from typing import Any
 
 from IPython.core.inputtransformer2 import TransformerManager
 
+from caliban_jupyter.errors import CaptureError
 from caliban_jupyter.capture.deps import BUILTIN_NAMES, IPYTHON_ONLY
 from caliban_jupyter.capture.scan import Statement, leading_blank_lines, scan_cell
-from caliban_jupyter.errors import CaptureError
 
 _WIDTH = 88  # of a header line, without its "# "
 
