@@ -191,6 +191,16 @@ def test_auto_without_docker_dry_run_says_why_in_one_line(project):
                                "sklearn-cpu.1-6:latest (sklearn-1.6-cpu, Vertex prebuilt), "
                                "as pythonPackageSpec") for line in lines)
     assert any("installed when each job starts" in line for line in lines)
+    # The JSON says what the preflight found, once: the engine it asked.
+    r = caliban(project, "cloud", "--dry_run", "--format", "json", "--project_id", "proj",
+                "--nogpu", "--staging_bucket", "gs://bkt", "trainer.train")
+    assert json.loads(r.stdout)["preflight"] == {
+        "docker_engine": {"answers": False, "at": f"unix://{project}/no-docker-here.sock"}}
+    # Nothing to ask when the build cannot be Docker's: no probe at all.
+    r = caliban(project, "cloud", "--dry_run", "--format", "json", "--project_id", "proj",
+                "--nogpu", "--staging_bucket", "gs://bkt", "--build", "package",
+                "trainer.train")
+    assert json.loads(r.stdout)["preflight"] == {}
 
 
 def test_bad_input_is_one_line(project):
