@@ -165,7 +165,7 @@ def measure(sweep, repeats: int, work: Path) -> dict[str, list[float]]:
             assert len(rows) == expected and all(x["error"] is None for x in rows), rows[:1]
             dest = work / f"dl-{key}-{r}-{id(sweep)}"
             times[f"download-{key}"].append(timed(lambda w=workers, d=dest: download(
-                sweep.latest(), d, sweep.locator, workers=w or 8)))
+                sweep.records, d, sweep.locator, workers=w or 8)))
     return times
 
 
@@ -177,6 +177,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from caliban_jupyter.notebook.sweep import Sweep
+    from caliban_jupyter.service.groups import JobGroup
     from caliban_jupyter.settings import resolve_settings
     from caliban_jupyter.storage import WORKERS, gcs_client
 
@@ -195,7 +196,8 @@ def main() -> None:
                     (f"gs:// + {args.latency_ms} ms per request", gcs, proxy_host),
                     ("local emulator directory", local, host)):
                 os.environ["STORAGE_EMULATOR_HOST"] = emulator_host
-                sweep = Sweep(XGROUP, records, settings, backend=lambda: None)
+                sweep = Sweep(JobGroup(XGROUP, records=records, settings=settings,
+                                       backend=lambda: None))
                 results[label] = measure(sweep, args.repeats, work)
             proxy.shutdown()
     finally:

@@ -140,11 +140,6 @@ class History:
             raise CalibanError(f"cannot open the job history {self.path}: {e}; move it aside "
                                "to start a fresh one (CALIBAN_HOME selects another)") from None
 
-    @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> History:
-        """The history at ``path`` (default: under ``$CALIBAN_HOME``)."""
-        return cls(path)
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()

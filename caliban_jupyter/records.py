@@ -325,20 +325,20 @@ def notebook_of(record: JobRecord) -> str | None:
 
 
 def executed_notebook_url(record: JobRecord) -> str | None:
-    """Where a person opens a notebook job's executed notebook: the emulator's page for it,
-    or the Cloud console's page of the object (None for other jobs, or no location)."""
+    """Where a person opens a notebook job's executed notebook, as its job service says
+    (the emulator's page for it, the Cloud console's page of the object); None for other
+    jobs, no location, or a service no longer installed."""
     uri = output_uri_of(record)
     if not uri or notebook_of(record) is None:
         return None
-    from .spec.outputs import NOTEBOOK, split_gs
+    from .backends.registry import load
+    from .errors import ConfigError
 
-    if record.backend == "local":
-        return f"{record.url}/notebook" if record.url else None
-    if uri.startswith("gs://"):
-        bucket, path = split_gs(uri)
-        return ("https://console.cloud.google.com/storage/browser/_details/"
-                + "/".join(p for p in (bucket, path, NOTEBOOK) if p))
-    return None
+    try:
+        service = load(record.backend)
+    except ConfigError:
+        return None
+    return service.notebook_url(uri, record.url)
 
 
 def output_uri_of(record: JobRecord) -> str | None:

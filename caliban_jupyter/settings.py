@@ -23,7 +23,6 @@ from .spec.defaults import (  # noqa: F401  (importable from here, as before)
 )
 
 CONFIG_FILE = ".calibanconfig.json"
-BACKENDS = ("vertex", "local")
 #: How jobs become runnable (--build): see caliban_jupyter/service/build.py.
 BUILD_MODES = tuple(flag_schema.by_name("build").choices or ())
 # Public defaults: see the README ("Base images") for why these two.
@@ -112,27 +111,6 @@ class Settings:
 
             out["env"] = ", ".join(shown_env((str(k), str(v)) for k, v in out["env"].items()))
         return out
-
-
-#: The Artifact Registry repository images go to on Vertex when no registry is set.
-DEFAULT_AR_REPOSITORY = "caliban"
-
-
-def artifact_registry(region: str, project_id: str | None) -> str:
-    """Vertex's default registry: Artifact Registry in the job's region and project."""
-    return f"{region}-docker.pkg.dev/{project_id}/{DEFAULT_AR_REPOSITORY}"
-
-
-def with_default_registry(settings: Settings) -> Settings:
-    """``settings`` with Vertex's default registry when none is set: Vertex pulls only
-    from a registry it can read, so a local tag would never run there."""
-    if settings.backend != "vertex" or settings.registry:
-        return settings
-    from dataclasses import replace
-
-    return replace(settings, registry=artifact_registry(settings.region, settings.project_id),
-                   sources={**settings.sources, "registry": "default for Vertex AI "
-                            "(Artifact Registry in the job's project and region)"})
 
 
 def load_config_file(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
@@ -272,10 +250,9 @@ def resolve_settings(
         sources[key] = "default"
         return default
 
+    # Any name: the installed job services are checked where one is loaded
+    # (backends/registry.py), which lists them.
     backend = str(pick("backend", "vertex")).lower()
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r} (from {sources['backend']}); "
-                          "use 'vertex' (Google's Vertex AI) or 'local' (the local emulator)")
     apt = pick("apt_packages", [])
     runtime = {key: value for key in RUNTIME_KEYS
                if (value := pick(key)) not in (None, "", {})}

@@ -1,7 +1,13 @@
-"""Where jobs run: Vertex AI or the local emulator, behind one small protocol.
+"""Clients of job services (Vertex AI, the local emulator, any registered plug-in), behind
+one small protocol (:mod:`.base`).
 
-:func:`get_backend` picks one from the settings. Nothing heavy is imported here: the
-Google SDK loads when a backend is first built.
+Each is a class registered under the entry-point group ``caliban_jupyter.backends``
+(:mod:`.registry`); :func:`get_backend` builds the one the settings name. What differs
+between services is an attribute or method of the class, never a branch on its name
+elsewhere. Nothing heavy is imported here: the Google SDK loads when a backend is first
+used.
+
+May import: errors, events, spec, settings; the emulator only from :mod:`.local`.
 """
 
 from __future__ import annotations
@@ -20,13 +26,10 @@ __all__ = [
     "get_backend",
 ]
 
-#: The project id used with the local emulator when none is configured.
-LOCAL_PROJECT = "local"
-
 
 def __getattr__(name: str) -> Any:
-    # The protocol loads on first use: `caliban --help` reaches this package (the emulator
-    # command lives under it) and must not pay for the events and retry machinery.
+    # The protocol loads on first use: `caliban --help` must not pay for the events and
+    # retry machinery.
     if name in ("Backend", "PermanentBackendError", "TransientBackendError"):
         from . import base
 
@@ -35,49 +38,15 @@ def __getattr__(name: str) -> Any:
 
 
 def get_backend(settings: Settings, progress: Progress | None = None) -> Backend:
-    """The backend ``settings.backend`` names.
+    """The backend ``settings.backend`` names, connected (see each class's ``connect``).
 
-    ``vertex`` needs a project id; ``local`` uses ``settings.endpoint`` or starts the
-    local emulator (reusing one already running) and defaults the project to ``local``.
+    Raises
+    ------
+    ConfigError
+        No job service of that name is installed.
     """
-    from ..errors import UsageError
-    from ..events import Info, ignore
+    from ..events import ignore
+    from .registry import load
 
-    progress = progress or ignore
-    if settings.backend == "local":
-        from .local import LocalBackend
-
-        endpoint = settings.endpoint
-        if not endpoint:
-            from ..emulator.control import ensure_emulator
-
-            told: list[object] = []
-
-            def relay(event):  # ensure_emulator says so itself when it starts one
-                told.append(event)
-                progress(event)
-
-            endpoint = ensure_emulator(progress=relay)
-            if not told:
-                progress(Info(f"using the local Vertex emulator at {endpoint}"))
-        else:
-            progress(Info(f"using the local Vertex emulator at {endpoint}"))
-        return LocalBackend(
-            project=settings.project_id or LOCAL_PROJECT,
-            region=settings.region,
-            endpoint=endpoint,
-        )
-    if not settings.project_id:
-        raise UsageError(
-            "no Google Cloud project: pass --project_id (or set PROJECT_ID, or "
-            "\"project_id\" in .calibanconfig.json), or use --backend local to run on the "
-            "local Vertex emulator"
-        )
-    from .vertex import VertexBackend
-
-    return VertexBackend(
-        project=settings.project_id,
-        region=settings.region,
-        endpoint=settings.endpoint,
-        cloud_key=settings.cloud_key,
-    )
+    cls = load(settings.backend, source=settings.sources.get("backend"))
+    return cls.connect(settings, progress or ignore)

@@ -11,12 +11,21 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
-from . import LOCAL_PROJECT
 from .base import PermanentBackendError, RetryPolicy
 from .vertex import VertexBackend
+
+if TYPE_CHECKING:
+    from ..events import Progress
+    from ..settings import Settings
+
+#: The project id used with the local emulator when none is configured.
+LOCAL_PROJECT = "local"
+#: The bucket of local jobs' output locations when no ``output_dir`` is set.
+EMULATOR_BUCKET = "caliban-local"
 
 
 class LocalBackend(VertexBackend):
@@ -37,6 +46,70 @@ class LocalBackend(VertexBackend):
     """
 
     name = "local"
+    title = "local emulator"
+    needs_project = False
+    default_project = LOCAL_PROJECT
+    # Cloud Build pushes where the emulator cannot pull from.
+    build_modes = frozenset({"docker", "package"})
+    needs_staging_bucket = False
+    prebuilt_executors = False  # the emulator runs what this machine has: base_image
+    local_images = True
+    default_output_dir = f"gs://{EMULATOR_BUCKET}"
+    local_output_dirs = True
+
+    @classmethod
+    def prepare(cls, settings: Settings) -> Settings:
+        return settings
+
+    @classmethod
+    def connect(cls, settings: Settings, progress: Progress) -> LocalBackend:
+        """The emulator at ``settings.endpoint``, or the local one (started if needed)."""
+        from ..events import Info
+
+        endpoint = settings.endpoint
+        if not endpoint:
+            from ..emulator.control import ensure_emulator
+
+            told: list[object] = []
+
+            def relay(event: Any) -> None:  # ensure_emulator says so when it starts one
+                told.append(event)
+                progress(event)
+
+            endpoint = ensure_emulator(progress=relay)
+            if not told:
+                progress(Info(f"using the local Vertex emulator at {endpoint}"))
+        else:
+            progress(Info(f"using the local Vertex emulator at {endpoint}"))
+        return cls(project=settings.project_id or LOCAL_PROJECT, region=settings.region,
+                   endpoint=endpoint)
+
+    @classmethod
+    def local_staging(cls) -> Path | None:
+        """The emulator's staging directory: ``$CALIBAN_HOME/emulator/staging``."""
+        from ..emulator.control import default_state_dir
+
+        return default_state_dir() / "staging"
+
+    @classmethod
+    def gs_root(cls, settings: Settings | None) -> Path | None:
+        """Where the emulator keeps ``gs://`` locations: asked of the emulator
+        (``/healthz``), else the default emulator's state dir (it may be stopped)."""
+        from ..emulator import control
+        from ..emulator.outputs import output_root
+
+        endpoint = settings.endpoint if settings else None
+        if not endpoint:
+            running = control.running()
+            endpoint = running.get("endpoint") if running else None
+        answer = control.health(str(endpoint)) if endpoint else None
+        root = answer.get("outputRoot") if answer else None
+        return Path(root) if root else output_root(control.default_state_dir())
+
+    @classmethod
+    def notebook_url(cls, output_uri: str, job_url: str | None) -> str | None:
+        """The emulator's page of the executed notebook."""
+        return f"{job_url}/notebook" if job_url else None
 
     def __init__(
         self,

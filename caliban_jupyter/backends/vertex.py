@@ -17,12 +17,17 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import BackendError, UsageError
 from ..spec.labels import SID_KEY as SID_LABEL
 from ..spec.labels import XGROUP_KEY as XGROUP_LABEL
 from .base import PermanentBackendError, RetryPolicy, TransientBackendError
+
+if TYPE_CHECKING:
+    from ..events import Progress
+    from ..settings import Settings
 
 T = TypeVar("T")
 
@@ -30,6 +35,9 @@ CONSOLE_URL = ("https://console.cloud.google.com/vertex-ai/locations/{region}/tr
                "?project={project}")
 LOGS_URL = ("https://console.cloud.google.com/logs/query;query=resource.labels.job_id%3D%22{id}"
             "%22?project={project}")
+STORAGE_URL = "https://console.cloud.google.com/storage/browser/_details/"
+#: The Artifact Registry repository images go to when no registry is set.
+DEFAULT_AR_REPOSITORY = "caliban"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 ADC_HELP = ("run `gcloud auth application-default login`, or pass --cloud_key with a "
             "service-account key file, or use --backend local to run on the local emulator")
@@ -63,6 +71,66 @@ class VertexBackend:
 
     #: The ``--backend`` value this class serves.
     name = "vertex"
+    title = "Vertex AI"
+    needs_project = True
+    default_project = ""
+    build_modes = frozenset({"docker", "package", "cloudbuild"})
+    needs_staging_bucket = True
+    prebuilt_executors = True
+    local_images = False
+    default_output_dir: str | None = None
+    local_output_dirs = False
+
+    # -- the service, before connecting -------------------------------------------------
+
+    @classmethod
+    def prepare(cls, settings: Settings) -> Settings:
+        """A project is required; with no registry set, images go to Artifact Registry in
+        the job's project and region (Vertex pulls only from a registry it can read, so a
+        local tag would never run there)."""
+        if not settings.project_id:
+            raise UsageError(
+                "no Google Cloud project: the Vertex AI backend needs one. Pass --project_id, "
+                "set PROJECT_ID, or put \"project_id\" in .calibanconfig.json. To run on this "
+                "machine without a Google account, use --backend local (or "
+                "CALIBAN_BACKEND=local).")
+        if settings.registry:
+            return settings
+        from dataclasses import replace
+
+        registry = f"{settings.region}-docker.pkg.dev/{settings.project_id}/" \
+                   f"{DEFAULT_AR_REPOSITORY}"
+        return replace(settings, registry=registry,
+                       sources={**settings.sources, "registry": "default for Vertex AI "
+                                "(Artifact Registry in the job's project and region)"})
+
+    @classmethod
+    def connect(cls, settings: Settings, progress: Progress) -> VertexBackend:
+        if not settings.project_id:
+            raise UsageError(
+                "no Google Cloud project: pass --project_id (or set PROJECT_ID, or "
+                "\"project_id\" in .calibanconfig.json), or use --backend local to run on the "
+                "local Vertex emulator")
+        return cls(project=settings.project_id, region=settings.region,
+                   endpoint=settings.endpoint, cloud_key=settings.cloud_key)
+
+    @classmethod
+    def local_staging(cls) -> Path | None:
+        return None
+
+    @classmethod
+    def gs_root(cls, settings: Settings | None) -> Path | None:
+        return None
+
+    @classmethod
+    def notebook_url(cls, output_uri: str, job_url: str | None) -> str | None:
+        """The Cloud console's page of the executed notebook's object."""
+        if not output_uri.startswith("gs://"):
+            return None
+        from ..spec.outputs import NOTEBOOK, split_gs
+
+        bucket, path = split_gs(output_uri)
+        return STORAGE_URL + "/".join(p for p in (bucket, path, NOTEBOOK) if p)
 
     def __init__(
         self,

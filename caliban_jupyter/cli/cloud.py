@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..service.plan import CloudRequest, plan_from_request
-    from ..service.submission import execute
+    from ..service.submission import submit
     from .render import render_run
 
     request = CloudRequest.from_namespace(args)
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if not request.dry_run and not _cost_confirmed(plan, args.yes):
         print("nothing submitted", file=sys.stderr)
         return 1
-    return render_run(plan, execute)
+    return render_run(plan, submit)
 
 
 def _cost_confirmed(plan, yes: bool) -> bool:

@@ -38,20 +38,19 @@ def render_records(records, fmt: str, out=None) -> None:
         print(f"{r.display_name:<{width}}  {r.state:<13} {r.url}", file=out)
 
 
-def render_run(plan: Plan, execute: Callable[..., Any]) -> int:
-    from ..service.group_names import group_of
-
+def render_run(plan: Plan, submit: Callable[..., Any]) -> int:
     if plan.request.dry_run:
         render_dry_run(plan)
         return 0
     progress = terminal_progress()
     try:
-        records = execute(plan, progress)
+        group = submit(plan, progress)
     finally:
         progress.close()
+    records = group.records
     render_records(records, plan.request.format)
     n = len(records)
-    xgroup = group_of(plan, records)
+    xgroup = group.xgroup
     print(f"{n} job{'s' if n != 1 else ''} submitted in experiment group {xgroup}. "
           f"Follow them with: caliban status --xgroup {xgroup}", file=sys.stderr)
     return 0

@@ -15,6 +15,9 @@ the ``/gcs/`` mount (backed by a GCS emulator when ``STORAGE_EMULATOR_HOST`` is 
 prebuilt images run on a local image (:mod:`.prebuilt`); tuning jobs answer 501 for now.
 
 Importing this package is cheap: the server and the docker SDK load on first use.
+
+May import: errors, events and spec; it is imported only by
+backends/local.py (its client) and by name as ``caliban emulator``'s command line.
 """
 
 from __future__ import annotations

@@ -93,11 +93,6 @@ def scheduling(job: Job) -> Mapping[str, Any]:
     return (job.body.get("jobSpec") or {}).get("scheduling") or {}
 
 
-def total_replicas(job: Job) -> int:
-    pools = job.body["jobSpec"]["workerPoolSpecs"]
-    return sum(replica_count(p) for p in pools if p)
-
-
 def plan(job: Job) -> list[Replica]:
     """The replicas of ``job``, chief first, each with the environment Vertex gives it."""
     job_spec = job.body["jobSpec"]

@@ -88,9 +88,8 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
     ``code`` is a cell body to capture against ``history``; otherwise ``args.module`` is
     the target. ``user_ns`` lets ``--experiment_config`` name a kernel variable.
     """
-    from ..service.group_names import group_of
     from ..service.plan import plan_from_request
-    from ..service.submission import execute
+    from ..service.submission import submit
 
     request, experiments = cell_request(args, code=code, history=history, user_ns=user_ns,
                                         cwd=cwd)
@@ -104,13 +103,15 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
         shown = CellProgress()
         try:
             with submitting(plan.xgroup) as submitted:
-                records = submitted(execute(plan, shown))
+                group = submit(plan, shown)
+                submitted(group.records)
         finally:
             shown.close()
     else:
         with submitting(plan.xgroup) as submitted:
-            records = submitted(execute(plan, progress))
-    return Sweep(group_of(plan, records), records, plan.settings)
+            group = submit(plan, progress)
+            submitted(group.records)
+    return Sweep(group)
 
 
 def _confirm_cost(plan) -> None:
@@ -281,8 +282,7 @@ def _group_sweep(xgroup: str, records: Sequence[Any], settings: Any) -> Sweep:
     """A Sweep over the group ``xgroup`` (where it was recorded, unless flagged)."""
     from ..service.groups import JobGroup
 
-    group = JobGroup(xgroup, settings=settings, records=records)
-    return Sweep(xgroup, list(records), group.settings, group=group)
+    return Sweep(JobGroup(xgroup, settings=settings, records=records))
 
 
 def status(xgroup: str | None = None, *, max_jobs: int | None = None, max_groups: int = 5,

@@ -10,11 +10,10 @@ verb needs the backend.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..backends.base import Backend
     from ..records import JobRecord
     from ..service.groups import JobGroup
     from ..settings import Settings
@@ -80,30 +79,19 @@ class Sweep:
 
     Parameters
     ----------
-    xgroup
-        The experiment group every job is labeled with.
-    records
-        The jobs as last seen.
-    settings
-        Where the jobs run (which backend to ask on :meth:`refresh`).
-    backend
-        How to reach the backend: a built one, or a function building it on first use
-        (default: ``get_backend(settings)``).
     group
-        The :class:`~caliban_jupyter.service.groups.JobGroup` to view (instead of the
-        parameters above, which then only name it).
+        The :class:`~caliban_jupyter.service.groups.JobGroup` to view: what a submission
+        hands back, or a group looked up.
     """
 
-    def __init__(self, xgroup: str, records: Sequence[JobRecord], settings: Settings,
-                 backend: Backend | Callable[[], Backend] | None = None, *,
-                 group: JobGroup | None = None) -> None:
-        if group is None:
-            from ..service.groups import JobGroup
-
-            group = JobGroup(xgroup, backend=backend, settings=settings, records=records)
+    def __init__(self, group: JobGroup) -> None:
         self.group = group
         self.xgroup = group.xgroup
-        self.settings = settings
+
+    @property
+    def settings(self) -> Settings:
+        """Where the jobs run (the group's backend, project and region)."""
+        return self.group.settings
 
     # ------------------------------------------------------------------ data
     @property
@@ -147,15 +135,7 @@ class Sweep:
         return [{c: cells[c] for c in COLUMNS}
                 for cells in map(record_cells, self.group.records)]
 
-    def on_change(self, callback: Callable[[Sweep], None]) -> None:
-        """Call ``callback(sweep)`` after each refresh (how a widget follows it)."""
-        self.group.on_refresh(lambda _group: callback(self))
-
     # ------------------------------------------------------------------ verbs
-    @property
-    def backend(self) -> Backend:
-        return self.group.backend
-
     def refresh(self) -> Sweep:
         """Ask the backend for every job's current state (one list call); returns self."""
         self.group.refresh()
@@ -176,10 +156,6 @@ class Sweep:
     def locator(self):
         """Finds the jobs' output locations (Cloud Storage or the emulator's directory)."""
         return self.group.locator
-
-    def latest(self) -> list[JobRecord]:
-        """The newest attempt of each job (a resubmission replaces the job it retries)."""
-        return self.group.records
 
     def results(self, wait: bool = True, *, timeout: float | None = None,
                 frame: bool | None = None, workers: int | None = None) -> Any:

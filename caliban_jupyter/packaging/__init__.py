@@ -2,6 +2,10 @@
 
 Importing this package does not import the docker SDK; :func:`ensure_image` and
 :func:`docker_client` do, when called.
+
+May import: errors, events, spec, settings, capture (the program it packages); never
+backends, the emulator or anything above (what a job service can run comes in as
+arguments, e.g. :func:`~.modes.choose_build`'s ``service``).
 """
 
 from __future__ import annotations

@@ -211,19 +211,16 @@ class LocalStaging:
 Staging = GcsStaging | LocalStaging
 
 
-def local_staging_root() -> Path:
-    """Where the local emulator's packages are staged: ``$CALIBAN_HOME/emulator/staging``."""
-    from ..emulator.control import default_state_dir
-
-    return default_state_dir() / "staging"
-
-
 def staging_location(staging_bucket: str | None, *, project: str | None = None,
-                     cloud_key: str | None = None) -> Staging:
-    """The bucket when one is given, else the local emulator's staging directory."""
+                     cloud_key: str | None = None, local_root: Path | None = None) -> Staging:
+    """The bucket when one is given, else ``local_root``: the job service's staging
+    directory on this machine (the local backend's ``local_staging()``)."""
     if staging_bucket:
         return GcsStaging(staging_bucket, project=project, cloud_key=cloud_key)
-    return LocalStaging(local_staging_root())
+    if local_root is None:
+        raise StagingError("no staging bucket and no local staging directory: pass "
+                           "--staging_bucket gs://BUCKET[/PREFIX]")
+    return LocalStaging(local_root)
 
 
 def _size(path: Path) -> str:

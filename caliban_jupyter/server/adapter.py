@@ -24,8 +24,8 @@ from ..history import GroupRecord, History
 from ..records import NOT_SUBMITTED, TERMINAL_STATES, JobRecord
 
 if TYPE_CHECKING:
-    from ..backends.base import Backend
     from ..events import Progress
+    from ..service.groups import BackendClients, JobGroup
     from ..service.plan import Plan
     from ..settings import Settings
 
@@ -98,18 +98,19 @@ def server_settings(cwd: str | os.PathLike[str]) -> Settings:
     return resolve_settings({}, gpu=False, cwd=cwd)
 
 
-def backend_for(history: History, xgroup: str, settings: Settings) -> Backend:
-    """The backend a recorded group lives on (its backend, project and region)."""
-    from ..service.lookup import backend_for_group
+def backend_clients() -> BackendClients:
+    """A cache of connected job services, one per (service, project, region)."""
+    from ..service.groups import BackendClients
 
-    return backend_for_group(history.group(xgroup), settings)
+    return BackendClients()
 
 
-def refresh(history: History, xgroup: str, backend: Backend) -> None:
-    """One listing of ``xgroup`` into the history (one list call per page)."""
-    from ..service.groups import JobGroup
-
-    JobGroup(xgroup, backend=backend, history=history).refresh()
+def recorded_group(history: History, xgroup: str, settings: Settings,
+                   clients: BackendClients) -> JobGroup:
+    """The handle of a recorded group, on ``clients``' connection to its service; its
+    :meth:`~caliban_jupyter.service.groups.JobGroup.refresh` is one listing of it into
+    the history (one list call per page)."""
+    return clients.group(history, xgroup, settings)
 
 
 def _indices(history: History, xgroup: str, names: Sequence[str]) -> set[int]:
@@ -181,7 +182,9 @@ def config(cwd: str | os.PathLike[str], *, nogpu: bool) -> dict[str, Any]:
 
 def catalog(*, kind: str = "GPU", accelerator: str | None = None, count: int | None = None,
             region: str | None = None) -> dict[str, Any]:
-    """What a form may offer given what is picked (the widget form's own choices)."""
+    """What a form may offer given what is picked (the widget form's own choices), and
+    the installed job services."""
+    from ..service.backends import backend_catalog
     from ..spec import choices
     from ..spec.catalog import get_catalog
 
@@ -196,6 +199,8 @@ def catalog(*, kind: str = "GPU", accelerator: str | None = None, count: int | N
         "machine_types": choices.machine_options(kind, accelerator, count, region),
         "regions": choices.region_options(kind, accelerator),
         "catalog": get_catalog().info(),
+        # The installed job services (the lab dialog's backend choices).
+        "backends": backend_catalog(),
     }
 
 
@@ -336,8 +341,16 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
             "region": s.region, "total": len(plan.specs)}
 
 
-def execute(plan: Plan, progress: Progress) -> list[JobRecord]:
-    """Build (or reuse) the image and submit the jobs, as ``caliban cloud`` does."""
-    from ..service.submission import execute as _execute
+def planned_group(plan: Plan) -> JobGroup:
+    """The handle of a submission about to start (its phase: planned)."""
+    from ..service.groups import JobGroup
 
-    return _execute(plan, progress)
+    return JobGroup.planned(plan.xgroup, plan.settings)
+
+
+def execute(plan: Plan, progress: Progress, *, group: JobGroup | None = None) -> JobGroup:
+    """Build (or reuse) the image and submit the jobs, as ``caliban cloud`` does; the
+    group's handle (``group``, when the caller made it to follow its phase)."""
+    from ..service.submission import submit
+
+    return submit(plan, progress, group=group)

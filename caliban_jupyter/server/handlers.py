@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
@@ -21,9 +21,6 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 
 from ..errors import BackendError, CalibanError, DockerError, NotFoundError, UsageError
 from . import adapter
-
-if TYPE_CHECKING:
-    from .app import CalibanApp
 
 T = TypeVar("T")
 
@@ -47,8 +44,9 @@ class CalibanHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = AUTH_RESOURCE
 
     @property
-    def app(self) -> CalibanApp:
-        return self.extensionapp  # type: ignore[return-value]
+    def app(self) -> Any:
+        """The CalibanApp (server/app.py, which imports this module for its routes)."""
+        return self.extensionapp
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

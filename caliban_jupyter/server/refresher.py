@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CalibanError
 from ..history import now
+from ..service.polling import next_interval
 from . import adapter
 
 if TYPE_CHECKING:
-    from ..backends.base import Backend
     from ..history import History
+    from ..service.groups import JobGroup
     from ..settings import Settings
 
 
@@ -73,15 +74,15 @@ class Refresher:
         ``backoff`` after each refresh that changed nothing, at most ``max_interval``.
     idle_after
         Seconds after the last client poll (:meth:`touch`) the refresher keeps working.
-    backend_for
-        The backend of a group (default: its recorded backend, built once per backend,
-        project and region).
+    group_for
+        The handle of a group (default: the recorded group on its service, one
+        connection per service, project and region).
     """
 
     def __init__(self, history: History, settings: Callable[[], Settings], executor: Executor,
                  *, interval: float = 2.0, max_interval: float = 30.0, backoff: float = 1.5,
                  idle_after: float = 60.0, log: logging.Logger | None = None,
-                 backend_for: Callable[[str], Backend] | None = None):
+                 group_for: Callable[[str], JobGroup] | None = None):
         self.history = history
         self._settings = settings
         self._executor = executor
@@ -91,8 +92,8 @@ class Refresher:
         self.stats = RefresherStats()
         self.version = 0  # changes when a group's refresh error appears or goes
         self._due: dict[str, _Due] = {}
-        self._backends: dict[tuple[str, str, str], Backend] = {}
-        self.backend_for = backend_for or self._recorded_backend
+        self.group_for = group_for or self._recorded_group
+        self._clients: Any = None
         self._lock = threading.Lock()
         self._last_demand = float("-inf")
         self._wake: asyncio.Event | None = None
@@ -189,7 +190,7 @@ class Refresher:
         before = self._fingerprint(xgroup)
         error = None
         try:
-            adapter.refresh(self.history, xgroup, self.backend_for(xgroup))
+            self.group_for(xgroup).refresh()
         except CalibanError as e:  # the history keeps its last states; try again later
             error = str(e)
             self.stats.errors += 1
@@ -198,8 +199,9 @@ class Refresher:
         changed = self._fingerprint(xgroup) != before
         with self._lock:
             due = self._due.setdefault(xgroup, _Due(self.interval))
-            due.interval = self.interval if changed and error is None else min(
-                self.max_interval, due.interval * self.backoff)
+            due.interval = next_interval(due.interval, changed and error is None,
+                                         interval=self.interval,
+                                         max_interval=self.max_interval, backoff=self.backoff)
             due.at = time.monotonic() + due.interval
             if due.error != error:
                 self.version += 1
@@ -208,11 +210,7 @@ class Refresher:
     def _fingerprint(self, xgroup: str) -> Any:
         return self.history.state_counts([xgroup])[xgroup], self.history.count_jobs(xgroup)
 
-    def _recorded_backend(self, xgroup: str) -> Backend:
-        group = self.history.require_group(xgroup)
-        key = (group.backend, group.project, group.region)
-        backend = self._backends.get(key)
-        if backend is None:
-            backend = self._backends[key] = adapter.backend_for(self.history, xgroup,
-                                                                 self._settings())
-        return backend
+    def _recorded_group(self, xgroup: str) -> JobGroup:
+        if self._clients is None:
+            self._clients = adapter.backend_clients()
+        return adapter.recorded_group(self.history, xgroup, self._settings(), self._clients)

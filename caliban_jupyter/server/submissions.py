@@ -22,6 +22,7 @@ from ..history import now
 from . import adapter
 
 if TYPE_CHECKING:
+    from ..service.groups import JobGroup
     from ..service.plan import Plan
 
 #: Submission states: building the image, creating jobs, done, or failed (see ``error``).
@@ -30,7 +31,8 @@ STATES = ("building", "submitting", "submitted", "failed")
 
 @dataclass
 class Submission:
-    """One notebook submission started by this server."""
+    """One notebook submission started by this server: its group's handle (whose phase
+    is the state) and what the build last said."""
 
     xgroup: str
     notebook: str
@@ -38,11 +40,24 @@ class Submission:
     project: str
     region: str
     total: int
+    group: JobGroup
     created: str = field(default_factory=now)
-    state: str = "building"
     message: str = "starting"
     submitted: int = 0
-    error: str | None = None
+    internal_error: str | None = None  # not the user's doing (see the server log)
+
+    @property
+    def state(self) -> str:
+        """One of :data:`STATES`: the group's phase (planned and uploading count as
+        building: making the jobs runnable)."""
+        if self.internal_error is not None:
+            return "failed"
+        phase = self.group.phase or "planned"
+        return "building" if phase in ("planned", "uploading") else phase
+
+    @property
+    def error(self) -> str | None:
+        return self.internal_error or self.group.error
 
     def to_json(self) -> dict[str, Any]:
         return {"state": self.state, "message": self.message, "notebook": self.notebook,
@@ -77,7 +92,7 @@ class Submissions:
 
         plan = reserve_group(plan)
         where = adapter.plan_summary(plan)
-        submission = Submission(notebook=notebook, **where)
+        submission = Submission(notebook=notebook, group=adapter.planned_group(plan), **where)
         with self._lock:
             self._by_group[plan.xgroup] = submission
             self.version += 1
@@ -101,9 +116,8 @@ class Submissions:
                 elif isinstance(event, ev.PushProgress):
                     submission.message = "pushing the image"
                 elif isinstance(event, ev.ImageReady):
-                    submission.state, submission.message = "submitting", event.message
+                    submission.message = event.message
                 elif isinstance(event, ev.JobSubmitted):
-                    submission.state = "submitting"
                     submission.submitted += 1
                     submission.message = f"submitted {submission.submitted} of " \
                                          f"{submission.total} jobs"
@@ -114,20 +128,17 @@ class Submissions:
                 self.version += 1
 
         try:
-            adapter.execute(plan, progress)
+            adapter.execute(plan, progress, group=submission.group)
         except CalibanError as e:
             with self._lock:
-                submission.state, submission.error = "failed", str(e)
                 submission.message = str(e).splitlines()[0]
         except Exception as e:  # not the user's doing: say where to look
             self._log.exception("caliban: submission of %s failed", submission.notebook)
             with self._lock:
-                submission.state = "failed"
-                submission.error = submission.message = (
+                submission.internal_error = submission.message = (
                     f"internal error ({type(e).__name__}: {e}); see the Jupyter server log")
         else:
             with self._lock:
-                submission.state = "submitted"
                 submission.message = f"submitted {submission.total} job" \
                                      f"{'s' if submission.total != 1 else ''}"
         with self._lock:

@@ -47,7 +47,8 @@ def _location(plan: Plan) -> Staging:
 
     s = plan.settings
     assert plan.build is not None
-    return staging_location(plan.build.staging, project=s.project_id, cloud_key=s.cloud_key)
+    return staging_location(plan.build.staging, project=s.project_id, cloud_key=s.cloud_key,
+                            local_root=plan.service.local_staging())
 
 
 def _package_specs(plan: Plan, package: PackagePlan, location: Staging) -> list[JobSpec]:

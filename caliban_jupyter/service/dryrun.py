@@ -108,11 +108,12 @@ def cost_lines(plan: Plan, estimate: Estimate) -> list[str]:
 
 
 def dry_run_json(plan: Plan) -> dict[str, Any]:
-    """``--format json``: the build plan, the request body of each job, and what the jobs
-    would cost (``cost``, docs/cost-json.md)."""
+    """``--format json``: what the preflight found, the build plan, the request body of
+    each job, and what the jobs would cost (``cost``, docs/cost-json.md)."""
     info, specs = dry_run_plan(plan)
     bodies = [s.to_custom_job() for s in specs]
-    return {"build": info, "jobs": bodies, "cost": plan_cost(plan, bodies).to_json()}
+    return {"preflight": plan.preflight.to_json(), "build": info, "jobs": bodies,
+            "cost": plan_cost(plan, bodies).to_json()}
 
 
 def dry_run_notes(plan: Plan) -> list[str]:
@@ -137,6 +138,7 @@ def dry_run_text(plan: Plan) -> str:
               file=out)
     for note in (*request.program_notes, *plan.notes):
         print(f"note: {note}", file=out)
+    # The preflight's engine answer is the build line's reason (``auto``).
     for line in build_lines(info):
         print(line, file=out)
     for warning in plan.warnings:

@@ -246,14 +246,16 @@ def _requirements(cwd: str, pins: Sequence[str]) -> tuple[str | None, dict[str, 
 def _check(staged: Path, shown: str) -> None:
     """Plan the staged directory as ``caliban cloud`` would (a dry run, nothing built).
 
-    Where it runs and how it is built are decided when it is submitted: the plan uses the
-    local backend, which needs no project, and names an image, so that no Docker engine is
-    asked and no build mode is chosen here.
+    Where it runs and how it is built are decided when it is submitted: the plan uses an
+    installed job service that needs no project (the local emulator's), and names an
+    image, so that no Docker engine is asked and no build mode is chosen here.
     """
+    from .backends import backend_names, backend_type
     from .plan import plan_from_request
 
+    anywhere = next((n for n in backend_names() if not backend_type(n).needs_project), None)
     try:
-        plan_from_request(CloudRequest(module=files.PROGRAM, cwd=str(staged), backend="local",
+        plan_from_request(CloudRequest(module=files.PROGRAM, cwd=str(staged), backend=anywhere,
                                        image_tag="caliban-export-check:0", dry_run=True))
     except CalibanError as e:
         raise ExportError(f"the exported directory would not submit, so nothing was written: "

@@ -10,7 +10,7 @@ shared history (a SQLite write transaction), so of several processes exactly one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,6 @@ from ..spec.labels import XGROUP_KEY
 if TYPE_CHECKING:
     from ..backends.base import Backend
     from ..history import History
-    from ..records import JobRecord
     from ..spec.jobs import JobSpec
     from .plan import Plan
 
@@ -56,13 +55,12 @@ def reserve_group(plan: Plan, history: History | None = None,
     background (the Jupyter server's 202).
     :func:`~caliban_jupyter.service.submission.execute` then submits into it as claimed,
     and gives it back if nothing gets recorded."""
-    from ..backends import LOCAL_PROJECT
     from ..history import History
 
     if plan.request.xgroup or plan.claimed:
         return plan
     s = plan.settings
-    project = s.project_id or (LOCAL_PROJECT if s.backend == "local" else "")
+    project = s.project_id or plan.service.default_project
     if history is None:
         with History() as opened:
             return reserve_group(plan, opened, progress)
@@ -118,9 +116,3 @@ def _moved(spec: JobSpec, plan: Plan, xgroup: str) -> JobSpec:
         spec = replace(spec, output_uri=job_output_uri(plan.output_dir, xgroup,
                                                        spec.display_name))
     return spec
-
-
-def group_of(plan: Plan, records: Sequence[JobRecord]) -> str:
-    """The group ``execute(plan)`` submitted ``records`` in (a default name may have
-    gained a suffix)."""
-    return records[0].xgroup if records else plan.xgroup

@@ -38,7 +38,11 @@ if TYPE_CHECKING:
     from ..history import History
     from ..settings import Settings
 
-__all__ = ["JobGroup"]
+__all__ = ["PHASES", "BackendClients", "JobGroup"]
+
+#: A submission's phases, in order: planned, building (an image) or uploading (a code
+#: package), submitting (creating the jobs), then submitted or failed.
+PHASES = ("planned", "building", "uploading", "submitting", "submitted", "failed")
 
 JobRef = JobRecord | int | str
 
@@ -64,6 +68,12 @@ class JobGroup:
         Where state changes, warnings and notes go.
     """
 
+    #: Where a submission made through this handle stands (see :data:`PHASES`); None for
+    #: a group that was looked up rather than submitted here.
+    phase: str | None = None
+    #: Why the submission failed (``phase == "failed"``).
+    error: str | None = None
+
     def __init__(self, xgroup: str, *, backend: Backend | Callable[[], Backend] | None = None,
                  history: History | None = None, settings: Settings | None = None,
                  records: Iterable[JobRecord] = (), progress: Progress = ignore) -> None:
@@ -77,9 +87,30 @@ class JobGroup:
         self._lock = threading.Lock()
         self._close = None  # finalizer of a history this group opened
         self.refreshes = 0  # listings made (for tests and the benchmarks)
-        self._listeners: list[Callable[[JobGroup], None]] = []
 
     # -- finding groups ----------------------------------------------------------------
+
+    @classmethod
+    def planned(cls, xgroup: str, settings: Settings, *, progress: Progress = ignore
+                ) -> JobGroup:
+        """The handle of a submission about to start (phase ``planned``): what
+        :func:`~caliban_jupyter.service.submission.submit` hands back, from before the
+        build to the submitted jobs."""
+        group = cls(xgroup, settings=settings, progress=progress)
+        group.phase = "planned"
+        return group
+
+    def advance(self, phase: str, *, error: str | None = None,
+                records: Sequence[JobRecord] | None = None) -> None:
+        """Move a submission to ``phase``; ``records`` are its jobs as recorded (their
+        group is the one submitted to: a default name may have gained a suffix)."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}; one of {', '.join(PHASES)}")
+        with self._lock:
+            self.phase, self.error = phase, error
+            if records:
+                self.xgroup = records[0].xgroup
+                self._attempts = list(records)
 
     @classmethod
     def open(cls, xgroup: str | None = None, **kwargs: Any) -> JobGroup:
@@ -186,13 +217,7 @@ class JobGroup:
         records = lookup.refresh_named(self.xgroup, self.backend, self.history,
                                        self.progress)
         self._attempts = list(records)
-        for callback in list(self._listeners):
-            callback(self)
         return records
-
-    def on_refresh(self, callback: Callable[[JobGroup], None]) -> None:
-        """Call ``callback(group)`` after each refresh (how a display follows the group)."""
-        self._listeners.append(callback)
 
     def recorded(self) -> list[JobRecord]:
         """The group's records as the history has them (no listing)."""
@@ -359,10 +384,16 @@ class JobGroup:
         self.recorded()
         return new
 
-    def logs(self, job: JobRef, tail: int | None = None) -> str:
+    def logs(self, job: JobRef | None, tail: int | None = None, *, name: str | None = None
+             ) -> str:
         """The output of one job so far (the local emulator; on Vertex the error gives
-        the Cloud Logging URL)."""
+        the Cloud Logging URL). ``job`` None: a job the history does not know, by its
+        resource ``name``."""
         lookup.check_count("--tail", tail, least=0)
+        if job is None:
+            if not name:
+                raise NotFoundError("name the job whose logs to show")
+            return self.backend.logs(name, tail=tail)
         return self.backend.logs(self._resource(self._record(job)), tail=tail)
 
     def follow_logs(self, record: JobRecord | None, name: str, *, tail: int | None = None,
@@ -438,3 +469,28 @@ class JobGroup:
 
     def __repr__(self) -> str:
         return f"<JobGroup {self.xgroup}: {len(self.records)} jobs ({self.summary()})>"
+
+
+class BackendClients:
+    """One connected backend per (service, project, region), built on first use: a
+    process that follows many groups (the Jupyter server's refresher) connects once per
+    service, not once per group."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._clients: dict[tuple[str, str, str], Backend] = {}
+        self._lock = threading.Lock()
+
+    def group(self, history: History, xgroup: str, settings: Settings | None) -> JobGroup:
+        """A :class:`JobGroup` of the recorded group ``xgroup`` on this cache's client of
+        its service."""
+        record = history.require_group(xgroup)
+        key = (record.backend, record.project, record.region)
+        with self._lock:
+            backend = self._clients.get(key)
+        if backend is None:
+            backend = lookup.backend_for_group(record, settings)
+            with self._lock:
+                backend = self._clients.setdefault(key, backend)
+        return JobGroup(xgroup, backend=backend, history=history, settings=settings)

@@ -13,6 +13,7 @@ holds what these functions find.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -39,10 +40,7 @@ def refresh_group(xgroup: str, backend: Backend, history: History, *,
     """
     known_list = history.jobs(xgroup)
     known = {r.submission_id: r for r in known_list}
-    listed: dict[str, list[dict[str, Any]]] = {}
-    for job in backend.list_group(xgroup):  # a failure here leaves the history untouched
-        sid = (job.get("labels") or {}).get(SID_LABEL) or str(job.get("name", ""))
-        listed.setdefault(sid, []).append(job)
+    listed = list_by_submission(backend, xgroup)  # a failure leaves the history untouched
     if not known_list and history.group(xgroup) is None:
         if not listed:
             raise NotFoundError(
@@ -56,11 +54,8 @@ def refresh_group(xgroup: str, backend: Backend, history: History, *,
     changed = []
     for sid, jobs in listed.items():
         previous = known.get(sid)
-        # Duplicates of one submission id (cancelled by the submitter) are not shown: keep
-        # the job we recorded, else the first created.
-        mine = [j for j in jobs if previous and j.get("name") == previous.resource_name]
-        job = mine[0] if mine else min(
-            jobs, key=lambda j: (str(j.get("createTime", "")), str(j.get("name", ""))))
+        # Duplicates of one submission id (cancelled by the submitter) are not shown.
+        job = the_job(jobs, previous)
         name = str(job.get("name", ""))
         record = record_from_custom_job(job, backend=backend.name, project=backend.project,
                                         url=backend.job_url(name), previous=previous)
@@ -79,6 +74,27 @@ def refresh_group(xgroup: str, backend: Backend, history: History, *,
     merged = [updated.pop(r.submission_id, r) for r in known_list]
     merged.extend(r for r in changed if r.submission_id in updated)
     return sorted(merged, key=lambda r: r.index)
+
+
+def list_by_submission(backend: Backend, xgroup: str) -> dict[str, list[dict[str, Any]]]:
+    """One listing of ``xgroup`` (one call per page): its jobs by submission id (a job
+    without one, created elsewhere, by its resource name)."""
+    listed: dict[str, list[dict[str, Any]]] = {}
+    for job in backend.list_group(xgroup):
+        sid = (job.get("labels") or {}).get(SID_LABEL) or str(job.get("name", ""))
+        listed.setdefault(sid, []).append(job)
+    return listed
+
+
+def the_job(jobs: Sequence[dict[str, Any]], previous: JobRecord | None) -> dict[str, Any]:
+    """Of the jobs carrying one submission id, the one that is the job: the one recorded
+    (``previous``), else the first created; the others are duplicates a retry made.
+
+    The one reconcile rule: the refresh shows this job, the submitter keeps it and
+    cancels the others."""
+    mine = [j for j in jobs if previous is not None and j.get("name") == previous.resource_name]
+    return mine[0] if mine else min(
+        jobs, key=lambda j: (str(j.get("createTime", "")), str(j.get("name", ""))))
 
 
 def default_settings(settings: Settings | None) -> Settings:
@@ -140,8 +156,11 @@ def check_lookup(xgroup: str, settings: Settings | None, history: History) -> No
     """A group the history does not know can only be looked up in the cloud with a job
     service to ask: without one, say that the group is unknown (and the nearest names),
     not that a project is missing."""
+    from .backends import backend_type
+
     resolved = default_settings(settings)
-    if resolved.backend == "vertex" and not resolved.project_id:
+    service = backend_type(resolved.backend, source=resolved.sources.get("backend"))
+    if service.needs_project and not resolved.project_id:
         raise NotFoundError(_unknown_group(
             xgroup, history, "(to look a group submitted elsewhere up by its label, pass "
             "--project_id, or --backend local for the local emulator)"))

@@ -64,7 +64,7 @@ class Locator:
         self.settings = settings
         self._lock = threading.Lock()
         self._client: Any = None
-        self._emulator_root: Path | None = None
+        self._gs_roots: dict[str, Path | None] = {}
 
     def locate(self, record: JobRecord) -> Location | None:
         """The job's output location, or None when it was submitted without one."""
@@ -77,9 +77,10 @@ class Locator:
             return LocalLocation(unquote(urlsplit(uri).path), uri=uri)
         if not uri.startswith("gs://"):
             return None
-        if record.backend == "local":
+        root = self.gs_root(record.backend)
+        if root is not None:
             bucket, path = split_gs(uri)
-            return LocalLocation(self.emulator_root() / bucket / path, uri=uri)
+            return LocalLocation(root / bucket / path, uri=uri)
         return GcsLocation(uri, self.gcs_client())
 
     def gcs_client(self) -> Any:
@@ -92,23 +93,15 @@ class Locator:
                                           cloud_key=s.cloud_key if s else None)
             return self._client
 
-    def emulator_root(self) -> Path:
-        """Where the local emulator keeps ``gs://`` locations: asked of the emulator
-        (``/healthz``), else the default emulator's state dir (it may be stopped)."""
+    def gs_root(self, backend: str) -> Path | None:
+        """Where the ``gs://`` locations of ``backend``'s jobs live on this machine (the
+        emulator's directory), or None for Cloud Storage: asked of the backend once."""
         with self._lock:
-            if self._emulator_root is None:
-                from ..emulator import control
-                from ..emulator.outputs import output_root
+            if backend not in self._gs_roots:
+                from .backends import backend_type
 
-                endpoint = self.settings.endpoint if self.settings else None
-                if not endpoint:
-                    running = control.running()
-                    endpoint = running.get("endpoint") if running else None
-                answer = control.health(str(endpoint)) if endpoint else None
-                root = answer.get("outputRoot") if answer else None
-                self._emulator_root = Path(root) if root else output_root(
-                    control.default_state_dir())
-            return self._emulator_root
+                self._gs_roots[backend] = backend_type(backend).gs_root(self.settings)
+            return self._gs_roots[backend]
 
 
 # -- values -----------------------------------------------------------------------------

@@ -21,14 +21,17 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import UsageError
 from ..records import INDEX_LABEL, SID_LABEL
-from ..settings import FLAG_SETTINGS, Settings, resolve_settings, with_default_registry
+from ..settings import FLAG_SETTINGS, Settings, resolve_settings
 from ..spec import flag_schema
 from ..spec.jobs import JobSpec, MachineSpec
 from ..spec.outputs import job_output_uri
 from ..spec.runtime import JobRuntime, RuntimeFlags
 from ..spec.target import Target, classify_target
+from .backends import backend_type
+from .preflight import Preflight, Probe, preflight
 
 if TYPE_CHECKING:
+    from ..backends.base import BackendType
     from ..packaging.modes import BuildChoice
 
 _XGROUP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -140,10 +143,16 @@ class Plan:
     output_dir: str | None = None  # the output root, normalized; None: outputs off
     outputs: tuple[str, ...] = ()  # -o names
     warnings: tuple[str, ...] = ()  # shown by the dry run and at submission
+    preflight: Preflight = field(default_factory=Preflight)  # what was probed
 
     @property
     def backend(self) -> str:
         return self.settings.backend
+
+    @property
+    def service(self) -> BackendType:
+        """The job service's backend class (what it can run, where its outputs go)."""
+        return backend_type(self.settings.backend)
 
 
 def default_user() -> str:
@@ -161,8 +170,14 @@ def _now() -> _dt.datetime:
 
 def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
                       now: _dt.datetime | None = None,
-                      experiments: Sequence[Mapping[str, Any]] | None = None) -> Plan:
-    """Validate the request and decide every job. Pure apart from reading config files.
+                      experiments: Sequence[Mapping[str, Any]] | None = None,
+                      probe: Probe | None = None) -> Plan:
+    """Validate the request and decide every job.
+
+    What it reads: the settings (environment, ``.calibanconfig.json``), the experiment
+    config, and the one :func:`~caliban_jupyter.service.preflight.preflight` (the files
+    the request names, whether a Docker engine answers: ``probe`` replaces that question);
+    the rest is decided from these alone.
 
     ``experiments`` are the ones ``request.experiment_config`` expands to, when the caller
     has loaded and expanded it already (a notebook does, for the captured program's
@@ -196,28 +211,18 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         if not request.module:
             raise UsageError("no MODULE given. Usage: caliban cloud [flags] MODULE [-- ARGS]")
         target = classify_target(request.module, cwd)
-    if not request.image_tag:
-        from ..packaging.context import check_dirs
-
-        check_dirs(cwd, request.dirs)
 
     flags = {name: getattr(request, name) for name in FLAG_SETTINGS}
     flags.update(request.runtime.setting_flags())
     gpu_mode = not request.nogpu
     settings = resolve_settings(flags, gpu=gpu_mode, cwd=cwd, env=env,
                                 session=request.session)
-    if settings.backend == "vertex" and not settings.project_id:
-        raise UsageError(
-            "no Google Cloud project: the Vertex AI backend needs one. Pass --project_id, set "
-            "PROJECT_ID, or put \"project_id\" in .calibanconfig.json. To run on this machine "
-            "without a Google account, use --backend local (or CALIBAN_BACKEND=local)."
-        )
-    if settings.cloud_key and not Path(cwd, settings.cloud_key).expanduser().is_file():
-        raise UsageError(f"--cloud_key {settings.cloud_key}: no such file "
-                         f"(from {settings.sources.get('cloud_key', 'flag')})")
-    settings = with_default_registry(settings)
+    service = backend_type(settings.backend, source=settings.sources.get("backend"))
+    checked = preflight(settings, service, target, cwd=cwd, dirs=request.dirs,
+                        image_tag=request.image_tag, probe=probe)
+    settings = service.prepare(settings)
 
-    output_dir, outputs = _plan_outputs(request, settings, target)
+    output_dir, outputs = _plan_outputs(request, settings, service, target)
 
     machine = resolve_machine(
         gpu_spec=request.gpu_spec, tpu_spec=request.tpu_spec,
@@ -230,8 +235,9 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
 
     from ..packaging.modes import choose_build
 
-    build = choose_build(settings, image_tag=request.image_tag,
-                         accelerator_type=machine.accelerator_type, today=now.date())
+    build = choose_build(settings, service, image_tag=request.image_tag,
+                         accelerator_type=machine.accelerator_type, today=now.date(),
+                         engine=checked.engine)
 
     if experiments is not None:
         expanded: list[dict[str, Any]] = [dict(e) for e in experiments]
@@ -283,14 +289,12 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
             output_uri=job_output_uri(output_dir, xgroup, spec_name) if output_dir else None,
             notebook=target.path if target is not None and target.kind == "notebook" else None,
         ))
-    if target is not None and target.kind == "notebook":
-        check_notebook(Path(cwd, target.path))
     warnings = undefined_output_warnings(request.program, outputs)
     return Plan(request=request, settings=settings, target=target, machine=machine,
                 xgroup=xgroup, name=name, experiments=tuple(expanded), specs=tuple(specs),
                 image=image, program=request.program, runtime=runtime, build=build,
                 notes=summarize_notes(list(notes)), output_dir=output_dir, outputs=outputs,
-                warnings=warnings)
+                warnings=warnings, preflight=checked)
 
 
 _MACHINE_FLAGS = ("nogpu", "gpu_spec", "tpu_spec", "machine_type")
@@ -345,16 +349,18 @@ def with_config_flags(request: CloudRequest) -> CloudRequest:
     return replace(request, **changes)
 
 
-def _plan_outputs(request: CloudRequest, settings: Settings,
+def _plan_outputs(request: CloudRequest, settings: Settings, service: BackendType,
                   target: Target | None) -> tuple[str | None, tuple[str, ...]]:
     """The output root (None: off) and the ``-o`` names, checked against what runs."""
     from ..spec.outputs import HOW_TO_SET, check_output_names, resolve_output_dir
 
-    output_dir = resolve_output_dir(settings.output_dir, settings.backend, request.cwd)
+    output_dir = resolve_output_dir(settings.output_dir, default=service.default_output_dir,
+                                    local_dirs=service.local_output_dirs,
+                                    service=service.title, cwd=request.cwd)
     outputs = check_output_names(request.outputs)
     if outputs and output_dir is None:
         raise UsageError(f"-o {outputs[0]}: values are saved to the job's output location, "
-                         f"and the Vertex backend has none: {HOW_TO_SET}")
+                         f"and the {service.title} backend has none: {HOW_TO_SET}")
     if outputs and request.image_tag:
         raise UsageError(f"-o {outputs[0]} needs the program that saves it in the image; "
                          "--image_tag runs an image as it is: drop one of them")
@@ -377,16 +383,3 @@ def undefined_output_warnings(program: str | None, outputs: Sequence[str]) -> tu
     return tuple(f"-o {name}: the program never assigns {name!r} (the job will fail "
                  "naming it); define it in the cell, or drop -o " + name
                  for name in outputs if name not in defined)
-
-
-def check_notebook(path: Path) -> None:
-    """Fail the plan (not the job) when the notebook cannot be read."""
-    import nbformat
-
-    from ..errors import TargetError
-
-    try:
-        nbformat.read(path, as_version=4)
-    except (OSError, ValueError, nbformat.reader.NotJSONError) as e:
-        raise TargetError(f"{path.name} is not a readable Jupyter notebook ({e}); "
-                          "open and save it in Jupyter, or name a module or script") from None

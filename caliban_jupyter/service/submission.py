@@ -14,11 +14,49 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .. import events as ev
 from ..events import Progress, Warning_, ignore
 
 if TYPE_CHECKING:
     from ..records import JobRecord
+    from .groups import JobGroup
     from .plan import Plan
+
+
+def submit(plan: Plan, progress: Progress = ignore, *, group: JobGroup | None = None
+           ) -> JobGroup:
+    """Submit ``plan`` (see :func:`execute`) and hand back the group's handle.
+
+    The handle exists from the first moment: pass one made with
+    :meth:`JobGroup.planned <caliban_jupyter.service.groups.JobGroup.planned>` to follow
+    its ``phase`` (building an image or uploading a code package, submitting, then
+    submitted or failed, with ``error``) while this runs in the background. Its records
+    are the jobs as submitted, in the group they went to. Raises what :func:`execute`
+    raises, the handle then ``failed``.
+    """
+    from ..errors import CalibanError
+    from .groups import JobGroup
+
+    group = group or JobGroup.planned(plan.xgroup, plan.settings, progress=progress)
+
+    def follow(event: ev.Event) -> None:
+        if isinstance(event, (ev.ImageReady, ev.JobSubmitted, ev.JobFailedToSubmit)):
+            if group.phase in ("planned", "building", "uploading"):
+                group.advance("submitting")
+        progress(event)
+
+    mode = plan.build.mode if plan.build is not None else "docker"
+    group.advance({"image": "submitting", "package": "uploading"}.get(mode, "building"))
+    try:
+        records = execute(plan, follow)
+    except CalibanError as e:
+        group.advance("failed", error=str(e), records=getattr(e, "records", None))
+        raise
+    except BaseException as e:
+        group.advance("failed", error=f"{type(e).__name__}: {e}")
+        raise
+    group.advance("submitted", records=records)
+    return group
 
 
 def execute(plan: Plan, progress: Progress = ignore) -> list[JobRecord]:
@@ -26,8 +64,8 @@ def execute(plan: Plan, progress: Progress = ignore) -> list[JobRecord]:
     exactly once (see the module docstring for the order).
 
     Notes (what the program will not run, labels changed) are reported first, as
-    warnings. Returns the sweep's records; their group is
-    :func:`~caliban_jupyter.service.group_names.group_of` (a default name may gain a suffix).
+    warnings. Returns the sweep's records, in the group they went to (a default name may
+    gain a suffix). Front ends call :func:`submit`, which hands back the group's handle.
     """
     from ..backends import get_backend
     from ..errors import BackendError
@@ -39,7 +77,7 @@ def execute(plan: Plan, progress: Progress = ignore) -> list[JobRecord]:
     for note in (*plan.request.program_notes, *plan.notes, *plan.warnings):
         progress(Warning_(note))
     # Checked before the build: failing after it would leave every job NOT_SUBMITTED.
-    history = History.open()
+    history = History()
     try:
         backend = get_backend(plan.settings, progress)
         try:
@@ -50,7 +88,7 @@ def execute(plan: Plan, progress: Progress = ignore) -> list[JobRecord]:
         if plan.image is not None:
             from ..packaging.image_check import require_image
 
-            require_image(plan.image, local=plan.backend == "local", progress=progress)
+            require_image(plan.image, local=plan.service.local_images, progress=progress)
         plan = in_claimed_group(plan, backend, history, listed=listed, progress=progress)
         if plan.build is not None and plan.build.mode in ("package", "cloudbuild"):
             from .build import make_runnable

@@ -297,13 +297,12 @@ def submit_sweep(
 def _verify(records: list[JobRecord], backend: Backend, history: History, xgroup: str,
             progress: Progress) -> list[JobRecord]:
     """Reconcile the sweep with one listing of its group (see the module docstring)."""
+    from .lookup import list_by_submission, the_job
+
     by_sid = {r.submission_id: i for i, r in enumerate(records)}
-    seen: dict[str, list[dict[str, Any]]] = {}
     try:
-        for job in backend.list_group(xgroup):
-            sid = (job.get("labels") or {}).get(SID_LABEL)
-            if sid in by_sid:
-                seen.setdefault(sid, []).append(job)
+        seen = {sid: jobs for sid, jobs in list_by_submission(backend, xgroup).items()
+                if sid in by_sid}
     except BackendError as e:
         progress(Warning_(f"could not verify group {xgroup!r} after submitting ({e}); "
                           f"`caliban status --xgroup {xgroup}` checks it later"))
@@ -312,8 +311,7 @@ def _verify(records: list[JobRecord], backend: Backend, history: History, xgroup
     for sid, jobs in seen.items():
         pos = by_sid[sid]
         record = out[pos]
-        keep = next((j for j in jobs if j.get("name") == record.resource_name), None)
-        keep = keep or min(jobs, key=lambda j: (str(j.get("createTime", "")), j.get("name", "")))
+        keep = the_job(jobs, record)
         for extra in jobs:
             if extra is keep:
                 continue

@@ -122,8 +122,7 @@ def logs(job: str, *, xgroup: str | None = None, tail: int | None = None,
     group, record, name = JobGroup.of_job(job, xgroup=xgroup, settings=settings,
                                           backend=backend, history=history, progress=progress)
     with group:
-        return group.backend.logs(name, tail=tail) if record is None \
-            else group.logs(record, tail)
+        return group.logs(record, tail, name=name)
 
 
 def stop_job(job: str, *, xgroup: str | None = None, settings: Settings | None = None,
@@ -162,8 +161,6 @@ def group_download(job: str | None = None, *, xgroup: str | None = None,
     """``caliban outputs``: download one job's outputs, or a group's (default: the latest
     group), refreshed from the job service first. Returns the report, the destination
     and the jobs."""
-    from .outputs import Locator, download
-
     if job:
         group, record, _ = JobGroup.of_job(job, xgroup=xgroup, settings=settings,
                                            history=history)
@@ -175,10 +172,10 @@ def group_download(job: str | None = None, *, xgroup: str | None = None,
     else:
         group = JobGroup.open(xgroup, settings=settings, history=history)
     with group:
-        records = status(group.xgroup, settings=settings, history=group.history)
+        records = latest_attempts(_status_of(group, refresh=True))
         if job:
             records = [r for r in records if r.submission_id == record.submission_id] \
                 or [record]
         target = Path(dest) if dest else Path("caliban_outputs") / group.xgroup
-        report = download(records, target, Locator(settings))
+        report = group.download(str(target), records)
     return report, target, records

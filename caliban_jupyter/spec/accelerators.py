@@ -18,7 +18,7 @@ from ..errors import SpecError
 from ._suggest import choices, maybe_meant, near_first
 from .catalog import Catalog, Machine, get_catalog
 from .defaults import DEFAULT_CPU_MACHINE, DEFAULT_GPU_MACHINE, DEFAULT_GPU_SPEC
-from .jobs import MachineSpec
+from .machine import MachineSpec
 
 __all__ = [
     "catalog_info",

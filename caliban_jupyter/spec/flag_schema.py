@@ -296,10 +296,12 @@ FLAGS: tuple[Flag, ...] = (
        takes="the prebuilt image --build package runs on: a short name such as "
              "pytorch-2.4-gpu, or an image URI (string)"),
     # ------------------------------------------------------------------------ where
-    _f("backend", "choice", "vertex (Google) or local (the Vertex emulator on this machine)",
+    _f("backend", "choice", "the job service: vertex (Google), local (the Vertex emulator on "
+       "this machine) or another installed one",
        "where", (*_ANY_JOB, "settings", "form", "lab"),
        choices=BACKENDS, layer="setting",
-       env_vars=("CALIBAN_BACKEND",), takes="'vertex' or 'local'"),
+       env_vars=("CALIBAN_BACKEND",),
+       takes="the name of an installed job service, such as 'vertex' or 'local'"),
     _f("project_id", "str", "Google Cloud project (Vertex backend)", "where",
        (*_ANY_JOB, "settings", "form", "lab"), layer="setting", env_vars=("PROJECT_ID",),
        takes="a Google Cloud project id (string)", label="project id",

@@ -6,9 +6,10 @@ Cloud Storage location; Vertex then sets ``AIP_MODEL_DIR = {base}/model/``,
 in the job, which reaches the bucket through the FUSE mount ``/gcs/BUCKET``. caliban gives
 each job ``{output_dir}/{xgroup}/{display_name}/``.
 
-The local emulator honours the same field with no Google account: ``gs://`` locations
-live in a directory of the emulator (by default in the ``caliban-local`` bucket), and
-a local directory given as ``output_dir`` is used as it is (sent as a ``file://`` URI).
+What differs between job services comes from their backend class: the output root when
+none is set (the local emulator's ``gs://caliban-local``, which lives in a directory of
+the emulator; none for Vertex), and whether a local directory may be one (then it is used
+as it is, sent as a ``file://`` URI).
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-#: The output location of local-backend jobs when no ``output_dir`` is set.
-EMULATOR_BUCKET = "caliban-local"
 #: Subdirectories Vertex names in its environment variables, relative to the base.
 AIP_DIRS = {"AIP_MODEL_DIR": "model/", "AIP_CHECKPOINT_DIR": "checkpoints/",
             "AIP_TENSORBOARD_LOG_DIR": "logs/"}
@@ -44,16 +43,22 @@ def split_gs(uri: str) -> tuple[str, str]:
     return bucket, path.strip("/")
 
 
-def resolve_output_dir(output_dir: str | None, backend: str, cwd: str = ".") -> str | None:
-    """The output root for ``backend``, normalized (no trailing slash), or None (off).
+def resolve_output_dir(output_dir: str | None, *, default: str | None = None,
+                       local_dirs: bool = False, service: str = "Vertex AI",
+                       cwd: str = ".") -> str | None:
+    """The output root, normalized (no trailing slash), or None (off).
+
+    ``default`` is the job service's root when none is set, ``local_dirs`` whether it
+    takes a local directory, ``service`` its name in messages.
 
     Raises
     ------
     UsageError
-        A non-``gs://`` location with Vertex, another URI scheme, a bad bucket name.
+        A non-``gs://`` location where only Cloud Storage works, another URI scheme, a bad
+        bucket name.
     """
     if not output_dir:
-        return f"gs://{EMULATOR_BUCKET}" if backend == "local" else None
+        return default
     value = output_dir.strip()
     if value.startswith("gs://"):
         bucket, path = split_gs(value)
@@ -64,10 +69,10 @@ def resolve_output_dir(output_dir: str | None, backend: str, cwd: str = ".") -> 
             raise UsageError(f"--output_dir {output_dir}: '.' and '..' are not allowed in a "
                              "Cloud Storage path")
         return f"gs://{bucket}" + (f"/{path}" if path else "")
-    if backend != "local":
-        raise UsageError(f"--output_dir {output_dir}: Vertex AI writes job outputs to Cloud "
+    if not local_dirs:
+        raise UsageError(f"--output_dir {output_dir}: {service} writes job outputs to Cloud "
                          "Storage only; give gs://BUCKET/PREFIX (a local directory works with "
-                         "--backend local)")
+                         "a job service on this machine, such as --backend local)")
     if "://" in value and not value.startswith("file://"):
         raise UsageError(f"--output_dir {output_dir}: use gs://BUCKET/PREFIX or a local "
                          "directory")

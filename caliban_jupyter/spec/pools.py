@@ -18,7 +18,7 @@ from ..errors import SpecError
 from ._suggest import choices, maybe_meant
 from .accelerators import resolve_machine
 from .catalog import Catalog, get_catalog
-from .jobs import MachineSpec
+from .machine import MachineSpec
 from .scheduling import FLEX_START, Scheduling
 
 __all__ = ["BOOT_DISK_TYPES", "DiskSpec", "WorkerPool", "check_flex_start",

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import SpecError
 from .flag_schema import flags
-from .jobs import MachineSpec
+from .machine import MachineSpec
 from .pools import (
     DiskSpec,
     WorkerPool,

@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..errors import CalibanError
-from ..flags import choices_of
 from ..spec import choices as _choices
-from ..spec import flag_schema
 from ._cost import cost_html
 from ._form_parts import (
     STYLE,
@@ -130,8 +128,10 @@ class CalibanForm(w.VBox):
         self.force = w.Checkbox(value=bool(init.get("force")), indent=False,
                                 description="force (skip catalog checks)")
         self.backend = dropdown("backend")
-        backends = choices_of(flag_schema.by_name("backend")) or ()
-        self.backend.options = [("(from settings)", ""), *((b, b) for b in backends)]
+        from ..service.backends import backend_choices
+
+        # Every installed job service (plug-ins included), from the backend registry.
+        self.backend.options = [("(from settings)", ""), *backend_choices()]
         self.backend.value = str(init.get("backend") or "")
         self.experiments = ExperimentEditor(init.get("experiment_config"), self.cwd)
         self.runtime = RuntimeControls(init)
@@ -186,7 +186,8 @@ class CalibanForm(w.VBox):
     # -- choices --------------------------------------------------------------------------
 
     def _default_region(self) -> str:
-        from ..settings import DEFAULT_REGION, resolve_settings
+        from ..settings import resolve_settings
+        from ..spec.defaults import DEFAULT_REGION
 
         try:
             return resolve_settings({}, cwd=self.cwd, session=dict(self._session())).region
@@ -402,12 +403,12 @@ class CalibanForm(w.VBox):
         return self.table
 
     def _submit(self, plan: Plan, progress: SubmissionProgress) -> None:
-        from ..service.group_names import group_of
-        from ..service.submission import execute
+        from ..service.submission import submit
 
         try:
             with self._submitting_to(plan.xgroup) as submitted:
-                self.records = list(submitted(execute(plan, progress)))
+                self.group = submit(plan, progress)
+                self.records = list(submitted(self.group.records))
         except CalibanError as e:
             self._fail(progress, str(e))
             return
@@ -420,11 +421,8 @@ class CalibanForm(w.VBox):
         finally:
             self._submitting.release()  # after an error, Submit is enabled again
             self._show_buttons()
-        from ..service.groups import JobGroup
         from .table import JobTable
 
-        self.group = JobGroup(group_of(plan, self.records), records=self.records,
-                              settings=plan.settings)
         self.table = JobTable(self.group, records=self.records, **self.table_options)
         self.results.children = [progress, self.table]
 

@@ -24,6 +24,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..errors import CalibanError, UsageError
 from ..records import RESUBMITTABLE_STATES, JobRecord, latest_attempts, state_counts
+from ..service.polling import next_interval
 from . import _rows
 
 __all__ = ["GroupSource", "JobTable"]
@@ -304,7 +305,8 @@ class JobTable(w.VBox):
                     self.status.value = ""
             if self.done:
                 return
-            delay = self.interval if changed else min(delay * self.backoff, self.max_interval)
+            delay = next_interval(delay, bool(changed), interval=self.interval,
+                                  max_interval=self.max_interval, backoff=self.backoff)
             self._wait(delay)
 
     def _wait(self, delay: float) -> None:

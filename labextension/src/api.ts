@@ -64,6 +64,15 @@ export interface ICatalogChoices {
   machine_types: string[];
   regions: string[];
   catalog: { as_of: string };
+  /** The installed job services (the server's backend registry). */
+  backends: IBackendChoice[];
+}
+
+export interface IBackendChoice {
+  name: string;
+  title: string;
+  needs_project: boolean;
+  build_modes: string[];
 }
 
 export interface IDryRun {

@@ -209,11 +209,12 @@ class RunForm extends React.Component<IRunOptions, IState> {
               label="backend"
               name="backend"
               value={s.backend}
-              options={['vertex', 'local']}
+              options={(c?.backends ?? []).map(b => b.name)}
               empty="(from settings)"
               onChange={backend => this.update({ backend })}
             />
-            {s.backend !== 'local' && (
+            {(c?.backends ?? []).find(b => b.name === s.backend)?.needs_project !==
+              false && (
               <Text
                 label="project"
                 name="project_id"

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from caliban_jupyter.backends.base import RetryPolicy
-from caliban_jupyter.emulator import control
 from caliban_jupyter.backends.local import LocalBackend
+from caliban_jupyter.emulator import control
 from caliban_jupyter.history import History
 from caliban_jupyter.records import SID_LABEL
 from caliban_jupyter.service import track as tracking

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from support import wait_for
 
-from caliban_jupyter.emulator import control
 from caliban_jupyter.backends.local import LocalBackend
 from caliban_jupyter.cli import main
+from caliban_jupyter.emulator import control
 from caliban_jupyter.history import History
 from caliban_jupyter.service import track as tracking
 from caliban_jupyter.service.submit import SweepSubmissionError, submit_sweep

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from caliban_jupyter.emulator import control
 from caliban_jupyter.backends.local import LocalBackend
+from caliban_jupyter.emulator import control
 from caliban_jupyter.history import History
 from caliban_jupyter.service import track as tracking
 from caliban_jupyter.service.submit import submit_sweep

@@ -9,6 +9,7 @@ from typing import Any
 
 from caliban_jupyter.history import History
 from caliban_jupyter.server.refresher import Refresher
+from caliban_jupyter.service.groups import JobGroup
 
 from .conftest import job
 
@@ -49,7 +50,8 @@ def test_only_unfinished_groups_are_listed_and_unchanged_ones_back_off(caliban_h
     with History() as history, ThreadPoolExecutor(1) as pool:
         backend = seed(history)
         refresher = Refresher(history, lambda: None, pool, interval=10, max_interval=40,
-                              backoff=2, backend_for=lambda x: backend)
+                              backoff=2, group_for=lambda x: JobGroup(x, backend=backend,
+                                                                      history=history))
         refresher.run_round()
         assert backend.listings == ["live"]  # "done" is finished: never listed
         refresher.run_round()
@@ -72,7 +74,7 @@ async def test_many_clients_polling_cost_the_job_service_one_reader(jp_serverapp
         backend = seed(history)
     app = jp_serverapp.extension_manager.extension_apps["caliban_jupyter.server"]
     refresher = next(iter(app)).refresher
-    refresher.backend_for = lambda x: backend
+    refresher.group_for = lambda x: JobGroup(x, backend=backend, history=refresher.history)
     refresher.interval = refresher.max_interval = 3600  # one refresh per group, then wait
 
     async def client() -> None:

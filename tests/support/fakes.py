@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from caliban_jupyter.backends.base import PermanentBackendError, TransientBackendError
@@ -20,8 +21,39 @@ class FakeBackend:
     None, "429", "503" (refused), "drop" (created, then the answer is lost), "400"."""
 
     name = "local"
+    title = "in-memory job service"
+    needs_project = False
+    default_project = "p"
+    build_modes = frozenset({"package"})
+    needs_staging_bucket = False
+    prebuilt_executors = False
+    local_images = True
+    default_output_dir = None
+    local_output_dirs = True
     project = "p"
     region = "us-central1"
+
+    @classmethod
+    def prepare(cls, settings: Any) -> Any:
+        return settings
+
+    @classmethod
+    def connect(cls, settings: Any, progress: Any) -> FakeBackend:
+        return cls()
+
+    @classmethod
+    def local_staging(cls) -> Path | None:
+        from caliban_jupyter.history import caliban_home
+
+        return caliban_home() / "fake-staging"
+
+    @classmethod
+    def gs_root(cls, settings: Any) -> Path | None:
+        return None
+
+    @classmethod
+    def notebook_url(cls, output_uri: str, job_url: str | None) -> str | None:
+        return None
 
     def __init__(self, faults: Any = None, page_size: int = 50):
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -131,3 +163,23 @@ class FakeSource:
 
     def logs(self, record, tail):
         return "\n".join(f"{record.display_name} line {i}" for i in range(tail))
+
+
+class PluginBackend(FakeBackend):
+    """:class:`FakeBackend` as a third job service another package would register (the
+    entry-point group ``caliban_jupyter.backends``, name ``fake``): one in-memory service
+    per process, so what a process submitted stays listed for its later refreshes."""
+
+    name = "fake"
+    title = "fake job service"
+    default_project = "fake-project"
+    project = "fake-project"
+    _shared: PluginBackend | None = None
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, settings: Any, progress: Any) -> PluginBackend:
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared

@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from caliban_jupyter.errors import CalibanError, SpecError
-from caliban_jupyter.settings import DEFAULT_CPU_MACHINE, DEFAULT_GPU_MACHINE
 from caliban_jupyter.spec import accelerators as acc
 from caliban_jupyter.spec.catalog import CATALOG_PATH, get_catalog, load_catalog
+from caliban_jupyter.spec.defaults import DEFAULT_CPU_MACHINE, DEFAULT_GPU_MACHINE
 from caliban_jupyter.spec.jobs import MachineSpec
 
 CAT = get_catalog()

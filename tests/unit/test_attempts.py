@@ -18,6 +18,7 @@ from caliban_jupyter.history import History
 from caliban_jupyter.notebook.sweep import Sweep
 from caliban_jupyter.records import latest_attempts, state_counts, state_summary
 from caliban_jupyter.service import track as tracking
+from caliban_jupyter.service.groups import JobGroup
 from caliban_jupyter.service.submit import SweepSubmissionError, submit_sweep
 from caliban_jupyter.settings import resolve_settings
 from caliban_jupyter.tables import render_table
@@ -63,7 +64,8 @@ def test_sweep_and_table_summaries_count_each_job_once(
         retried: tuple[FakeBackend, History]) -> None:
     _, history = retried
     attempts = history.jobs("g1")
-    sweep = Sweep("g1", attempts, resolve_settings({"backend": "local"}, gpu=False))
+    sweep = Sweep(JobGroup("g1", records=attempts, history=history,
+                           settings=resolve_settings({"backend": "local"}, gpu=False)))
     assert len(sweep) == 6 and sweep.states == {"SUCCEEDED": 6} and sweep.done
     assert repr(sweep).startswith("Sweep g1: 6 jobs (6 SUCCEEDED) on local")
     assert "6 SUCCEEDED" in sweep._repr_html_() and "NOT_SUBMITTED" not in repr(sweep)

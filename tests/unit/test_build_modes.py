@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from caliban_jupyter.errors import ConfigError, UsageError
-from caliban_jupyter.packaging.modes import choose_build, probe_engine
+from caliban_jupyter.packaging.engine import probe_engine
+from caliban_jupyter.packaging.modes import choose_build
+from caliban_jupyter.service.backends import backend_type
 from caliban_jupyter.settings import resolve_settings
 
 TODAY = dt.date(2026, 1, 1)  # before the listed images' end of availability
@@ -26,8 +28,9 @@ def settings(tmp_path: Path, env: dict[str, str] | None = None, config: dict | N
 
 
 def choose(s, *, image_tag=None, accelerator=None, engine=True):
-    return choose_build(s, image_tag=image_tag, accelerator_type=accelerator, today=TODAY,
-                        probe=lambda: (engine, "unix:///var/run/docker.sock"))
+    return choose_build(s, backend_type(s.backend), image_tag=image_tag,
+                        accelerator_type=accelerator, today=TODAY,
+                        engine=(engine, "unix:///var/run/docker.sock"))
 
 
 def test_build_setting_resolves_like_the_others(tmp_path):
@@ -77,7 +80,8 @@ def test_vertex_executor_choice(tmp_path):
     own = choose(settings(tmp_path, base_image="python:3.12", **base))
     assert (own.executor.uri, own.python_package_spec) == ("python:3.12", False)
     expired = choose_build(settings(tmp_path, executor_image="sklearn-1.6-cpu", **base),
-                           image_tag=None, accelerator_type=None, today=dt.date(2026, 11, 30))
+                           backend_type("vertex"), image_tag=None,
+                           accelerator_type=None, today=dt.date(2026, 11, 30))
     assert expired.warnings and "end of availability on 2026-07-11" in expired.warnings[0]
     assert "--executor_image python-3.12" in expired.warnings[0]
 
@@ -192,6 +196,16 @@ def test_auto_without_docker_dry_run_says_why_in_one_line(project):
     assert any(line.startswith("  runs on:      python:3.12-slim (python-3.12, available "
                                "until 2028-10-02), as containerSpec") for line in lines)
     assert any("installed when each job starts" in line for line in lines)
+    # The JSON says what the preflight found, once: the engine it asked.
+    r = caliban(project, "cloud", "--dry_run", "--format", "json", "--project_id", "proj",
+                "--nogpu", "--staging_bucket", "gs://bkt", "trainer.train")
+    assert json.loads(r.stdout)["preflight"] == {
+        "docker_engine": {"answers": False, "at": f"unix://{project}/no-docker-here.sock"}}
+    # Nothing to ask when the build cannot be Docker's: no probe at all.
+    r = caliban(project, "cloud", "--dry_run", "--format", "json", "--project_id", "proj",
+                "--nogpu", "--staging_bucket", "gs://bkt", "--build", "package",
+                "trainer.train")
+    assert json.loads(r.stdout)["preflight"] == {}
 
 
 def test_package_dry_run_names_an_image_current_today(project):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from caliban_jupyter.errors import CaptureError
 from caliban_jupyter.capture.program import CapturedProgram, capture, pinned_requirements
+from caliban_jupyter.errors import CaptureError
 
 
 def history(*cells: str) -> list[str]:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from test_capture import history, run
 
-from caliban_jupyter.errors import CaptureError
 from caliban_jupyter.capture.program import CapturedProgram, capture
+from caliban_jupyter.errors import CaptureError
 
 
 def run_failing(program: CapturedProgram, tmp_path: Path, *args: str) -> str:

@@ -12,8 +12,8 @@ import pytest
 from support import write_tree
 
 import caliban_jupyter
-from caliban_jupyter.errors import ExperimentConfigError, UsageError
 from caliban_jupyter.capture.local import local_modules, local_path
+from caliban_jupyter.errors import ExperimentConfigError, UsageError
 from caliban_jupyter.packaging.context import BuildRequest, plan_context
 
 

@@ -9,6 +9,7 @@ from caliban_jupyter.notebook.args import cloud_parser, namespace_from_options, 
 from caliban_jupyter.notebook.session import Caliban
 from caliban_jupyter.notebook.sweep import Sweep
 from caliban_jupyter.records import JobRecord
+from caliban_jupyter.service.groups import JobGroup
 from caliban_jupyter.settings import resolve_settings
 
 
@@ -73,8 +74,9 @@ def _record(i: int, state: str) -> JobRecord:
 
 def test_sweep_display_and_data():
     settings = resolve_settings({"backend": "local"}, gpu=False, env={})
-    sweep = Sweep("g", [_record(2, "RUNNING"), _record(1, "SUCCEEDED")], settings,
-                  backend=lambda: pytest.fail("no backend needed to display"))
+    sweep = Sweep(JobGroup("g", records=[_record(2, "RUNNING"), _record(1, "SUCCEEDED")],
+                           settings=settings,
+                           backend=lambda: pytest.fail("no backend needed to display")))
     assert [j.display_name for j in sweep.jobs] == ["job_1", "job_2"]  # by index
     assert sweep.states == {"RUNNING": 1, "SUCCEEDED": 1} and not sweep.done
     assert sweep.rows()[1] == {"name": "job_2", "state": "RUNNING", "args": "--lr 2",

@@ -14,6 +14,7 @@ import pytest
 from caliban_jupyter.errors import UsageError
 from caliban_jupyter.packaging.jobfiles import caliban_outputs as job
 from caliban_jupyter.records import JobRecord, output_uri_of, record_for_spec, spec_from_record
+from caliban_jupyter.service.backends import backend_type
 from caliban_jupyter.service.outputs import (
     Locator,
     download_summary,
@@ -38,20 +39,26 @@ np = pytest.importorskip("numpy")
 # -- where -------------------------------------------------------------------------------
 
 def test_output_dir_per_backend(tmp_path):
-    assert resolve_output_dir(None, "vertex") is None
-    assert resolve_output_dir(None, "local") == "gs://caliban-local"
-    assert resolve_output_dir("gs://my-bucket/runs/", "vertex") == "gs://my-bucket/runs"
-    assert resolve_output_dir("gs://my-bucket", "local") == "gs://my-bucket"
-    assert resolve_output_dir("out", "local", str(tmp_path)) == (tmp_path / "out").as_uri()
+    vertex, local = backend_type("vertex"), backend_type("local")
+
+    def resolve(value, cls, cwd="."):
+        return resolve_output_dir(value, default=cls.default_output_dir,
+                                  local_dirs=cls.local_output_dirs, service=cls.title, cwd=cwd)
+
+    assert resolve(None, vertex) is None
+    assert resolve(None, local) == "gs://caliban-local"
+    assert resolve("gs://my-bucket/runs/", vertex) == "gs://my-bucket/runs"
+    assert resolve("gs://my-bucket", local) == "gs://my-bucket"
+    assert resolve("out", local, str(tmp_path)) == (tmp_path / "out").as_uri()
     with pytest.raises(UsageError, match="Vertex AI writes job outputs to Cloud Storage only"):
-        resolve_output_dir("/tmp/out", "vertex")
+        resolve("/tmp/out", vertex)
     with pytest.raises(UsageError, match="not a Cloud Storage bucket name"):
-        resolve_output_dir("gs://Bad_Bucket!/x", "vertex")
+        resolve("gs://Bad_Bucket!/x", vertex)
     with pytest.raises(UsageError, match="gs://BUCKET/PREFIX or a local directory"):
-        resolve_output_dir("s3://b/x", "local")
+        resolve("s3://b/x", local)
     (tmp_path / "f").write_text("")
     with pytest.raises(UsageError, match="is a file"):
-        resolve_output_dir(str(tmp_path / "f"), "local")
+        resolve(str(tmp_path / "f"), local)
 
 
 def test_vertex_variables_follow_the_base():
@@ -102,7 +109,7 @@ def test_plan_gives_each_job_its_location(tmp_path):
 
 def test_vertex_without_output_dir_rejects_o_and_says_how(tmp_path):
     assert _plan(tmp_path, project_id="p").specs[0].output_uri is None
-    with pytest.raises(UsageError, match=r"-o loss.*Vertex backend has none.*--output_dir "
+    with pytest.raises(UsageError, match=r"-o loss.*Vertex AI backend has none.*--output_dir "
                                          r"gs://BUCKET/PREFIX.*CALIBAN_OUTPUT_DIR"):
         _plan(tmp_path, project_id="p", outputs=("loss",))
     with pytest.raises(UsageError, match="Cloud Storage only"):

@@ -13,6 +13,7 @@ from caliban_jupyter import events as ev
 from caliban_jupyter.notebook.sweep import Sweep
 from caliban_jupyter.packaging.docker import large_context_warning
 from caliban_jupyter.progress import CellProgress, LineProgress, TqdmProgress, terminal_progress
+from caliban_jupyter.service.groups import JobGroup
 from caliban_jupyter.settings import resolve_settings
 from caliban_jupyter.tables import render_table
 
@@ -32,9 +33,10 @@ def test_status_table_shows_why_a_job_failed():
 
 
 def test_sweep_text_and_html_show_why_a_job_failed():
-    sweep = Sweep("g", [record(1, "SUCCEEDED"), record(2, "FAILED", error=REASON)],
-                  resolve_settings({"backend": "local"}, gpu=False, env={}),
-                  backend=lambda: pytest.fail("no backend needed to display"))
+    sweep = Sweep(JobGroup("g", records=[record(1, "SUCCEEDED"), record(2, "FAILED",
+                                                                     error=REASON)],
+                           settings=resolve_settings({"backend": "local"}, gpu=False, env={}),
+                           backend=lambda: pytest.fail("no backend needed to display")))
     text = repr(sweep).splitlines()
     row = next(i for i, ln in enumerate(text) if ln.startswith("job_2"))
     assert text[row + 1] == f"    error: {REASON}"
@@ -190,8 +192,9 @@ def test_sweep_rows_and_the_live_table_take_their_cells_from_records():
     assert record_cells(done)["notebook"] == "http://127.0.0.1:8470/jobs/1/notebook"
     assert record_cells(failed)["link"] == ""
     assert record_cells(failed)["error"] == "quota <exceeded>"
-    sweep = Sweep("g", [done, failed], resolve_settings({"backend": "local"}, gpu=False, env={}),
-                  backend=lambda: pytest.fail("no backend needed to display"))
+    sweep = Sweep(JobGroup("g", records=[done, failed],
+                           settings=resolve_settings({"backend": "local"}, gpu=False, env={}),
+                           backend=lambda: pytest.fail("no backend needed to display")))
     assert sweep.rows() == [{k: record_cells(r)[k] for k in ("name", "state", "args",
                                                              "created", "link")}
                             for r in (done, failed)]

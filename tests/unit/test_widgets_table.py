@@ -204,7 +204,7 @@ def test_a_sweep_or_a_name_gets_a_job_group(tmp_path):
     assert isinstance(src, JobGroup) and src.xgroup == "my-group"
     assert src.history is history and src.backend is backend
 
-    sweep = Sweep("sw", [], settings=None, backend=backend)  # type: ignore[arg-type]
+    sweep = Sweep(JobGroup("sw", backend=backend))  # type: ignore[arg-type]
     src = source_for(sweep, history=history)
     assert src is sweep.group and src.xgroup == "sw" and src.backend is backend
     fake = FakeSource([record(1)])
