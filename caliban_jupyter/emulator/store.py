@@ -42,7 +42,28 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (project_number, location, id);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
 CREATE TABLE IF NOT EXISTS operations (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tuning_jobs (
+    id INTEGER PRIMARY KEY,
+    project_number TEXT NOT NULL,
+    location TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    body TEXT NOT NULL,
+    trials TEXT NOT NULL,
+    create_time REAL NOT NULL,
+    start_time REAL,
+    end_time REAL,
+    update_time REAL NOT NULL,
+    error TEXT
+);
 """
+# Columns added after the first release, for state dirs made before them: (table, column,
+# declaration). Added idempotently on open (SQLite has no ADD COLUMN IF NOT EXISTS).
+_MIGRATIONS = (
+    # The HyperparameterTuningJob a trial's CustomJob belongs to (NULL: a plain CustomJob).
+    ("jobs", "tuning_job", "INTEGER"),
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,7 @@ class Job:
     end_time: float | None = None
     error: Mapping[str, Any] | None = None
     container_id: str | None = None
+    tuning_job: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -118,6 +140,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         end_time=row["end_time"],
         error=json.loads(row["error"]) if row["error"] else None,
         container_id=row["container_id"],
+        tuning_job=row["tuning_job"],
     )
 
 
@@ -145,6 +168,10 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            for table, column, declaration in _MIGRATIONS:
+                have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             row = self._db.execute("SELECT value FROM meta WHERE key='instance'").fetchone()
             if row is None:
                 self.instance = uuid.uuid4().hex[:12]
@@ -162,22 +189,31 @@ class JobStore:
     def _new_id(self) -> int:
         # Time-based and increasing: ids stay unique even if the state dir is wiped, and
         # sorting by id is sorting by creation.
-        row = self._db.execute("SELECT MAX(id) FROM jobs").fetchone()
-        floor = max(row[0] or 0, self._last_id)
+        row = self._db.execute("SELECT MAX(id) FROM jobs UNION ALL "
+                               "SELECT MAX(id) FROM tuning_jobs").fetchall()
+        floor = max(*(r[0] or 0 for r in row), self._last_id)
         self._last_id = max(floor + 1, int(time.time() * 1000) * 1000)
         return self._last_id
 
+    def new_id(self) -> int:
+        """A fresh id, unique across CustomJobs and HyperparameterTuningJobs."""
+        with self._lock:
+            return self._new_id()
+
     def create(
-        self, project_number: str, location: str, body: Mapping[str, Any]
+        self, project_number: str, location: str, body: Mapping[str, Any],
+        *, tuning_job: int | None = None,
     ) -> Job:
+        """Store a queued CustomJob (a trial's when ``tuning_job`` names its tuning job)."""
         now = time.time()
         with self._lock:
             job_id = self._new_id()
             self._db.execute(
                 "INSERT INTO jobs (id, project_number, location, display_name, state, labels,"
-                " body, create_time, update_time) VALUES (?,?,?,?,?,?,?,?,?)",
+                " body, create_time, update_time, tuning_job) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (job_id, project_number, location, body["displayName"], "JOB_STATE_QUEUED",
-                 json.dumps(body.get("labels") or {}), json.dumps(body), now, now),
+                 json.dumps(body.get("labels") or {}), json.dumps(body), now, now,
+                 tuning_job),
             )
         job = self.get(job_id)
         assert job is not None
@@ -197,9 +233,13 @@ class JobStore:
         states: Iterable[str] | None = None,
         newest_first: bool = True,
         limit: int | None = None,
+        trials: bool = True,
     ) -> list[Job]:
-        """Jobs, newest first, optionally of one parent, below an id, in some states."""
+        """Jobs, newest first, optionally of one parent, below an id, in some states
+        (without the trials of tuning jobs unless ``trials``)."""
         sql, params = "SELECT * FROM jobs WHERE 1=1", list[Any]()
+        if not trials:
+            sql += " AND tuning_job IS NULL"
         if project_number is not None:
             sql += " AND project_number=? AND location=?"
             params += [project_number, location]

@@ -1,0 +1,93 @@
+"""The HyperparameterTuningJob methods of Vertex AI v1 (create, get, list, cancel, delete),
+over the store and the :class:`~.tuning.Tuner` (no HTTP here).
+
+As for CustomJobs (:mod:`.api`): the list takes the same ``filter`` (display_name, state,
+labels, times), ``pageSize``/``pageToken`` and ``readMask``; a delete of an unfinished job is
+refused and otherwise answers a done Operation (and deletes the trials' CustomJobs); a
+refused create stores nothing. Methods and fields: the REST reference,
+https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.hyperparameterTuningJobs
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .api import deleted, masked, paginate
+from .resources import check_parent, normalize_request, project_number
+from .rpc import TERMINAL_STATES, ApiError, invalid_argument
+from .tuning import Tuner
+from .tuning_store import TuningJob, TuningStore
+from .tuning_validation import tuning_job_problems
+
+# Fields only the service sets: ignored in a create body.
+OUTPUT_ONLY = ("name", "state", "error", "trials", "createTime", "startTime", "endTime",
+               "updateTime", "satisfiesPzs", "satisfiesPzi")
+
+
+class TuningService:
+    """``projects.locations.hyperparameterTuningJobs``."""
+
+    def __init__(self, tunings: TuningStore, tuner: Tuner) -> None:
+        self.tunings = tunings
+        self.tuner = tuner
+
+    def create(self, project: str, location: str, body: Any) -> TuningJob:
+        check_parent(project, location)
+        if not isinstance(body, Mapping):
+            raise invalid_argument([("hyperparameter_tuning_job", "The request body must be "
+                                     "a HyperparameterTuningJob JSON object.")])
+        job = normalize_request(dict(body))
+        problems = tuning_job_problems(job)
+        if problems:
+            raise invalid_argument(problems)
+        for key in OUTPUT_ONLY:
+            job.pop(key, None)
+        created = self.tunings.create(project_number(project), location, job)
+        self.tuner.drive(created.id)
+        return created
+
+    def get(self, project: str, location: str, job_id: str) -> TuningJob:
+        check_parent(project, location)
+        if not job_id.isdigit():
+            raise ApiError("INVALID_ARGUMENT", f"Invalid HyperparameterTuningJob id "
+                           f"{job_id!r}: ids are numbers, as in projects/P/locations/L/"
+                           "hyperparameterTuningJobs/123.")
+        job = self.tunings.get(int(job_id))
+        if job is None or job.project_number != project_number(project) \
+                or job.location != location:
+            raise ApiError(
+                "NOT_FOUND",
+                f"The HyperparameterTuningJob projects/{project}/locations/{location}/"
+                f"hyperparameterTuningJobs/{job_id} does not exist. List jobs to find its "
+                "name (deleted jobs are gone).")
+        return job
+
+    def list(self, project: str, location: str, filter_text: str | None,
+             page_size: int | None, page_token: str | None,
+             read_mask: str | None = None) -> dict[str, Any]:
+        check_parent(project, location)
+        number = project_number(project)
+        page, token = paginate(
+            lambda before, n: self.tunings.list(number, location, before_id=before, limit=n),
+            filter_text, page_size, page_token)
+        out: dict[str, Any] = {"hyperparameterTuningJobs": masked(
+            [j.to_resource() for j in page], read_mask)}
+        if token:
+            out["nextPageToken"] = token
+        return out
+
+    def cancel(self, project: str, location: str, job_id: str) -> dict[str, Any]:
+        self.tuner.cancel(self.get(project, location, job_id))
+        return {}
+
+    def delete(self, project: str, location: str, job_id: str) -> dict[str, Any]:
+        job = self.get(project, location, job_id)
+        if job.state not in TERMINAL_STATES:
+            raise ApiError(
+                "FAILED_PRECONDITION",
+                f"The HyperparameterTuningJob {job.name} cannot be deleted because it is in "
+                f"state {job.state}. Cancel it first, then delete it once it is "
+                "JOB_STATE_CANCELLED.")
+        self.tunings.delete(job.id)
+        return deleted(self.tunings.jobs, job.project_number, job.location, job.id)

@@ -1,0 +1,173 @@
+"""Stored HyperparameterTuningJobs: a row each in the emulator's SQLite (``tuning_jobs``),
+beside the CustomJobs that run their trials (``jobs.tuning_job`` names the tuning job).
+
+The resource's fields follow the REST reference
+(https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.hyperparameterTuningJobs):
+``name``, ``displayName``, ``studySpec``, ``maxTrialCount``, ``parallelTrialCount``,
+``maxFailedTrialCount``, ``trialJobSpec``, ``labels`` as sent; ``trials[]``, ``state``,
+``createTime``/``startTime``/``endTime``/``updateTime`` and ``error`` set by the service.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .resources import rfc3339
+from .store import JobStore
+
+COLLECTION = "hyperparameterTuningJobs"
+
+
+def trial_metrics_dir(state_dir: Path, job_id: int) -> Path:
+    """The host directory mounted at ``/tmp/hypertune`` in a trial's CustomJob ``job_id``:
+    its metrics file ``output.metrics`` is read from here."""
+    return Path(state_dir) / "hypertune" / str(job_id)
+
+
+@dataclass(frozen=True)
+class TuningJob:
+    """One stored tuning job; ``trials`` hold private keys (``_job``...) besides Vertex's."""
+
+    id: int
+    project_number: str
+    location: str
+    display_name: str
+    state: str
+    labels: Mapping[str, str]
+    body: Mapping[str, Any]
+    trials: list[dict[str, Any]]
+    create_time: float
+    update_time: float
+    start_time: float | None = None
+    end_time: float | None = None
+    error: Mapping[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return (f"projects/{self.project_number}/locations/{self.location}/{COLLECTION}/"
+                f"{self.id}")
+
+    def record(self) -> dict[str, Any]:
+        """What a list filter looks at (as for CustomJobs)."""
+        return {"display_name": self.display_name, "state": self.state,
+                "labels": self.labels, "create_time": self.create_time,
+                "update_time": self.update_time, "start_time": self.start_time,
+                "end_time": self.end_time}
+
+    def to_resource(self) -> dict[str, Any]:
+        """The HyperparameterTuningJob in Vertex's JSON form (enums by name)."""
+        out: dict[str, Any] = {k: v for k, v in self.body.items()
+                               if k not in ("name", "state", "error", "trials")}
+        out["name"] = self.name
+        out["displayName"] = self.display_name
+        out["state"] = self.state
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        trials = [{k: v for k, v in t.items() if not k.startswith("_")} for t in self.trials]
+        if trials:
+            out["trials"] = trials
+        for key, ts in (("createTime", self.create_time), ("startTime", self.start_time),
+                        ("endTime", self.end_time), ("updateTime", self.update_time)):
+            if ts is not None:
+                out[key] = rfc3339(ts)
+        if self.error:
+            out["error"] = dict(self.error)
+        return out
+
+
+def _row(row: Any) -> TuningJob:
+    return TuningJob(
+        id=row["id"], project_number=row["project_number"], location=row["location"],
+        display_name=row["display_name"], state=row["state"],
+        labels=json.loads(row["labels"]), body=json.loads(row["body"]),
+        trials=json.loads(row["trials"]), create_time=row["create_time"],
+        update_time=row["update_time"], start_time=row["start_time"],
+        end_time=row["end_time"], error=json.loads(row["error"]) if row["error"] else None)
+
+
+class TuningStore:
+    """The tuning jobs of a :class:`JobStore` (same database, same lock)."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.jobs = store
+        self._db = store._db
+        self._lock = store._lock
+
+    def create(self, project_number: str, location: str, body: Mapping[str, Any]
+               ) -> TuningJob:
+        now = time.time()
+        with self._lock:
+            job_id = self.jobs.new_id()
+            self._db.execute(
+                "INSERT INTO tuning_jobs (id, project_number, location, display_name, state,"
+                " labels, body, trials, create_time, update_time) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (job_id, project_number, location, body["displayName"], "JOB_STATE_QUEUED",
+                 json.dumps(body.get("labels") or {}), json.dumps(body), "[]", now, now))
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def get(self, job_id: int) -> TuningJob | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM tuning_jobs WHERE id=?",
+                                   (job_id,)).fetchone()
+        return _row(row) if row else None
+
+    def list(self, project_number: str | None = None, location: str | None = None, *,
+             before_id: int | None = None, states: Iterable[str] | None = None,
+             limit: int | None = None) -> list[TuningJob]:
+        """Tuning jobs, newest first, optionally of one parent, below an id, in states."""
+        sql, params = "SELECT * FROM tuning_jobs WHERE 1=1", list[Any]()
+        if project_number is not None:
+            sql += " AND project_number=? AND location=?"
+            params += [project_number, location]
+        if before_id is not None:
+            sql += " AND id<?"
+            params.append(before_id)
+        if states is not None:
+            states = list(states)
+            sql += f" AND state IN ({','.join('?' * len(states))})"
+            params += states
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [_row(r) for r in rows]
+
+    def update(self, job_id: int, *, only_from: Iterable[str] | None = None,
+               **fields: Any) -> TuningJob | None:
+        """Set ``fields`` (``state``, ``trials``, ``error``, ``*_time``: True means now) if
+        the job is in one of ``only_from``; the updated job, or None."""
+        now = time.time()
+        sets, params = ["update_time=?"], list[Any]([now])
+        for key, value in fields.items():
+            if value is True and key.endswith("_time"):
+                value = now
+            if key in ("error", "trials") and value is not None:
+                value = json.dumps(value)
+            sets.append(f"{key}=?")
+            params.append(value)
+        sql = f"UPDATE tuning_jobs SET {', '.join(sets)} WHERE id=?"
+        params.append(job_id)
+        if only_from is not None:
+            allowed = list(only_from)
+            sql += f" AND state IN ({','.join('?' * len(allowed))})"
+            params += allowed
+        with self._lock:
+            changed = self._db.execute(sql, params).rowcount
+        return self.get(job_id) if changed else None
+
+    def delete(self, job_id: int) -> None:
+        """Delete the tuning job and its trials' CustomJobs (and their logs)."""
+        with self._lock:
+            trial_jobs = [r[0] for r in self._db.execute(
+                "SELECT id FROM jobs WHERE tuning_job=?", (job_id,))]
+            self._db.execute("DELETE FROM tuning_jobs WHERE id=?", (job_id,))
+        for trial_job in trial_jobs:
+            self.jobs.delete(trial_job)
