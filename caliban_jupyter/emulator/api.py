@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -56,34 +57,14 @@ class JobService:
         return out
 
     def create(self, project: str, location: str, body: Any) -> Job:
-        check_parent(project, location)
-        if not isinstance(body, Mapping):
-            raise invalid_argument([("custom_job", "The request body must be a CustomJob "
-                                     "JSON object.")])
-        job = normalize_request(dict(body))
-        problems = custom_job_problems(job)
-        if problems:
-            raise invalid_argument(problems)
-        for key in OUTPUT_ONLY:
-            job.pop(key, None)
+        job = checked_body(project, location, body, "CustomJob", custom_job_problems,
+                           OUTPUT_ONLY)
         created = self.store.create(project_number(project), location, job)
         self.runner.wake()
         return created
 
     def get(self, project: str, location: str, job_id: str) -> Job:
-        check_parent(project, location)
-        if not job_id.isdigit():
-            raise ApiError("INVALID_ARGUMENT", f"Invalid CustomJob id {job_id!r}: ids are "
-                           "numbers, as in projects/P/locations/L/customJobs/123.")
-        job = self.store.get(int(job_id))
-        if job is None or job.project_number != project_number(project) \
-                or job.location != location:
-            raise ApiError(
-                "NOT_FOUND",
-                f"The CustomJob projects/{project}/locations/{location}/customJobs/{job_id} "
-                "does not exist. List jobs to find its name (deleted jobs are gone).",
-            )
-        return job
+        return found(project, location, job_id, "CustomJob", "customJobs", self.store.get)
 
     def list(self, project: str, location: str, filter_text: str | None,
              page_size: int | None, page_token: str | None,
@@ -131,6 +112,42 @@ class JobService:
         if operation is None:
             raise ApiError("NOT_FOUND", f"Operation {name} does not exist.")
         return operation
+
+
+def checked_body(project: str, location: str, body: Any, kind: str,
+                 problems_of: Callable[[Any], list[tuple[str, str]]],
+                 output_only: Sequence[str]) -> dict[str, Any]:
+    """A create request's body, checked (Vertex's INVALID_ARGUMENT listing every problem)
+    and normalized (lowerCamelCase, enums by name, output-only fields dropped)."""
+    check_parent(project, location)
+    if not isinstance(body, Mapping):
+        field = re.sub(r"(?<!^)([A-Z])", r"_\1", kind).lower()  # HyperparameterTuningJob
+        raise invalid_argument([(field, f"The request body must be a {kind} JSON object.")])
+    job = normalize_request(dict(body))
+    problems = problems_of(job)
+    if problems:
+        raise invalid_argument(problems)
+    for key in output_only:
+        job.pop(key, None)
+    return job
+
+
+def found(project: str, location: str, job_id: str, kind: str, collection: str,
+          get: Callable[[int], Any]) -> Any:
+    """The stored job ``job_id`` of the parent, or NOT_FOUND (INVALID_ARGUMENT for an id
+    that is not a number)."""
+    check_parent(project, location)
+    if not job_id.isdigit():
+        raise ApiError("INVALID_ARGUMENT", f"Invalid {kind} id {job_id!r}: ids are numbers, "
+                       f"as in projects/P/locations/L/{collection}/123.")
+    job = get(int(job_id))
+    if job is None or job.project_number != project_number(project) \
+            or job.location != location:
+        raise ApiError(
+            "NOT_FOUND",
+            f"The {kind} projects/{project}/locations/{location}/{collection}/{job_id} does "
+            "not exist. List jobs to find its name (deleted jobs are gone).")
+    return job
 
 
 def _not_a_trial(job: Job, done: str) -> None:

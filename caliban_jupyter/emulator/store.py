@@ -67,8 +67,9 @@ _MIGRATIONS = (
 
 
 @dataclass(frozen=True)
-class Job:
-    """One stored CustomJob. ``body`` is the request as received (lowerCamelCase)."""
+class Stored:
+    """What CustomJobs and HyperparameterTuningJobs share: ``body`` is the request as
+    received (lowerCamelCase); the rest is set by the emulator."""
 
     id: int
     project_number: str
@@ -82,18 +83,10 @@ class Job:
     start_time: float | None = None
     end_time: float | None = None
     error: Mapping[str, Any] | None = None
-    container_id: str | None = None
-    tuning_job: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
-        return job_name(self.project_number, self.location, self.id)
-
-    @property
-    def pool(self) -> Mapping[str, Any]:
-        """The first worker pool: the one the emulator runs."""
-        return self.body["jobSpec"]["workerPoolSpecs"][0]
+        raise NotImplementedError
 
     def record(self) -> dict[str, Any]:
         """What a list filter looks at."""
@@ -108,9 +101,9 @@ class Job:
         }
 
     def to_resource(self) -> dict[str, Any]:
-        """The CustomJob resource in Vertex's JSON form (enums by name)."""
+        """The resource in Vertex's JSON form (enums by name)."""
         out: dict[str, Any] = {k: v for k, v in self.body.items()
-                               if k not in ("name", "state", "error")}
+                               if k not in ("name", "state", "error", "trials")}
         out["name"] = self.name
         out["displayName"] = self.display_name
         out["state"] = self.state
@@ -123,6 +116,24 @@ class Job:
         if self.error:
             out["error"] = dict(self.error)
         return out
+
+
+@dataclass(frozen=True)
+class Job(Stored):
+    """One stored CustomJob (a trial's, when ``tuning_job`` is set)."""
+
+    container_id: str | None = None
+    tuning_job: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return job_name(self.project_number, self.location, self.id)
+
+    @property
+    def pool(self) -> Mapping[str, Any]:
+        """The first worker pool: the one the emulator runs."""
+        return self.body["jobSpec"]["workerPoolSpecs"][0]
 
 
 def _row_to_job(row: sqlite3.Row) -> Job:
@@ -237,9 +248,19 @@ class JobStore:
     ) -> list[Job]:
         """Jobs, newest first, optionally of one parent, below an id, in some states
         (without the trials of tuning jobs unless ``trials``)."""
-        sql, params = "SELECT * FROM jobs WHERE 1=1", list[Any]()
-        if not trials:
-            sql += " AND tuning_job IS NULL"
+        rows = self.select("jobs", project_number, location, before_id=before_id,
+                           states=states, newest_first=newest_first, limit=limit,
+                           where="" if trials else "tuning_job IS NULL")
+        return [_row_to_job(r) for r in rows]
+
+    def select(self, table: str, project_number: str | None = None,
+               location: str | None = None, *, before_id: int | None = None,
+               states: Iterable[str] | None = None, newest_first: bool = True,
+               limit: int | None = None, where: str = "") -> list[sqlite3.Row]:
+        """Rows of ``table`` (jobs or tuning_jobs), by id, with the filters of :meth:`list`."""
+        sql, params = f"SELECT * FROM {table} WHERE 1=1", list[Any]()
+        if where:
+            sql += f" AND {where}"
         if project_number is not None:
             sql += " AND project_number=? AND location=?"
             params += [project_number, location]
@@ -254,8 +275,7 @@ class JobStore:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
-        return [_row_to_job(r) for r in rows]
+            return self._db.execute(sql, params).fetchall()
 
     def count(self, states: Iterable[str]) -> int:
         states = list(states)
@@ -285,24 +305,31 @@ class JobStore:
         """
         if state == "JOB_STATE_CANCELLED" and fields.get("error") is None:
             fields["error"] = CANCELLED_ERROR
+        changed = self.update("jobs", job_id, only_from, state=state, **fields)
+        return self.get(job_id) if changed else None
+
+    def update(self, table: str, job_id: int, only_from: Iterable[str] | None,
+               **fields: Any) -> bool:
+        """Set ``fields`` of row ``job_id`` of ``table`` (and its update time) if its state
+        is one of ``only_from``; whether it was. ``*_time`` given as True mean "now";
+        ``error`` and ``trials`` are stored as JSON."""
         now = time.time()
-        sets, params = ["state=?", "update_time=?"], [state, now]
+        sets, params = ["update_time=?"], list[Any]([now])
         for key, value in fields.items():
             if value is True and key.endswith("_time"):
                 value = now
-            if key == "error" and value is not None:
+            if key in ("error", "trials") and value is not None:
                 value = json.dumps(value)
             sets.append(f"{key}=?")
             params.append(value)
-        sql = f"UPDATE jobs SET {', '.join(sets)} WHERE id=?"
+        sql = f"UPDATE {table} SET {', '.join(sets)} WHERE id=?"
         params.append(job_id)
         if only_from is not None:
             allowed = list(only_from)
             sql += f" AND state IN ({','.join('?' * len(allowed))})"
             params += allowed
         with self._lock:
-            changed = self._db.execute(sql, params).rowcount
-        return self.get(job_id) if changed else None
+            return bool(self._db.execute(sql, params).rowcount)
 
     def delete(self, job_id: int) -> None:
         with self._lock:

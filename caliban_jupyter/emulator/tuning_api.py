@@ -10,14 +10,13 @@ https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.hyp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from .api import deleted, masked, paginate
-from .resources import check_parent, normalize_request, project_number
-from .rpc import TERMINAL_STATES, ApiError, invalid_argument
+from .api import checked_body, deleted, found, masked, paginate
+from .resources import check_parent, project_number
+from .rpc import TERMINAL_STATES, ApiError
 from .tuning import Tuner
-from .tuning_store import TuningJob, TuningStore
+from .tuning_store import COLLECTION, TuningJob, TuningStore
 from .tuning_validation import tuning_job_problems
 
 # Fields only the service sets: ignored in a create body.
@@ -33,35 +32,15 @@ class TuningService:
         self.tuner = tuner
 
     def create(self, project: str, location: str, body: Any) -> TuningJob:
-        check_parent(project, location)
-        if not isinstance(body, Mapping):
-            raise invalid_argument([("hyperparameter_tuning_job", "The request body must be "
-                                     "a HyperparameterTuningJob JSON object.")])
-        job = normalize_request(dict(body))
-        problems = tuning_job_problems(job)
-        if problems:
-            raise invalid_argument(problems)
-        for key in OUTPUT_ONLY:
-            job.pop(key, None)
+        job = checked_body(project, location, body, "HyperparameterTuningJob",
+                           tuning_job_problems, OUTPUT_ONLY)
         created = self.tunings.create(project_number(project), location, job)
         self.tuner.drive(created.id)
         return created
 
     def get(self, project: str, location: str, job_id: str) -> TuningJob:
-        check_parent(project, location)
-        if not job_id.isdigit():
-            raise ApiError("INVALID_ARGUMENT", f"Invalid HyperparameterTuningJob id "
-                           f"{job_id!r}: ids are numbers, as in projects/P/locations/L/"
-                           "hyperparameterTuningJobs/123.")
-        job = self.tunings.get(int(job_id))
-        if job is None or job.project_number != project_number(project) \
-                or job.location != location:
-            raise ApiError(
-                "NOT_FOUND",
-                f"The HyperparameterTuningJob projects/{project}/locations/{location}/"
-                f"hyperparameterTuningJobs/{job_id} does not exist. List jobs to find its "
-                "name (deleted jobs are gone).")
-        return job
+        return found(project, location, job_id, "HyperparameterTuningJob", COLLECTION,
+                     self.tunings.get)
 
     def list(self, project: str, location: str, filter_text: str | None,
              page_size: int | None, page_token: str | None,

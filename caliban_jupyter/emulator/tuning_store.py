@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .resources import rfc3339
-from .store import JobStore
+from .store import JobStore, Stored
 
 COLLECTION = "hyperparameterTuningJobs"
 
@@ -30,53 +29,21 @@ def trial_metrics_dir(state_dir: Path, job_id: int) -> Path:
 
 
 @dataclass(frozen=True)
-class TuningJob:
+class TuningJob(Stored):
     """One stored tuning job; ``trials`` hold private keys (``_job``...) besides Vertex's."""
 
-    id: int
-    project_number: str
-    location: str
-    display_name: str
-    state: str
-    labels: Mapping[str, str]
-    body: Mapping[str, Any]
-    trials: list[dict[str, Any]]
-    create_time: float
-    update_time: float
-    start_time: float | None = None
-    end_time: float | None = None
-    error: Mapping[str, Any] | None = None
+    trials: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return (f"projects/{self.project_number}/locations/{self.location}/{COLLECTION}/"
                 f"{self.id}")
 
-    def record(self) -> dict[str, Any]:
-        """What a list filter looks at (as for CustomJobs)."""
-        return {"display_name": self.display_name, "state": self.state,
-                "labels": self.labels, "create_time": self.create_time,
-                "update_time": self.update_time, "start_time": self.start_time,
-                "end_time": self.end_time}
-
     def to_resource(self) -> dict[str, Any]:
-        """The HyperparameterTuningJob in Vertex's JSON form (enums by name)."""
-        out: dict[str, Any] = {k: v for k, v in self.body.items()
-                               if k not in ("name", "state", "error", "trials")}
-        out["name"] = self.name
-        out["displayName"] = self.display_name
-        out["state"] = self.state
-        if self.labels:
-            out["labels"] = dict(self.labels)
+        out = super().to_resource()
         trials = [{k: v for k, v in t.items() if not k.startswith("_")} for t in self.trials]
         if trials:
             out["trials"] = trials
-        for key, ts in (("createTime", self.create_time), ("startTime", self.start_time),
-                        ("endTime", self.end_time), ("updateTime", self.update_time)):
-            if ts is not None:
-                out[key] = rfc3339(ts)
-        if self.error:
-            out["error"] = dict(self.error)
         return out
 
 
@@ -122,45 +89,15 @@ class TuningStore:
              before_id: int | None = None, states: Iterable[str] | None = None,
              limit: int | None = None) -> list[TuningJob]:
         """Tuning jobs, newest first, optionally of one parent, below an id, in states."""
-        sql, params = "SELECT * FROM tuning_jobs WHERE 1=1", list[Any]()
-        if project_number is not None:
-            sql += " AND project_number=? AND location=?"
-            params += [project_number, location]
-        if before_id is not None:
-            sql += " AND id<?"
-            params.append(before_id)
-        if states is not None:
-            states = list(states)
-            sql += f" AND state IN ({','.join('?' * len(states))})"
-            params += states
-        sql += " ORDER BY id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
-        return [_row(r) for r in rows]
+        return [_row(r) for r in self.jobs.select(
+            "tuning_jobs", project_number, location, before_id=before_id, states=states,
+            limit=limit)]
 
     def update(self, job_id: int, *, only_from: Iterable[str] | None = None,
                **fields: Any) -> TuningJob | None:
         """Set ``fields`` (``state``, ``trials``, ``error``, ``*_time``: True means now) if
         the job is in one of ``only_from``; the updated job, or None."""
-        now = time.time()
-        sets, params = ["update_time=?"], list[Any]([now])
-        for key, value in fields.items():
-            if value is True and key.endswith("_time"):
-                value = now
-            if key in ("error", "trials") and value is not None:
-                value = json.dumps(value)
-            sets.append(f"{key}=?")
-            params.append(value)
-        sql = f"UPDATE tuning_jobs SET {', '.join(sets)} WHERE id=?"
-        params.append(job_id)
-        if only_from is not None:
-            allowed = list(only_from)
-            sql += f" AND state IN ({','.join('?' * len(allowed))})"
-            params += allowed
-        with self._lock:
-            changed = self._db.execute(sql, params).rowcount
+        changed = self.jobs.update("tuning_jobs", job_id, only_from, **fields)
         return self.get(job_id) if changed else None
 
     def delete(self, job_id: int) -> None:
