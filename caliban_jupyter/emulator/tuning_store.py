@@ -11,6 +11,7 @@ The resource's fields follow the REST reference
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -108,3 +109,5 @@ class TuningStore:
             self._db.execute("DELETE FROM tuning_jobs WHERE id=?", (job_id,))
         for trial_job in trial_jobs:
             self.jobs.delete(trial_job)
+            shutil.rmtree(trial_metrics_dir(self.jobs.state_dir, trial_job), ignore_errors=True)
+        self.jobs.log_path(job_id).unlink(missing_ok=True)
