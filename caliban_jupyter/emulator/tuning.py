@@ -52,6 +52,7 @@ stored trials (:meth:`.study.Study.replay`), the runner re-attaches the trials' 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import threading
 import time
@@ -197,6 +198,7 @@ class _Driver:
             self.log.write_bytes(b"")
             self.say(f"trials proposed by {self.study.algorithm_name}")
         self.tuner.tunings.update(self.job_id, state=PENDING, only_from=[QUEUED])
+        written = json.dumps(trials, sort_keys=True)
         while not self.tuner._stopping.is_set():
             job = self.tuner.tunings.get(self.job_id)
             if job is None or job.state in TERMINAL_STATES:
@@ -206,10 +208,12 @@ class _Driver:
                 self.ending = (CANCELLED, CANCELLED_ERROR)
                 self.say("cancelled: stopping the running trials")
             self._sync(trials)
-            done = self._next(trials)
-            self.tuner.tunings.update(self.job_id, trials=trials, only_from=ACTIVE_STATES)
-            if done:
+            if self._next(trials):
                 return
+            snapshot = json.dumps(trials, sort_keys=True)
+            if snapshot != written:  # most polls change nothing: no write then
+                self.tuner.tunings.update(self.job_id, trials=trials, only_from=ACTIVE_STATES)
+                written = snapshot
             self.tuner._stopping.wait(self.tuner.poll_seconds)
 
     def _replay(self, trials: list[dict[str, Any]]) -> None:
@@ -309,6 +313,8 @@ class _Driver:
             "parameters": [{"parameterId": k, "value": v} for k, v in values.items()],
             "startTime": _now(), "customJob": created.name,
             "_job": created.id, "_start": time.time()})
+        # Recorded at once: a restart right now must find the trial its CustomJob runs.
+        self.tuner.tunings.update(job.id, trials=trials, only_from=ACTIVE_STATES)
         self.say(f"trial {trial_id}: {' '.join(trial_args(values))} (CustomJob "
                  f"{created.id})")
         self.tuner.runner.wake()
