@@ -297,7 +297,8 @@ class Handler(BaseHTTPRequestHandler):
     def _ui_index(self, body: bytes) -> None:
         jobs = self.server.store.list(limit=UI_JOBS)
         total = self.server.store.count_all()
-        self._send(render_index(jobs, total).encode(), "text/html; charset=utf-8")
+        tunings = self.server.tuning.tunings.list(limit=UI_JOBS)
+        self._send(render_index(jobs, total, tunings).encode(), "text/html; charset=utf-8")
 
     def _ui_job(self, body: bytes, id: str) -> None:
         job = self.server.store.get(int(id))

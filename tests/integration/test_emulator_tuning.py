@@ -168,6 +168,10 @@ def test_a_study_runs_parallel_trials_and_reads_their_metrics(client, emulator, 
         assert list(args) == ["--wait=1", f"--lr={params['lr']!r}",
                               f"--layers={int(params['layers'])}"]
     assert "Optuna" in log_of(emulator, job.name)
+    with urllib.request.urlopen(f"{emulator.endpoint}/ui/", timeout=10) as r:
+        page = r.read().decode()
+    best = min(t.final_measurement.metrics[0].value for t in job.trials)
+    assert "<td>study</td>" in page and f"loss={best:g}" in page and "4 of 4" in page
     # The trials' CustomJobs belong to the tuning job: not listed, not cancellable alone.
     listed = client.list_custom_jobs(parent=PARENT, timeout=TIMEOUT)
     assert not [j for j in listed if j.display_name.startswith("study-trial-")]
