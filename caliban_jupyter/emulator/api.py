@@ -76,15 +76,11 @@ class JobService:
         """
         check_parent(project, location)
         number = project_number(project)
-        page, token = paginate(
+        return list_response(
+            "customJobs", self.resource,
             lambda before, n: self.store.list(number, location, before_id=before, limit=n,
                                               trials=False),
-            filter_text, page_size, page_token)
-        out: dict[str, Any] = {"customJobs": masked([self.resource(j) for j in page],
-                                                    read_mask)}
-        if token:
-            out["nextPageToken"] = token
-        return out
+            filter_text, page_size, page_token, read_mask)
 
     def cancel(self, project: str, location: str, job_id: str) -> dict[str, Any]:
         job = self.get(project, location, job_id)
@@ -94,13 +90,7 @@ class JobService:
 
     def delete(self, project: str, location: str, job_id: str) -> dict[str, Any]:
         job = self.get(project, location, job_id)
-        if job.state not in TERMINAL_STATES:
-            raise ApiError(
-                "FAILED_PRECONDITION",
-                f"The CustomJob {job.name} cannot be deleted because it is in state "
-                f"{job.state}. Cancel it first, then delete it once it is "
-                "JOB_STATE_CANCELLED.",
-            )
+        deletable(job, "CustomJob")
         _not_a_trial(job, "deleted")
         self.store.delete(job.id)
         return deleted(self.store, job.project_number, job.location, job.id)
@@ -186,6 +176,28 @@ def paginate(fetch: Callable[[int | None, int], Sequence[Any]], filter_text: str
             break
         before = batch[-1].id
     return page, _encode_token(page[-1].id, fingerprint) if more else None
+
+
+def deletable(job: Any, kind: str) -> None:
+    """Refuse to delete an unfinished job (FAILED_PRECONDITION), as Vertex does."""
+    if job.state not in TERMINAL_STATES:
+        raise ApiError(
+            "FAILED_PRECONDITION",
+            f"The {kind} {job.name} cannot be deleted because it is in state {job.state}. "
+            "Cancel it first, then delete it once it is JOB_STATE_CANCELLED.")
+
+
+def list_response(key: str, resource: Callable[[Any], dict[str, Any]],
+                  fetch: Callable[[int | None, int], Sequence[Any]], filter_text: str | None,
+                  page_size: int | None, page_token: str | None,
+                  read_mask: str | None) -> dict[str, Any]:
+    """A list method's answer: ``{key: [resources], "nextPageToken": ...}`` (see
+    :func:`paginate` and :func:`masked`)."""
+    page, token = paginate(fetch, filter_text, page_size, page_token)
+    out: dict[str, Any] = {key: masked([resource(j) for j in page], read_mask)}
+    if token:
+        out["nextPageToken"] = token
+    return out
 
 
 def masked(resources: list[dict[str, Any]], read_mask: str | None) -> list[dict[str, Any]]:

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import checked_body, deleted, found, masked, paginate
+from .api import checked_body, deletable, deleted, found, list_response
 from .resources import check_parent, project_number
-from .rpc import TERMINAL_STATES, ApiError
 from .tuning import Tuner
 from .tuning_store import COLLECTION, TuningJob, TuningStore
 from .tuning_validation import tuning_job_problems
@@ -47,14 +46,10 @@ class TuningService:
              read_mask: str | None = None) -> dict[str, Any]:
         check_parent(project, location)
         number = project_number(project)
-        page, token = paginate(
+        return list_response(
+            "hyperparameterTuningJobs", TuningJob.to_resource,
             lambda before, n: self.tunings.list(number, location, before_id=before, limit=n),
-            filter_text, page_size, page_token)
-        out: dict[str, Any] = {"hyperparameterTuningJobs": masked(
-            [j.to_resource() for j in page], read_mask)}
-        if token:
-            out["nextPageToken"] = token
-        return out
+            filter_text, page_size, page_token, read_mask)
 
     def cancel(self, project: str, location: str, job_id: str) -> dict[str, Any]:
         self.tuner.cancel(self.get(project, location, job_id))
@@ -62,11 +57,6 @@ class TuningService:
 
     def delete(self, project: str, location: str, job_id: str) -> dict[str, Any]:
         job = self.get(project, location, job_id)
-        if job.state not in TERMINAL_STATES:
-            raise ApiError(
-                "FAILED_PRECONDITION",
-                f"The HyperparameterTuningJob {job.name} cannot be deleted because it is in "
-                f"state {job.state}. Cancel it first, then delete it once it is "
-                "JOB_STATE_CANCELLED.")
+        deletable(job, "HyperparameterTuningJob")
         self.tunings.delete(job.id)
         return deleted(self.tunings.jobs, job.project_number, job.location, job.id)
