@@ -67,12 +67,13 @@ def parse_parameters(study_spec: Mapping[str, Any]) -> tuple[_Param, ...]:
         name, scale = p["parameterId"], p.get("scaleType", "UNIT_LINEAR_SCALE")
         if "doubleValueSpec" in p:
             s = p["doubleValueSpec"]
-            out.append(_Param(name, "double", float(s["minValue"]), float(s["maxValue"]),
-                              scale=scale))
+            # proto3 leaves a 0 bound out of the JSON: absent means 0.
+            out.append(_Param(name, "double", float(s.get("minValue", 0)),
+                              float(s.get("maxValue", 0)), scale=scale))
         elif "integerValueSpec" in p:
             s = p["integerValueSpec"]  # int64: strings on the wire
-            out.append(_Param(name, "integer", int(s["minValue"]), int(s["maxValue"]),
-                              scale=scale))
+            out.append(_Param(name, "integer", int(s.get("minValue", 0)),
+                              int(s.get("maxValue", 0)), scale=scale))
         elif "discreteValueSpec" in p:
             out.append(_Param(name, "discrete", values=tuple(
                 float(v) for v in p["discreteValueSpec"]["values"]), scale=scale))

@@ -10,7 +10,8 @@ What is required comes from the REST reference
 displayName, studySpec, maxTrialCount, parallelTrialCount, trialJobSpec are "Required";
 StudySpec: metrics and parameters "Required"; MetricSpec: metricId and goal "Required";
 ParameterSpec: parameterId "Required", one of the value specs; DoubleValueSpec and
-IntegerValueSpec: minValue and maxValue "Required"; StudySpec.Algorithm GRID_SEARCH: "To use
+IntegerValueSpec: minValue and maxValue "Required", but proto3 fields without presence, so a
+0 is left out of the JSON and an absent bound means 0; StudySpec.Algorithm GRID_SEARCH: "To use
 grid search, all parameters must be INTEGER, CATEGORICAL, or DISCRETE"; ScaleType
 UNIT_LOG_SCALE/UNIT_REVERSE_LOG_SCALE: "the entire feasible space must be strictly
 positive"). The wording of each message is ours: no public source quotes Vertex's. Also
@@ -77,11 +78,12 @@ def _parameter_problems(i: int, p: Any, grid: bool) -> Iterator[tuple[str, str]]
         return
     low: float | None = None
     if kind in ("doubleValueSpec", "integerValueSpec"):
-        low, high = _number(spec.get("minValue")), _number(spec.get("maxValue"))
+        # proto3 leaves a 0 out of the JSON the SDK sends: an absent bound is 0.
+        low, high = _number(spec.get("minValue", 0)), _number(spec.get("maxValue", 0))
         if low is None:
-            yield f"{at}.min_value", REQUIRED
+            yield f"{at}.min_value", "Must be a number."
         if high is None:
-            yield f"{at}.max_value", REQUIRED
+            yield f"{at}.max_value", "Must be a number."
         if low is not None and high is not None and low > high:
             yield f"{at}.min_value", f"min_value ({low:g}) is greater than max_value ({high:g})."
     else:

@@ -152,3 +152,15 @@ def test_a_state_dir_from_before_tuning_opens_and_keeps_its_jobs(tmp_path: Path)
         assert old is not None and old.display_name == "old" and old.tuning_job is None
         assert TuningStore(store).list() == []
         store.close()
+
+
+def test_a_zero_bound_left_out_by_proto3_means_zero() -> None:
+    from caliban_jupyter.emulator.study import parse_parameters
+
+    job = body()
+    job["studySpec"]["parameters"][0] = {"parameterId": "dropout", "doubleValueSpec":
+                                         {"maxValue": 0.5}, "scaleType": "UNIT_LINEAR_SCALE"}
+    assert tuning_job_problems(normalize_request(job)) == []
+    assert parse_parameters(job["studySpec"])[0].low == 0.0
+    job["studySpec"]["parameters"][0]["scaleType"] = "UNIT_LOG_SCALE"
+    assert fields(job) == ["study_spec.parameters[0].scale_type"]
