@@ -339,7 +339,9 @@ def test_hyperparameter_tuning_job_runs_its_trials(aiplatform, base_image, bucke
         display_name="tune", custom_job=custom, metric_spec={"loss": "minimize"},
         parameter_spec={"lr": hpt.DoubleParameterSpec(min=0.001, max=0.1, scale="log"),
                         "layers": hpt.IntegerParameterSpec(min=1, max=4, scale="linear"),
-                        "opt": hpt.CategoricalParameterSpec(values=["adam", "sgd"])},
+                        "opt": hpt.CategoricalParameterSpec(values=["adam", "sgd"]),
+                        # A 0 bound: proto3 leaves it out of the JSON the SDK sends.
+                        "dropout": hpt.DoubleParameterSpec(min=0, max=0.5, scale="linear")},
         max_trial_count=4, parallel_trial_count=2, labels={"flow": "tuning"})
     tuning.run()
     assert tuning.state.name == "JOB_STATE_SUCCEEDED", tuning.error
@@ -349,6 +351,7 @@ def test_hyperparameter_tuning_job_runs_its_trials(aiplatform, base_image, bucke
         assert trial.state.name == "SUCCEEDED"
         params = {p.parameter_id: p.value for p in trial.parameters}
         assert 0.001 <= params["lr"] <= 0.1 and 1 <= params["layers"] <= 4
+        assert 0 <= params["dropout"] <= 0.5
         expected = params["lr"] * params["layers"] + (0.5 if params["opt"] == "sgd" else 0)
         final = trial.final_measurement
         assert final.step_count == 7
