@@ -19,6 +19,7 @@ import { request } from './api';
 import { ISubmission, showRunDialog } from './dialog';
 import { downloadJob } from './exporting';
 import { CalibanModel } from './model';
+import { labNotifier } from './notifier';
 import { calibanIcon, CalibanPanel } from './panel';
 
 const PLUGIN_ID = 'caliban-jupyter:plugin';
@@ -78,7 +79,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null,
     fileBrowser: IDefaultFileBrowser | null
   ) => {
-    const model = new CalibanModel();
+    const model = new CalibanModel(labNotifier);
     const panel = new CalibanPanel(model);
     app.shell.add(panel, 'left', { rank: 900 });
     model.onShowLogs = () => app.shell.activateById(panel.id);
@@ -87,12 +88,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (settingRegistry) {
       void settingRegistry.load(PLUGIN_ID).then(settings => {
         const apply = () => {
-          model.interval = Math.max(
-            0.5,
-            Number(settings.get('refreshInterval').composite) || 3
-          );
           defaultBackend = String(settings.get('defaultBackend').composite || '');
-          model.schedule(0);
+          model.setInterval(Number(settings.get('refreshInterval').composite) || 3);
         };
         apply();
         settings.changed.connect(apply);
@@ -211,8 +208,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       palette.addItem({ command: CommandIDs.exportAsJob, category: 'Caliban' });
       palette.addItem({ command: CommandIDs.openPanel, category: 'Caliban' });
     }
-    // Checked once at start even if the panel is closed: notifications and the "server
-    // extension missing" message depend on it.
+    // Checked from the start, whether or not the panel is ever opened: the notifications
+    // (a group of this machine finished, a job failed) and the "server extension
+    // missing" message depend on it.
     model.schedule(0);
   }
 };

@@ -1,0 +1,97 @@
+/**
+ * Which notifications a new listing of the groups calls for: pure decisions (unit-tested),
+ * shown by the model.
+ *
+ * The first listing a tab gets is its baseline: what was already there when the lab
+ * opened is not news. After that, every group is compared with what this tab last saw of
+ * it, and a group it never saw (submitted after the lab opened, from anywhere on this
+ * machine) is compared with an empty one: a sweep whose job fails before the next check,
+ * or that finishes between two checks, is still announced. Each notice has a key, and a
+ * tab shows a key once.
+ */
+import { IGroup } from './api';
+import { countsText } from './format';
+
+export type NoticeKind = 'failed' | 'finished' | 'submission-failed';
+
+export interface INotice {
+  /** Shown once per tab. */
+  key: string;
+  kind: NoticeKind;
+  xgroup: string;
+  level: 'success' | 'warning' | 'error';
+  message: string;
+  /** Offer Show logs and Resubmit (some job FAILED). */
+  failed: boolean;
+}
+
+/** What a group looked like to this tab (a group it never saw: nothing yet). */
+const UNSEEN: Pick<IGroup, 'counts' | 'finished' | 'submission'> = {
+  counts: {},
+  finished: false,
+  submission: undefined
+};
+
+function failures(group: Pick<IGroup, 'counts'>): number {
+  return group.counts.FAILED || 0;
+}
+
+/**
+ * The notices ``groups`` call for, given what this tab saw before (``seen``, by xgroup)
+ * and the keys it already showed. ``seen`` is ``null`` for the first listing (the
+ * baseline: no notices).
+ */
+export function decideNotices(
+  seen: Map<string, IGroup> | null,
+  groups: IGroup[],
+  shown: Set<string>
+): INotice[] {
+  if (seen === null) {
+    return [];
+  }
+  const out: INotice[] = [];
+  const add = (notice: INotice) => {
+    if (!shown.has(notice.key)) {
+      out.push(notice);
+    }
+  };
+  for (const group of groups) {
+    const previous = seen.get(group.xgroup) || UNSEEN;
+    const failed = failures(group);
+    const newlyFailed = failed - failures(previous);
+    // A resubmitted group finishes again: its attempt (its counts) makes the key.
+    const stamp = `${group.total}:${countsText(group.counts)}`;
+    // A failed submission is finished with no jobs: its own notice says so.
+    if (group.finished && !previous.finished && Object.keys(group.counts).length) {
+      add({
+        key: `finished:${group.xgroup}:${stamp}`,
+        kind: 'finished',
+        xgroup: group.xgroup,
+        level: failed ? 'warning' : 'success',
+        message: `Experiment group ${group.xgroup} finished: ${countsText(group.counts)}`,
+        failed: failed > 0
+      });
+    } else if (newlyFailed > 0) {
+      add({
+        key: `failed:${group.xgroup}:${failed}:${stamp}`,
+        kind: 'failed',
+        xgroup: group.xgroup,
+        level: 'error',
+        message: `${newlyFailed} job${newlyFailed === 1 ? '' : 's'} of ${group.xgroup} FAILED`,
+        failed: true
+      });
+    }
+    const sub = group.submission;
+    if (sub && sub.state === 'failed' && previous.submission?.state !== 'failed') {
+      add({
+        key: `submission:${group.xgroup}`,
+        kind: 'submission-failed',
+        xgroup: group.xgroup,
+        level: 'error',
+        message: `Submission of ${sub.notebook} failed: ${sub.error}`,
+        failed: false
+      });
+    }
+  }
+  return out;
+}
