@@ -97,12 +97,17 @@ export interface IConditional<T> {
 
 const settings = ServerConnection.makeSettings();
 
-function url(path: string, params?: { [key: string]: string | number }): string {
+function url(
+  path: string,
+  params?: { [key: string]: string | number }
+): string {
   let out = URLExt.join(settings.baseUrl, 'caliban', 'api', path);
   if (params) {
     const query = Object.entries(params)
       .filter(([, v]) => v !== '' && v !== undefined && v !== null)
-      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+      .map(
+        ([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`
+      )
       .join('&');
     if (query) {
       out += '?' + query;

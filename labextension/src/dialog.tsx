@@ -7,7 +7,15 @@ import { Dialog, ReactWidget } from '@jupyterlab/apputils';
 import React from 'react';
 
 import { ApiError, ICatalogChoices, IDryRun, IParameter, request } from './api';
-import { IRuntime, NO_RUNTIME, runtimeOptions, RuntimeFields, runtimeSummary, Select, Text } from './fields';
+import {
+  IRuntime,
+  NO_RUNTIME,
+  runtimeOptions,
+  RuntimeFields,
+  runtimeSummary,
+  Select,
+  Text
+} from './fields';
 
 export interface IRunOptions {
   notebook: string;
@@ -49,7 +57,7 @@ function initialConfig(parameters: IParameter[]): string {
   }
   const lines = parameters.map(p => `  //   ${p.name} = ${p.value}`).join('\n');
   return (
-    '{\n  // one job per combination of values; the notebook\'s parameters\n' +
+    "{\n  // one job per combination of values; the notebook's parameters\n" +
     '  // (its cell tagged "parameters") are:\n' +
     lines +
     '\n}\n'
@@ -111,9 +119,12 @@ class RunForm extends React.Component<IRunOptions, IState> {
 
   async componentDidMount(): Promise<void> {
     try {
-      const { parameters } = await request<{ parameters: IParameter[] }>('parameters', {
-        params: { notebook: this.props.notebook }
-      });
+      const { parameters } = await request<{ parameters: IParameter[] }>(
+        'parameters',
+        {
+          params: { notebook: this.props.notebook }
+        }
+      );
       this.setState({ parameters, config: initialConfig(parameters) });
     } catch (e) {
       this.setState({ message: (e as Error).message });
@@ -172,7 +183,11 @@ class RunForm extends React.Component<IRunOptions, IState> {
         }
       } catch (e) {
         if (asked === this._asked) {
-          this.setState({ preview: null, message: (e as Error).message, checking: false });
+          this.setState({
+            preview: null,
+            message: (e as Error).message,
+            checking: false
+          });
         }
       }
     }, 400);
@@ -200,8 +215,9 @@ class RunForm extends React.Component<IRunOptions, IState> {
     return (
       <div className="caliban-dialog">
         <div className="caliban-dialog-notebook">
-          Run <b>{this.props.notebook}</b> as a job sweep: one job per experiment, each
-          running the notebook's code cells with its parameters set.
+          Run <b>{this.props.notebook}</b> as a job sweep: one job per
+          experiment, each running the notebook's code cells with its parameters
+          set.
         </div>
         <div className="caliban-dialog-grid">
           <div className="caliban-dialog-column">
@@ -229,7 +245,9 @@ class RunForm extends React.Component<IRunOptions, IState> {
                   <button
                     key={kind}
                     className={`caliban-kind${kind === s.kind ? ' caliban-selected' : ''}`}
-                    onClick={() => this.update({ kind, accelerator: '', count: '' }, true)}
+                    onClick={() =>
+                      this.update({ kind, accelerator: '', count: '' }, true)
+                    }
                   >
                     {kind}
                   </button>
@@ -243,7 +261,9 @@ class RunForm extends React.Component<IRunOptions, IState> {
                 value={s.accelerator}
                 options={c ? c.accelerators : []}
                 empty={s.kind === 'GPU' ? '(default: 1xP100)' : '(choose)'}
-                onChange={accelerator => this.update({ accelerator, count: '' }, true)}
+                onChange={accelerator =>
+                  this.update({ accelerator, count: '' }, true)
+                }
               />
             )}
             {s.kind !== 'none' && s.accelerator && (
@@ -301,7 +321,9 @@ class RunForm extends React.Component<IRunOptions, IState> {
         </div>
         <RuntimeFields
           value={s.runtime}
-          onChange={change => this.update({ runtime: { ...s.runtime, ...change } })}
+          onChange={change =>
+            this.update({ runtime: { ...s.runtime, ...change } })
+          }
         />
         <div className={`caliban-message${s.message ? ' caliban-error' : ''}`}>
           {s.message
@@ -348,7 +370,9 @@ class RunForm extends React.Component<IRunOptions, IState> {
             disabled={!ok}
             onClick={() => void this.submit()}
           >
-            {s.submitting ? 'Submitting…' : `Submit ${n || ''} job${n === 1 ? '' : 's'}`}
+            {s.submitting
+              ? 'Submitting…'
+              : `Submit ${n || ''} job${n === 1 ? '' : 's'}`}
           </button>
         </div>
       </div>
@@ -360,7 +384,9 @@ class RunForm extends React.Component<IRunOptions, IState> {
 }
 
 /** Open the Run as job dialog for ``notebook``. */
-export function showRunDialog(options: Omit<IRunOptions, 'done'>): Promise<void> {
+export function showRunDialog(
+  options: Omit<IRunOptions, 'done'>
+): Promise<void> {
   const dialog = new Dialog<void>({
     title: 'Run as job',
     body: ReactWidget.create(

@@ -25,7 +25,9 @@ export function Select(props: {
         onChange={e => props.onChange(e.target.value)}
       >
         {props.empty !== undefined && <option value="">{props.empty}</option>}
-        {!offered && <option value={props.value}>{props.value} ✗ not offered</option>}
+        {!offered && (
+          <option value={props.value}>{props.value} ✗ not offered</option>
+        )}
         {options.map(o => (
           <option key={o} value={o}>
             {o}
@@ -217,9 +219,13 @@ export function runtimeSummary(body: any): string {
       .slice(1)
       .map(pool => {
         const m = pool.machineSpec || {};
-        const gpu = m.acceleratorType ? ` + ${m.acceleratorCount}×${m.acceleratorType}` : '';
-        return `${pool.replicaCount} worker${Number(pool.replicaCount) === 1 ? '' : 's'} ` +
-          `(${m.machineType}${gpu})`;
+        const gpu = m.acceleratorType
+          ? ` + ${m.acceleratorCount}×${m.acceleratorType}`
+          : '';
+        return (
+          `${pool.replicaCount} worker${Number(pool.replicaCount) === 1 ? '' : 's'} ` +
+          `(${m.machineType}${gpu})`
+        );
       })
       .join(', ');
     parts.push(`1 chief + ${workers}`);

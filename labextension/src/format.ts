@@ -15,8 +15,11 @@ const ORDER = [
   'NOT_SUBMITTED'
 ];
 
-export function ordered(counts: { [state: string]: number }): [string, number][] {
-  const rank = (s: string) => (ORDER.includes(s) ? ORDER.indexOf(s) : ORDER.length);
+export function ordered(counts: {
+  [state: string]: number;
+}): [string, number][] {
+  const rank = (s: string) =>
+    ORDER.includes(s) ? ORDER.indexOf(s) : ORDER.length;
   return Object.entries(counts).sort((a, b) => rank(a[0]) - rank(b[0]));
 }
 
@@ -63,7 +66,9 @@ export function accelerator(job: IJob): string {
  */
 export function commonPrefix(names: string[]): string {
   if (names.length < 2) {
-    return names.length === 1 ? names[0].slice(0, names[0].lastIndexOf('_') + 1) : '';
+    return names.length === 1
+      ? names[0].slice(0, names[0].lastIndexOf('_') + 1)
+      : '';
   }
   let prefix = names[0];
   for (const name of names.slice(1)) {

@@ -242,7 +242,8 @@ export class CalibanModel {
           if (
             detail &&
             (JSON.stringify(detail.counts) !== JSON.stringify(group.counts) ||
-              JSON.stringify(detail.submission) !== JSON.stringify(group.submission))
+              JSON.stringify(detail.submission) !==
+                JSON.stringify(group.submission))
           ) {
             this._detailEtags.delete(group.xgroup);
           }
@@ -310,7 +311,11 @@ export class CalibanModel {
   // -- notifications --------------------------------------------------------------------
 
   private announce(groups: IGroup[]): void {
-    const notices = decideNotices(this.loaded ? this._seen : null, groups, this._shown);
+    const notices = decideNotices(
+      this.loaded ? this._seen : null,
+      groups,
+      this._shown
+    );
     for (const group of groups) {
       this._seen.set(group.xgroup, group);
     }

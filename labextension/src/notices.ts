@@ -62,7 +62,11 @@ export function decideNotices(
     // A resubmitted group finishes again: its attempt (its counts) makes the key.
     const stamp = `${group.total}:${countsText(group.counts)}`;
     // A failed submission is finished with no jobs: its own notice says so.
-    if (group.finished && !previous.finished && Object.keys(group.counts).length) {
+    if (
+      group.finished &&
+      !previous.finished &&
+      Object.keys(group.counts).length
+    ) {
       add({
         key: `finished:${group.xgroup}:${stamp}`,
         kind: 'finished',
@@ -82,7 +86,11 @@ export function decideNotices(
       });
     }
     const sub = group.submission;
-    if (sub && sub.state === 'failed' && previous.submission?.state !== 'failed') {
+    if (
+      sub &&
+      sub.state === 'failed' &&
+      previous.submission?.state !== 'failed'
+    ) {
       add({
         key: `submission:${group.xgroup}`,
         kind: 'submission-failed',

@@ -31,7 +31,11 @@ export const labNotifier: INotifier = {
           ]
         : [];
     const autoClose =
-      notice.kind === 'submission-failed' ? false : notice.failed ? 15000 : 8000;
+      notice.kind === 'submission-failed'
+        ? false
+        : notice.failed
+          ? 15000
+          : 8000;
     Notification[notice.level](notice.message, { autoClose, actions: buttons });
   },
   info(message: string): void {

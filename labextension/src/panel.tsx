@@ -5,7 +5,12 @@
  * a job is its index and arguments first (the group's common name prefix once), an
  * error one line until expanded, every action a labelled button.
  */
-import { showDialog, Dialog, ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import {
+  showDialog,
+  Dialog,
+  ReactWidget,
+  UseSignal
+} from '@jupyterlab/apputils';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import React from 'react';
@@ -28,7 +33,10 @@ const SVG =
   '<path class="jp-icon3" fill="#616161" d="M4 4h7v7H4zm9 0h7v7h-7zM4 13h7v7H4z' +
   'm9 3.5a3.5 3.5 0 1 0 7 0 3.5 3.5 0 1 0-7 0z"/></svg>';
 
-export const calibanIcon = new LabIcon({ name: 'caliban-jupyter:icon', svgstr: SVG });
+export const calibanIcon = new LabIcon({
+  name: 'caliban-jupyter:icon',
+  svgstr: SVG
+});
 
 function Progress(props: { group: IGroup }): JSX.Element {
   const { group } = props;
@@ -73,7 +81,9 @@ function JobError(props: { text: string }): JSX.Element {
   return (
     <details className="caliban-job-error">
       <summary title={rest ? 'show the whole error' : first}>{first}</summary>
-      {rest && <pre className="caliban-job-error-text">{props.text.trim()}</pre>}
+      {rest && (
+        <pre className="caliban-job-error-text">{props.text.trim()}</pre>
+      )}
     </details>
   );
 }
@@ -85,15 +95,23 @@ function JobRow(props: {
 }): JSX.Element {
   const { model, job, prefix } = props;
   const running = !TERMINAL.has(job.state) && !!job.resource_name;
-  const resubmittable = ['FAILED', 'CANCELLED', 'NOT_SUBMITTED'].includes(job.state);
+  const resubmittable = ['FAILED', 'CANCELLED', 'NOT_SUBMITTED'].includes(
+    job.state
+  );
   const suffix = nameSuffix(job, prefix);
   const which = `job ${job.index}${suffix ? ` (${suffix})` : ''} of ${job.xgroup}`;
-  const details = [duration(job), job.machine.machineType || '', accelerator(job)].filter(
-    Boolean
-  );
+  const details = [
+    duration(job),
+    job.machine.machineType || '',
+    accelerator(job)
+  ].filter(Boolean);
   const index = <span className="caliban-job-index">{job.index}</span>;
   return (
-    <li className="caliban-job" data-name={job.display_name} title={job.display_name}>
+    <li
+      className="caliban-job"
+      data-name={job.display_name}
+      title={job.display_name}
+    >
       <div className="caliban-job-title">
         {job.url ? (
           <a
@@ -112,7 +130,9 @@ function JobRow(props: {
         <span className="caliban-job-args">{argsText(job)}</span>
       </div>
       <div className="caliban-job-line">
-        <span className={`caliban-state caliban-state-${job.state}`}>{job.state}</span>
+        <span className={`caliban-state caliban-state-${job.state}`}>
+          {job.state}
+        </span>
         {details.length > 0 && (
           <span className="caliban-job-details">{details.join(' · ')}</span>
         )}
@@ -128,7 +148,11 @@ function JobRow(props: {
             ipynb
           </a>
         )}
-        <span className="caliban-job-actions" role="group" aria-label={`Actions on ${which}`}>
+        <span
+          className="caliban-job-actions"
+          role="group"
+          aria-label={`Actions on ${which}`}
+        >
           {job.resource_name && (
             <Action
               className="caliban-logs"
@@ -142,7 +166,9 @@ function JobRow(props: {
               className="caliban-stop"
               label="Stop"
               description={`Stop ${which}`}
-              onClick={() => void model.act(job.xgroup, 'stop', [job.display_name])}
+              onClick={() =>
+                void model.act(job.xgroup, 'stop', [job.display_name])
+              }
             />
           )}
           {resubmittable && (
@@ -150,7 +176,9 @@ function JobRow(props: {
               className="caliban-resubmit"
               label="Resubmit"
               description={`Resubmit ${which}`}
-              onClick={() => void model.act(job.xgroup, 'resubmit', [job.display_name])}
+              onClick={() =>
+                void model.act(job.xgroup, 'resubmit', [job.display_name])
+              }
             />
           )}
         </span>
@@ -160,7 +188,10 @@ function JobRow(props: {
   );
 }
 
-function Jobs(props: { model: CalibanModel; detail?: IGroupDetail }): JSX.Element {
+function Jobs(props: {
+  model: CalibanModel;
+  detail?: IGroupDetail;
+}): JSX.Element {
   const { model, detail } = props;
   if (!detail) {
     return <div className="caliban-note">loading jobs…</div>;
@@ -172,13 +203,22 @@ function Jobs(props: { model: CalibanModel; detail?: IGroupDetail }): JSX.Elemen
   return (
     <div className="caliban-jobs">
       {prefix && (
-        <div className="caliban-jobs-prefix" title="every job's name starts with this">
-          {prefix}…
+        <div
+          className="caliban-jobs-prefix"
+          title={`every job's name is ${prefix} then its index`}
+        >
+          {prefix}
+          <var>n</var>
         </div>
       )}
       <ul className="caliban-job-list" aria-label={`Jobs of ${detail.xgroup}`}>
         {detail.jobs.map(job => (
-          <JobRow key={job.display_name} model={model} job={job} prefix={prefix} />
+          <JobRow
+            key={job.display_name}
+            model={model}
+            job={job}
+            prefix={prefix}
+          />
         ))}
       </ul>
     </div>
@@ -264,7 +304,9 @@ function Group(props: { model: CalibanModel; group: IGroup }): JSX.Element {
         </div>
       )}
       {group.refresh_error && (
-        <div className="caliban-refresh-error">not refreshed: {group.refresh_error}</div>
+        <div className="caliban-refresh-error">
+          not refreshed: {group.refresh_error}
+        </div>
       )}
       {open && <Jobs model={model} detail={model.details.get(group.xgroup)} />}
     </li>
@@ -279,7 +321,9 @@ function LogView(props: { model: CalibanModel; log: ILogView }): JSX.Element {
       ref.current.scrollTop = ref.current.scrollHeight;
     }
   });
-  const job = model.details.get(log.xgroup)?.jobs.find(j => j.display_name === log.job);
+  const job = model.details
+    .get(log.xgroup)
+    ?.jobs.find(j => j.display_name === log.job);
   return (
     <section className="caliban-log" aria-label={`Log of ${log.job}`}>
       <div className="caliban-log-head">
@@ -293,7 +337,9 @@ function LogView(props: { model: CalibanModel; log: ILogView }): JSX.Element {
           ) : (
             <b className="caliban-log-name">{log.job}</b>
           )}
-          {log.following && <span className="caliban-log-following"> following</span>}
+          {log.following && (
+            <span className="caliban-log-following"> following</span>
+          )}
         </span>
         <Action
           className="caliban-log-close"
@@ -328,18 +374,19 @@ function PanelBody(props: { model: CalibanModel }): JSX.Element {
       </div>
       {model.missing && (
         <div className="caliban-missing">
-          The caliban server extension is not running in this Jupyter server. Enable it
-          with <code>jupyter server extension enable caliban_jupyter.server</code> (it is
-          enabled when caliban-jupyter is installed with pip in the server's environment),
-          then restart Jupyter.
+          The caliban server extension is not running in this Jupyter server.
+          Enable it with{' '}
+          <code>jupyter server extension enable caliban_jupyter.server</code>{' '}
+          (it is enabled when caliban-jupyter is installed with pip in the
+          server's environment), then restart Jupyter.
         </div>
       )}
       {model.error && <div className="caliban-error">{model.error}</div>}
       {model.loaded && !model.missing && !model.groups.length && (
         <div className="caliban-note caliban-empty">
-          No experiment groups yet. Submit one with “Run as job” on a notebook's toolbar,{' '}
-          <code>%%caliban_cloud</code> in a cell, or <code>caliban cloud</code> in a
-          terminal.
+          No experiment groups yet. Submit one with “Run as job” on a notebook's
+          toolbar, <code>%%caliban_cloud</code> in a cell, or{' '}
+          <code>caliban cloud</code> in a terminal.
         </div>
       )}
       <ul className="caliban-groups" aria-label="Experiment groups">
