@@ -17,6 +17,7 @@ import zipfile
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from support.api_schema import check_reply
 
 from .conftest import DOCS, check_png, jupyter_server
 
@@ -253,6 +254,15 @@ def submit(lab, body: dict) -> dict:
         f"{lab['url']}/caliban/api/submissions", data=json.dumps(body).encode(),
         method="POST", headers={"Authorization": f"token {lab['token']}"})
     with urllib.request.urlopen(request, timeout=60) as response:
+        reply = json.loads(response.read())
+    check_reply(reply, "ISubmissionReply")  # the contract the lab's types come from
+    return reply
+
+
+def get(lab, path: str) -> dict:
+    request = urllib.request.Request(f"{lab['url']}/caliban/api/{path}",
+                                     headers={"Authorization": f"token {lab['token']}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
 
@@ -275,12 +285,18 @@ def test_stop_a_running_job_from_the_panel(lab, page):
     assert job.get_by_role("button", name="Resubmit job 1 of lab-stop").is_enabled()
 
 
+def command(page, name: str, args: dict | None = None) -> None:
+    """Run a JupyterLab command (what it returns, often a widget, stays in the page)."""
+    page.evaluate(f"{APP}.commands.execute({json.dumps(name)}, {json.dumps(args or {})})"
+                  ".then(() => null)")
+
+
 REFRESH_INPUT = "#jp-SettingsEditor-caliban-jupyter\\:plugin_refreshInterval"
 
 
 def set_refresh_interval(page, seconds: float) -> None:
     """Type ``seconds`` into the Settings Editor's Caliban form, as a person does."""
-    page.evaluate(f"{APP}.commands.execute('settingeditor:open', {{query: 'Caliban'}})")
+    command(page, "settingeditor:open", {"query": "Caliban"})
     field = page.locator(REFRESH_INPUT)
     field.wait_for(timeout=30_000)
     field.fill(str(seconds))
@@ -309,7 +325,7 @@ def test_a_failure_is_notified_with_the_panel_closed_and_a_log_is_followed(lab, 
     page.goto(f"{lab['url']}/lab?reset&token={lab['token']}")  # no restored panel
     page.wait_for_function(f"{APP} && {APP}.commands.hasCommand('caliban:open-panel')",
                            timeout=90_000)
-    page.evaluate(f"{APP}.restored")
+    page.evaluate(f"{APP}.restored.then(() => true)")
     panel = page.locator("#caliban-panel")
     assert panel.is_hidden()
     # Closed, the panel checks ten times less often than the setting: 1 s -> 10 s.
@@ -318,6 +334,10 @@ def test_a_failure_is_notified_with_the_panel_closed_and_a_log_is_followed(lab, 
         "backend": "local", "nogpu": True, "xgroup": "lab-mixed",
         "experiment_config": {"fail": [1, 0]}}})
     assert reply["xgroup"] == "lab-mixed"
+    # While it builds, the group is listed with its submission's state (the contract).
+    building = get(lab, "groups")
+    check_reply(building, "IGroupsReply")
+    assert building["groups"][0]["submission"]["notebook"] == "sweep.ipynb"
     toast = page.locator(".Toastify__toast", has_text="1 job of lab-mixed FAILED")
     toast.wait_for(timeout=600_000)
     assert panel.is_hidden()  # announced without the panel ever being open
@@ -380,7 +400,7 @@ def test_a_failure_is_notified_with_the_panel_closed_and_a_log_is_followed(lab, 
     assert no_overflow(page)
     DOCS.mkdir(exist_ok=True)
     summary.click()  # collapsed again: the error as one line
-    page.evaluate(f"{APP}.commands.execute('docmanager:open', {{path: 'sweep.ipynb'}})")
+    command(page, "docmanager:open", {"path": "sweep.ipynb"})
     page.locator(".jp-Notebook:visible").first.wait_for(timeout=60_000)
     page.wait_for_timeout(500)  # the notebook's first paint
     page.screenshot(path=str(DOCS / "lab-panel.png"),
@@ -400,7 +420,7 @@ def test_a_failure_is_notified_with_the_panel_closed_and_a_log_is_followed(lab, 
             page.wait_for_timeout(250)
         raise AssertionError(f"fewer than {n + 1} checks at {seconds}s")
 
-    page.evaluate(f"{APP}.commands.execute('caliban:open-panel')")
+    command(page, "caliban:open-panel")
     fast = pace(1, 5)
     slow = pace(4, 3)
     assert min(fast) >= 0.95 and min(slow) >= 3.95, (fast, slow)
@@ -413,7 +433,7 @@ def test_a_failure_is_notified_with_the_panel_closed_and_a_log_is_followed(lab, 
     # Once per tab: dozens of checks later, the failure was not announced again (its
     # notification went when Show logs was clicked) and the end of the group is
     # announced once (the notification center lists the tab's notifications).
-    page.evaluate(f"{APP}.commands.execute('apputils:display-notifications')")
+    command(page, "apputils:display-notifications")
     center = page.locator(".jp-Notification-List")
     center.locator(".Toastify__toast", has_text="lab-mixed finished").wait_for(
         timeout=60_000)

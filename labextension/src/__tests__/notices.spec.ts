@@ -1,0 +1,105 @@
+/**
+ * Which listings call for a notification (notices.ts): pure decisions.
+ */
+import { IGroup } from '../api';
+import { decideNotices } from '../notices';
+import { group } from './fakes';
+
+function seen(...groups: IGroup[]): Map<string, IGroup> {
+  return new Map(groups.map(g => [g.xgroup, g]));
+}
+
+describe('decideNotices', () => {
+  it('the first listing is the baseline', () => {
+    expect(decideNotices(null, [group('g', { FAILED: 2 })], new Set())).toEqual(
+      []
+    );
+  });
+
+  it('a group never seen is compared with an empty one', () => {
+    const notices = decideNotices(
+      seen(),
+      [group('g', { FAILED: 1, SUCCEEDED: 1 })],
+      new Set()
+    );
+    expect(notices.map(n => [n.kind, n.message, n.failed])).toEqual([
+      ['finished', 'Experiment group g finished: 1 SUCCEEDED, 1 FAILED', true]
+    ]);
+    expect(
+      decideNotices(seen(), [group('g', { SUCCEEDED: 2 })], new Set())[0]
+    ).toMatchObject({ kind: 'finished', level: 'success', failed: false });
+  });
+
+  it('more failures are news; the same count is not', () => {
+    const before = group('g', { RUNNING: 2, FAILED: 1 });
+    const after = group('g', { RUNNING: 1, FAILED: 2 });
+    expect(
+      decideNotices(seen(before), [after], new Set()).map(n => n.message)
+    ).toEqual(['1 job of g FAILED']);
+    expect(decideNotices(seen(after), [after], new Set())).toEqual([]);
+  });
+
+  it('a key already shown is not shown again', () => {
+    const after = group('g', { RUNNING: 1, FAILED: 2 });
+    const [notice] = decideNotices(seen(), [after], new Set());
+    expect(decideNotices(seen(), [after], new Set([notice.key]))).toEqual([]);
+  });
+
+  it('a resubmitted group that finishes again is news again', () => {
+    const first = group('g', { SUCCEEDED: 1, FAILED: 1 });
+    const again = group('g', { SUCCEEDED: 2 });
+    const shown = new Set(
+      decideNotices(seen(), [first], new Set()).map(n => n.key)
+    );
+    const running = group('g', { SUCCEEDED: 1, RUNNING: 1 });
+    expect(
+      decideNotices(seen(running), [again], shown).map(n => n.message)
+    ).toEqual(['Experiment group g finished: 2 SUCCEEDED']);
+  });
+
+  it('a failed submission says why, once, and not also "finished"', () => {
+    const building = group(
+      'g',
+      {},
+      {
+        total: 2,
+        submission: {
+          state: 'building',
+          message: 'building',
+          notebook: 'a.ipynb',
+          submitted: 0,
+          total: 2,
+          error: null
+        }
+      }
+    );
+    const failed = group(
+      'g',
+      {},
+      {
+        total: 2,
+        finished: true,
+        submission: {
+          state: 'failed',
+          message: 'no',
+          notebook: 'a.ipynb',
+          submitted: 0,
+          total: 2,
+          error: 'docker is not running'
+        }
+      }
+    );
+    expect(
+      decideNotices(seen(building), [failed], new Set()).map(n => [
+        n.kind,
+        n.message
+      ])
+    ).toEqual([
+      [
+        'submission-failed',
+        'Submission of a.ipynb failed: docker is not running'
+      ]
+    ]);
+    expect(decideNotices(seen(failed), [failed], new Set())).toEqual([]);
+  });
+});
