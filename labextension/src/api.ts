@@ -9,7 +9,11 @@ import { ServerConnection } from '@jupyterlab/services';
 // test checks the server's replies against the same schema).
 export type {
   ICatalogChoices,
+  ICost,
+  ICostOption,
   IDryRun,
+  IFlag,
+  IFlagsReply,
   IGroup,
   IGroupDetail,
   IJob,

@@ -1,6 +1,8 @@
 /**
- * Generated from caliban_jupyter/server/api.schema.json by scripts/api-types.js (jlpm build:types): do not edit.
- * schema sha256: 2803928862e8b5679620ca0425840df1dc05410d6e2b17198210a73dcceb6264
+ * Generated from caliban_jupyter/server/api.schema.json and flags.schema.json by
+ * scripts/api-types.js (jlpm build:types): do not edit.
+ * schema sha256: b320f7baaf4ef53c4462c3640726c349c64370debe15883967b939ce7953c4c0
+ * flags schema sha256: d0193316949b4965c9ee85250f134e067f875d1240bcfcd29bfc2a22b6595c85
  */
 
 /**
@@ -223,6 +225,59 @@ export interface IDryRun {
   requests: {
     [k: string]: unknown;
   }[];
+  cost?: ICost;
+}
+/**
+ * What the planned sweep would cost on Vertex AI, from list prices (the shape is docs/cost-json.md of the cost work: spec/cost.py Estimate.to_json).
+ *
+ * This interface was referenced by `ICalibanApi`'s JSON-Schema
+ * via the `definition` "ICost".
+ */
+export interface ICost {
+  currency: string;
+  estimate: string;
+  prices_as_of: string;
+  region: string;
+  jobs: number;
+  timeout_seconds: number | null;
+  chosen: string | null;
+  options: ICostOption[];
+  notes: string[];
+  warnings: string[];
+}
+/**
+ * This interface was referenced by `ICalibanApi`'s JSON-Schema
+ * via the `definition` "ICostOption".
+ */
+export interface ICostOption {
+  /**
+   * on-demand, SPOT or FLEX_START
+   */
+  strategy: string;
+  job_usd_per_hour: number | null;
+  sweep_usd_per_hour: number | null;
+  max_usd: number | null;
+  /**
+   * One message per missing figure; non-empty: the totals are null, never zero.
+   */
+  unknown: string[];
+  parts: ICostPart[];
+}
+/**
+ * This interface was referenced by `ICalibanApi`'s JSON-Schema
+ * via the `definition` "ICostPart".
+ */
+export interface ICostPart {
+  pool: number;
+  kind: 'machine' | 'accelerator';
+  name: string;
+  replicas: number;
+  count: number;
+  unit_usd_per_hour: number;
+  usd_per_hour: number;
+  basis: string;
+  source: string;
+  read: string;
 }
 /**
  * POST submissions (202): the group's name at once; it fills in while the image builds.
@@ -243,4 +298,27 @@ export interface ISubmissionReply {
  */
 export interface IMessage {
   message: string;
+}
+
+/**
+ * caliban cloud's flag schema (caliban_jupyter/spec/flag_schema.py) as the server extension serves it; the lab dialog renders its fields from it.
+ */
+export interface IFlagsReply {
+  flags: IFlag[];
+}
+export interface IFlag {
+  /**
+   * the API keyword and .calibanconfig.json key
+   */
+  name: string;
+  type: 'str' | 'int' | 'float' | 'bool' | 'choice' | 'list' | 'json';
+  help: string;
+  /**
+   * any JSON value, or null for none
+   */
+  default: unknown;
+  choices: null | string[];
+  metavar: string | null;
+  group: string;
+  surfaces: ('cli' | 'magic' | 'api' | 'config_file' | 'settings' | 'export' | 'form' | 'lab')[];
 }

@@ -6,7 +6,16 @@
 import { Dialog, ReactWidget } from '@jupyterlab/apputils';
 import React from 'react';
 
-import { ApiError, ICatalogChoices, IDryRun, IParameter, request } from './api';
+import {
+  ApiError,
+  ICatalogChoices,
+  IDryRun,
+  IFlag,
+  IParameter,
+  request
+} from './api';
+import { costSource, costText } from './cost';
+import { choicesOf, FALLBACK_FLAGS, labFlags } from './flags';
 import {
   IRuntime,
   NO_RUNTIME,
@@ -42,6 +51,8 @@ interface IState {
   baseImage: string;
   xgroup: string;
   runtime: IRuntime;
+  /** The lab's flags (GET flags; this version's own from an older server). */
+  flags: IFlag[];
   config: string;
   choices: ICatalogChoices | null;
   parameters: IParameter[];
@@ -79,7 +90,7 @@ export function optionsOf(s: IState): { [key: string]: unknown } {
     options[s.kind === 'TPU' ? 'tpu_spec' : 'gpu_spec'] =
       `${s.count || '1'}x${s.accelerator}`;
   }
-  Object.assign(options, runtimeOptions(s.runtime));
+  Object.assign(options, runtimeOptions(s.runtime, s.flags));
   for (const [key, value] of [
     ['machine_type', s.machine],
     ['region', s.region],
@@ -107,6 +118,7 @@ class RunForm extends React.Component<IRunOptions, IState> {
       baseImage: '',
       xgroup: '',
       runtime: NO_RUNTIME,
+      flags: FALLBACK_FLAGS,
       config: initialConfig([]),
       choices: null,
       parameters: [],
@@ -126,6 +138,12 @@ class RunForm extends React.Component<IRunOptions, IState> {
         }
       );
       this.setState({ parameters, config: initialConfig(parameters) });
+    } catch (e) {
+      this.setState({ message: (e as Error).message });
+    }
+    try {
+      // The server's flags (a flag it adds shows here); an older server: this version's.
+      this.setState({ flags: (await labFlags()).flags });
     } catch (e) {
       this.setState({ message: (e as Error).message });
     }
@@ -225,7 +243,7 @@ class RunForm extends React.Component<IRunOptions, IState> {
               label="backend"
               name="backend"
               value={s.backend}
-              options={['vertex', 'local']}
+              options={choicesOf(s.flags, 'backend', ['vertex', 'local'])}
               empty="(from settings)"
               onChange={backend => this.update({ backend })}
             />
@@ -320,6 +338,7 @@ class RunForm extends React.Component<IRunOptions, IState> {
           </div>
         </div>
         <RuntimeFields
+          flags={s.flags}
           value={s.runtime}
           onChange={change =>
             this.update({ runtime: { ...s.runtime, ...change } })
@@ -335,6 +354,14 @@ class RunForm extends React.Component<IRunOptions, IState> {
         {s.preview && !s.message && runtimeSummary(s.preview.requests[0]) && (
           <div className="caliban-runtime-summary">
             runtime: {runtimeSummary(s.preview.requests[0])}
+          </div>
+        )}
+        {s.preview && !s.message && costText(s.preview.cost) && (
+          <div
+            className="caliban-cost"
+            title={s.preview.cost ? costSource(s.preview.cost) : ''}
+          >
+            cost: {costText(s.preview.cost)}
           </div>
         )}
         {s.preview && !s.message && (
