@@ -11,6 +11,7 @@ generated from the same file; its header carries the schema's digest, checked be
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -22,16 +23,43 @@ from support.api_schema import check_reply as check
 
 jsonschema = pytest.importorskip("jsonschema")
 
-TYPES = Path(__file__).resolve().parents[2] / "labextension" / "src" / "apitypes.ts"
+LAB = Path(__file__).resolve().parents[2] / "labextension" / "src"
+TYPES = LAB / "apitypes.ts"
+FLAGS_SCHEMA = json.loads(SCHEMA_PATH.with_name("flags.schema.json").read_text())
+#: The dialog's flags from a server without GET flags (an older one).
+FALLBACK = json.loads((LAB / "fallback-flags.json").read_text())
 
 
 def test_the_schema_is_valid_and_the_lab_types_are_generated_from_it():
     jsonschema.Draft7Validator.check_schema(SCHEMA)
     digest = hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()
-    stamped = re.search(r"schema sha256: ([0-9a-f]{64})", TYPES.read_text())
-    assert stamped and stamped.group(1) == digest, (
-        "labextension/src/apitypes.ts is not generated from the current api.schema.json: "
-        "run `jlpm build:types` in labextension/")
+    flags = hashlib.sha256(SCHEMA_PATH.with_name("flags.schema.json").read_bytes())
+    header = TYPES.read_text()
+    stale = ("labextension/src/apitypes.ts is not generated from the current schemas: run "
+             "`jlpm build:types` in labextension/")
+    assert re.search(r"\n \* schema sha256: ([0-9a-f]{64})", header).group(1) == digest, stale
+    assert re.search(r"flags schema sha256: ([0-9a-f]{64})", header).group(1) == \
+        flags.hexdigest(), stale
+
+
+async def test_the_dialogs_own_flags_are_the_servers(api):
+    """The flags the dialog falls back on follow the flag schema, and where the server
+    serves GET flags, each is a lab flag the server lists, with the same type and
+    choices."""
+    jsonschema.Draft202012Validator(FLAGS_SCHEMA).validate(FALLBACK)
+    assert all("lab" in f["surfaces"] for f in FALLBACK["flags"])
+    from caliban_jupyter.server.handlers import ROUTES
+
+    if "flags" not in [route for route, _ in ROUTES]:
+        pytest.skip("this server has no GET flags (the dialog uses its own flags)")
+    status, served = await api("GET", "flags")
+    assert status == 200
+    jsonschema.Draft202012Validator(FLAGS_SCHEMA).validate(served)
+    lab = {f["name"]: f for f in served["flags"] if "lab" in f["surfaces"]}
+    for flag in FALLBACK["flags"]:
+        assert flag["name"] in lab, flag["name"]
+        assert (flag["type"], flag["choices"]) == (lab[flag["name"]]["type"],
+                                                   lab[flag["name"]]["choices"])
 
 
 def test_the_schema_refuses_a_key_it_does_not_list(seeded):
@@ -81,7 +109,7 @@ async def test_the_dialog_routes_answer_as_the_schema_says(api, jp_root_dir, cal
         "options": {"backend": "local", "nogpu": True, "xgroup": "dry-contract",
                     "experiment_config": {"lr": [0.5, 0.01]}}})
     assert status == 200 and len(body["jobs"]) == 2, body
-    check(body, "IDryRun")
+    check(body, "IDryRun")  # with its cost object where the server estimates one
     status, body = await api("POST", "submissions", body={"notebook": "nb.ipynb",
                                                           "options": {"gpu_spec": "9xK1"}})
     assert status == 400
