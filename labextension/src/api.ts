@@ -1,6 +1,7 @@
 /**
  * The caliban server extension's REST API (/caliban/api/...): types and one request
- * function. The reply types come from the server's schema (apitypes.ts). Every call goes through JupyterLab's ServerConnection (token, XSRF, base URL).
+ * function. The reply types come from the server's schema (apitypes.ts). Every call
+ * goes through JupyterLab's ServerConnection (token, XSRF, base URL).
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';

@@ -1,7 +1,8 @@
 /**
  * The Run as job dialog's inputs: labelled selects and text fields, and the runtime
- * section, rendered from the server's flag schema (capacity, timeout, workers...). Values stay text: the server's dry run validates
- * them as `caliban cloud` does, so the dialog never repeats its rules.
+ * section, rendered from the server's flag schema (capacity, timeout, workers...).
+ * Values stay text: the server's dry run validates them as `caliban cloud` does, so the
+ * dialog never repeats its rules.
  */
 import React from 'react';
 
