@@ -256,12 +256,18 @@ class RunForm extends React.Component<IRunOptions, IState> {
                 onChange={project => this.update({ project })}
               />
             )}
-            <label className="caliban-field">
+            <div
+              className="caliban-field"
+              role="group"
+              aria-label="accelerator"
+            >
               <span>accelerator</span>
               <span className="caliban-kinds">
                 {(c ? c.kinds : ['GPU', 'TPU', 'none']).map(kind => (
                   <button
                     key={kind}
+                    type="button"
+                    aria-pressed={kind === s.kind}
                     className={`caliban-kind${kind === s.kind ? ' caliban-selected' : ''}`}
                     onClick={() =>
                       this.update({ kind, accelerator: '', count: '' }, true)
@@ -271,7 +277,7 @@ class RunForm extends React.Component<IRunOptions, IState> {
                   </button>
                 ))}
               </span>
-            </label>
+            </div>
             {s.kind !== 'none' && (
               <Select
                 label="type"

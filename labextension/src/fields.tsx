@@ -199,7 +199,11 @@ export function RuntimeFields(props: {
   return (
     <div className="caliban-dialog-runtime">
       {capacityFlags(runtime) && (
-        <label className="caliban-field caliban-capacity-field">
+        <div
+          className="caliban-field caliban-capacity-field"
+          role="group"
+          aria-label="capacity"
+        >
           <span>capacity</span>
           <span className="caliban-kinds">
             {CAPACITIES.map(capacity => (
@@ -217,7 +221,7 @@ export function RuntimeFields(props: {
               </button>
             ))}
           </span>
-        </label>
+        </div>
       )}
       {runtime
         .filter(flag => shown(flag, r, runtime))

@@ -311,16 +311,11 @@ export class CalibanModel {
   // -- notifications --------------------------------------------------------------------
 
   private announce(groups: IGroup[]): void {
-    const notices = decideNotices(
-      this.loaded ? this._seen : null,
-      groups,
-      this._shown
-    );
+    const notices = decideNotices(this.loaded ? this._seen : null, groups);
     for (const group of groups) {
       this._seen.set(group.xgroup, group);
     }
     for (const notice of notices) {
-      this._shown.add(notice.key);
       this.notifier.notice(notice, {
         show: () => {
           this.expand(notice.xgroup);
@@ -356,8 +351,6 @@ export class CalibanModel {
   private _groupsEtag: string | null = null;
   private _detailEtags = new Map<string, string>();
   /** Every group this tab saw, as last seen (never forgotten: a group that leaves the
-   * first page and comes back is not new). */
+   * first page and comes back is not new); each change is announced once. */
   private _seen = new Map<string, IGroup>();
-  /** The notices this tab showed (each once). */
-  private _shown = new Set<string>();
 }

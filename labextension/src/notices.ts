@@ -6,8 +6,9 @@
  * opened is not news. After that, every group is compared with what this tab last saw of
  * it, and a group it never saw (submitted after the lab opened, from anywhere on this
  * machine) is compared with an empty one: a sweep whose job fails before the next check,
- * or that finishes between two checks, is still announced. Each notice has a key, and a
- * tab shows a key once.
+ * or that finishes between two checks, is still announced. A notice is a change between
+ * two listings, and the model remembers each listing, so a tab announces each change
+ * once (a resubmitted group that finishes again is a new change).
  */
 import { IGroup } from './api';
 import { countsText } from './format';
@@ -15,7 +16,7 @@ import { countsText } from './format';
 export type NoticeKind = 'failed' | 'finished' | 'submission-failed';
 
 export interface INotice {
-  /** Shown once per tab. */
+  /** What changed (for tests and logs). */
   key: string;
   kind: NoticeKind;
   xgroup: string;
@@ -37,29 +38,22 @@ function failures(group: Pick<IGroup, 'counts'>): number {
 }
 
 /**
- * The notices ``groups`` call for, given what this tab saw before (``seen``, by xgroup)
- * and the keys it already showed. ``seen`` is ``null`` for the first listing (the
- * baseline: no notices).
+ * The notices ``groups`` call for, given what this tab last saw of each group
+ * (``seen``, by xgroup); ``null`` for the first listing (the baseline: no notices).
  */
 export function decideNotices(
   seen: Map<string, IGroup> | null,
-  groups: IGroup[],
-  shown: Set<string>
+  groups: IGroup[]
 ): INotice[] {
   if (seen === null) {
     return [];
   }
   const out: INotice[] = [];
-  const add = (notice: INotice) => {
-    if (!shown.has(notice.key)) {
-      out.push(notice);
-    }
-  };
+  const add = (notice: INotice) => out.push(notice);
   for (const group of groups) {
     const previous = seen.get(group.xgroup) || UNSEEN;
     const failed = failures(group);
     const newlyFailed = failed - failures(previous);
-    // A resubmitted group finishes again: its attempt (its counts) makes the key.
     const stamp = `${group.total}:${countsText(group.counts)}`;
     // A failed submission is finished with no jobs: its own notice says so.
     if (

@@ -221,6 +221,22 @@ describe('notifications', () => {
     ]);
   });
 
+  it('announces a resubmitted group that ends as before again', async () => {
+    server.groups = [group('g', { SUCCEEDED: 1, RUNNING: 1 })];
+    model.schedule(0);
+    await pass(0);
+    const sequence: { [state: string]: number }[] = [
+      { SUCCEEDED: 1, FAILED: 1 },
+      { SUCCEEDED: 1, RUNNING: 1 }, // job 2 resubmitted
+      { SUCCEEDED: 1, FAILED: 1 }
+    ];
+    for (const counts of sequence) {
+      server.groups = [group('g', counts)];
+      await pass(30);
+    }
+    expect(notifier.notices.map(n => n.kind)).toEqual(['finished', 'finished']);
+  });
+
   it("a notice's Show logs opens the failed job's log", async () => {
     server.groups = [];
     model.schedule(0);

@@ -11,50 +11,46 @@ function seen(...groups: IGroup[]): Map<string, IGroup> {
 
 describe('decideNotices', () => {
   it('the first listing is the baseline', () => {
-    expect(decideNotices(null, [group('g', { FAILED: 2 })], new Set())).toEqual(
-      []
-    );
+    expect(decideNotices(null, [group('g', { FAILED: 2 })])).toEqual([]);
   });
 
   it('a group never seen is compared with an empty one', () => {
-    const notices = decideNotices(
-      seen(),
-      [group('g', { FAILED: 1, SUCCEEDED: 1 })],
-      new Set()
-    );
+    const notices = decideNotices(seen(), [
+      group('g', { FAILED: 1, SUCCEEDED: 1 })
+    ]);
     expect(notices.map(n => [n.kind, n.message, n.failed])).toEqual([
       ['finished', 'Experiment group g finished: 1 SUCCEEDED, 1 FAILED', true]
     ]);
     expect(
-      decideNotices(seen(), [group('g', { SUCCEEDED: 2 })], new Set())[0]
+      decideNotices(seen(), [group('g', { SUCCEEDED: 2 })])[0]
     ).toMatchObject({ kind: 'finished', level: 'success', failed: false });
   });
 
   it('more failures are news; the same count is not', () => {
     const before = group('g', { RUNNING: 2, FAILED: 1 });
     const after = group('g', { RUNNING: 1, FAILED: 2 });
-    expect(
-      decideNotices(seen(before), [after], new Set()).map(n => n.message)
-    ).toEqual(['1 job of g FAILED']);
-    expect(decideNotices(seen(after), [after], new Set())).toEqual([]);
+    expect(decideNotices(seen(before), [after]).map(n => n.message)).toEqual([
+      '1 job of g FAILED'
+    ]);
+    expect(decideNotices(seen(after), [after])).toEqual([]);
   });
 
-  it('a key already shown is not shown again', () => {
+  it('a change is announced once: the next listing compares with this one', () => {
     const after = group('g', { RUNNING: 1, FAILED: 2 });
-    const [notice] = decideNotices(seen(), [after], new Set());
-    expect(decideNotices(seen(), [after], new Set([notice.key]))).toEqual([]);
+    expect(decideNotices(seen(), [after])).toHaveLength(1);
+    expect(decideNotices(seen(after), [after])).toEqual([]);
   });
 
-  it('a resubmitted group that finishes again is news again', () => {
-    const first = group('g', { SUCCEEDED: 1, FAILED: 1 });
-    const again = group('g', { SUCCEEDED: 2 });
-    const shown = new Set(
-      decideNotices(seen(), [first], new Set()).map(n => n.key)
-    );
+  it('a resubmitted group that finishes again, even as before, is news again', () => {
+    // Job 1 succeeded, job 2 failed; job 2 resubmitted fails again: the same counts.
     const running = group('g', { SUCCEEDED: 1, RUNNING: 1 });
-    expect(
-      decideNotices(seen(running), [again], shown).map(n => n.message)
-    ).toEqual(['Experiment group g finished: 2 SUCCEEDED']);
+    const finished = group('g', { SUCCEEDED: 1, FAILED: 1 });
+    const first = decideNotices(seen(running), [finished]);
+    const again = decideNotices(seen(running), [finished]);
+    expect(first.map(n => n.message)).toEqual([
+      'Experiment group g finished: 1 SUCCEEDED, 1 FAILED'
+    ]);
+    expect(again).toEqual(first);
   });
 
   it('a failed submission says why, once, and not also "finished"', () => {
@@ -90,16 +86,13 @@ describe('decideNotices', () => {
       }
     );
     expect(
-      decideNotices(seen(building), [failed], new Set()).map(n => [
-        n.kind,
-        n.message
-      ])
+      decideNotices(seen(building), [failed]).map(n => [n.kind, n.message])
     ).toEqual([
       [
         'submission-failed',
         'Submission of a.ipynb failed: docker is not running'
       ]
     ]);
-    expect(decideNotices(seen(failed), [failed], new Set())).toEqual([]);
+    expect(decideNotices(seen(failed), [failed])).toEqual([]);
   });
 });
