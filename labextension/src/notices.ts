@@ -38,6 +38,28 @@ function failures(group: Pick<IGroup, 'counts'>): number {
 }
 
 /**
+ * Finished as far as news goes. The server counts NOT_SUBMITTED as final, but every
+ * submission records its jobs NOT_SUBMITTED just before creating them: a group whose
+ * jobs are all NOT_SUBMITTED is being submitted (or its submission failed, which its
+ * submitter saw, and a lab submission's own notice says), and a lab submission still
+ * building or submitting is not finished whatever its records say.
+ */
+function finished(
+  group: Pick<IGroup, 'counts' | 'finished' | 'submission'>
+): boolean {
+  const states = Object.keys(group.counts);
+  const busy =
+    group.submission &&
+    ['building', 'submitting'].includes(group.submission.state);
+  return (
+    group.finished &&
+    !busy &&
+    states.length > 0 &&
+    states.some(s => s !== 'NOT_SUBMITTED')
+  );
+}
+
+/**
  * The notices ``groups`` call for, given what this tab last saw of each group
  * (``seen``, by xgroup); ``null`` for the first listing (the baseline: no notices).
  */
@@ -55,17 +77,12 @@ export function decideNotices(
     const failed = failures(group);
     const newlyFailed = failed - failures(previous);
     const stamp = `${group.total}:${countsText(group.counts)}`;
-    // A failed submission is finished with no jobs: its own notice says so.
-    if (
-      group.finished &&
-      !previous.finished &&
-      Object.keys(group.counts).length
-    ) {
+    if (finished(group) && !finished(previous)) {
       add({
         key: `finished:${group.xgroup}:${stamp}`,
         kind: 'finished',
         xgroup: group.xgroup,
-        level: failed ? 'warning' : 'success',
+        level: failed || group.counts.NOT_SUBMITTED ? 'warning' : 'success',
         message: `Experiment group ${group.xgroup} finished: ${countsText(group.counts)}`,
         failed: failed > 0
       });

@@ -53,6 +53,33 @@ describe('decideNotices', () => {
     expect(again).toEqual(first);
   });
 
+  it('a group being submitted (its jobs recorded NOT_SUBMITTED) is not finished', () => {
+    const pending = group('g', { NOT_SUBMITTED: 2 });
+    expect(pending.finished).toBe(true); // as the server says it
+    expect(decideNotices(seen(), [pending])).toEqual([]);
+    const submitting = group(
+      'g',
+      { SUCCEEDED: 1, NOT_SUBMITTED: 1 },
+      {
+        submission: {
+          state: 'submitting',
+          message: 'submitted 1 of 2',
+          notebook: 'a.ipynb',
+          submitted: 1,
+          total: 2,
+          error: null
+        }
+      }
+    );
+    expect(decideNotices(seen(pending), [submitting])).toEqual([]);
+    const running = group('g', { RUNNING: 2 });
+    const done = group('g', { SUCCEEDED: 2 });
+    expect(decideNotices(seen(pending), [running])).toEqual([]);
+    expect(decideNotices(seen(running), [done]).map(n => n.level)).toEqual([
+      'success'
+    ]);
+  });
+
   it('a failed submission says why, once, and not also "finished"', () => {
     const building = group(
       'g',
