@@ -29,14 +29,14 @@ function optionText(option: ICostOption, jobs: number): string {
   return `${name} ${usd(option.job_usd_per_hour)}/h per job${sweep}${most}`;
 }
 
-/** ``≈ on demand $3.67/h per job, $7.35/h for all 2 at once; Spot ...``, or null. */
+/** ``on demand $3.67/h per job, $7.35/h for all 2 at once; Spot ...``, or null. */
 export function costText(cost: ICost | undefined): string | null {
   if (!cost || !cost.options.length) {
     return null;
   }
   const chosen = cost.options.filter(o => o.strategy === cost.chosen);
   const shown = chosen.length ? chosen : cost.options;
-  return `≈ ${shown.map(o => optionText(o, cost.jobs)).join('; ')}`;
+  return shown.map(o => optionText(o, cost.jobs)).join('; ');
 }
 
 /** Where the figures come from, for the line's tooltip. */

@@ -367,7 +367,7 @@ class RunForm extends React.Component<IRunOptions, IState> {
             className="caliban-cost"
             title={s.preview.cost ? costSource(s.preview.cost) : ''}
           >
-            cost: {costText(s.preview.cost)}
+            estimated cost (list prices): {costText(s.preview.cost)}
           </div>
         )}
         {s.preview && !s.message && (

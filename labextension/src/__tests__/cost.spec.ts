@@ -39,7 +39,7 @@ describe('costText', () => {
     expect(
       costText(cost(null, [option('on-demand', 3.5), option('SPOT', 1.25)]))
     ).toBe(
-      '≈ on demand $3.50/h per job, $7.00/h for all 2 at once; ' +
+      'on demand $3.50/h per job, $7.00/h for all 2 at once; ' +
         'Spot $1.25/h per job, $2.50/h for all 2 at once'
     );
   });
@@ -47,7 +47,7 @@ describe('costText', () => {
   it('shows the chosen capacity only, with the most it can cost', () => {
     const spot = { ...option('SPOT', 1.25), max_usd: 5 };
     expect(costText(cost('SPOT', [spot]))).toBe(
-      '≈ Spot $1.25/h per job, $2.50/h for all 2 at once, at most $5.00'
+      'Spot $1.25/h per job, $2.50/h for all 2 at once, at most $5.00'
     );
   });
 
@@ -56,7 +56,7 @@ describe('costText', () => {
       'no price known for a3-megagpu-8g in us-central1 (prices as of 2026-12-08)';
     expect(
       costText(cost('FLEX_START', [option('FLEX_START', null, [unknown])]))
-    ).toBe(`≈ flex-start: ${unknown}`);
+    ).toBe(`flex-start: ${unknown}`);
     expect(costText(undefined)).toBeNull();
   });
 });
