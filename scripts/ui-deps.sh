@@ -35,8 +35,10 @@ if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   export YARN_CA_FILE_PATH="${YARN_CA_FILE_PATH:-/etc/ssl/certs/ca-certificates.crt}"
 fi
 built=caliban_jupyter/labextension/package.json
+# (the server's JSON schemas too: the extension's types are generated from them)
 if [ ! -f "$built" ] || [ -n "$(find labextension/src labextension/style labextension/schema \
-    labextension/package.json -newer "$built" -print -quit)" ]; then
+    caliban_jupyter/server/*.schema.json labextension/package.json -newer "$built" \
+    -print -quit)" ]; then
   log "building the JupyterLab extension (labextension/ changed)"
   (cd labextension && jlpm install >/dev/null && jlpm build >/dev/null)
 fi

@@ -1,91 +1,27 @@
 /**
  * The caliban server extension's REST API (/caliban/api/...): types and one request
- * function. Every call goes through JupyterLab's ServerConnection (token, XSRF, base URL).
+ * function. The reply types come from the server's schema (apitypes.ts). Every call
+ * goes through JupyterLab's ServerConnection (token, XSRF, base URL).
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-export interface ISubmissionState {
-  state: 'building' | 'submitting' | 'submitted' | 'failed';
-  message: string;
-  notebook: string;
-  submitted: number;
-  total: number;
-  error: string | null;
-}
-
-export interface IGroup {
-  xgroup: string;
-  backend: string;
-  project: string;
-  region: string;
-  created: string;
-  total: number;
-  counts: { [state: string]: number };
-  finished: boolean;
-  refreshed?: string | null;
-  refresh_error?: string | null;
-  submission?: ISubmissionState;
-}
-
-export interface IJob {
-  display_name: string;
-  xgroup: string;
-  index: number;
-  state: string;
-  backend: string;
-  region: string;
-  args: string[];
-  labels: { [key: string]: string };
-  machine: {
-    machineType?: string;
-    acceleratorType?: string;
-    acceleratorCount?: number | string;
-  };
-  resource_name: string | null;
-  created: string | null;
-  started: string | null;
-  ended: string | null;
-  error: string | null;
-  url: string | null;
-  /** A notebook job's executed notebook, once it ended (null for other jobs). */
-  notebook_url?: string | null;
-}
-
-export interface IGroupDetail extends IGroup {
-  jobs: IJob[];
-}
-
-export interface ICatalogChoices {
-  kinds: string[];
-  accelerators: string[];
-  hidden_accelerators: string[];
-  counts: number[];
-  machine_types: string[];
-  regions: string[];
-  catalog: { as_of: string };
-  /** The installed job services (the server's backend registry). */
-  backends: IBackendChoice[];
-}
-
-export interface IBackendChoice {
-  name: string;
-  title: string;
-  needs_project: boolean;
-  build_modes: string[];
-}
-
-export interface IDryRun {
-  xgroup: string;
-  image: string;
-  jobs: IJob[];
-  requests: unknown[];
-}
-
-export interface IParameter {
-  name: string;
-  value: string;
-}
+// The server's JSON, generated from caliban_jupyter/server/api.schema.json (the contract
+// test checks the server's replies against the same schema).
+export type {
+  ICatalogChoices,
+  ICost,
+  ICostOption,
+  IBackendChoice,
+  IDryRun,
+  IFlag,
+  IFlagsReply,
+  IGroup,
+  IGroupDetail,
+  IJob,
+  IParameter,
+  ISubmissionState
+} from './apitypes';
 
 /** A reply the server refused: its status and its one-line message. */
 export class ApiError extends Error {
@@ -106,12 +42,17 @@ export interface IConditional<T> {
 
 const settings = ServerConnection.makeSettings();
 
-function url(path: string, params?: { [key: string]: string | number }): string {
+function url(
+  path: string,
+  params?: { [key: string]: string | number }
+): string {
   let out = URLExt.join(settings.baseUrl, 'caliban', 'api', path);
   if (params) {
     const query = Object.entries(params)
       .filter(([, v]) => v !== '' && v !== undefined && v !== null)
-      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+      .map(
+        ([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`
+      )
       .join('&');
     if (query) {
       out += '?' + query;

@@ -6,8 +6,25 @@
 import { Dialog, ReactWidget } from '@jupyterlab/apputils';
 import React from 'react';
 
-import { ApiError, ICatalogChoices, IDryRun, IParameter, request } from './api';
-import { IRuntime, NO_RUNTIME, runtimeOptions, RuntimeFields, runtimeSummary, Select, Text } from './fields';
+import {
+  ApiError,
+  ICatalogChoices,
+  IDryRun,
+  IFlag,
+  IParameter,
+  request
+} from './api';
+import { costSource, costText } from './cost';
+import { choicesOf, FALLBACK_FLAGS, labFlags } from './flags';
+import {
+  IRuntime,
+  NO_RUNTIME,
+  runtimeOptions,
+  RuntimeFields,
+  runtimeSummary,
+  Select,
+  Text
+} from './fields';
 
 export interface IRunOptions {
   notebook: string;
@@ -34,6 +51,8 @@ interface IState {
   baseImage: string;
   xgroup: string;
   runtime: IRuntime;
+  /** The lab's flags (GET flags; this version's own from an older server). */
+  flags: IFlag[];
   config: string;
   choices: ICatalogChoices | null;
   parameters: IParameter[];
@@ -49,7 +68,7 @@ function initialConfig(parameters: IParameter[]): string {
   }
   const lines = parameters.map(p => `  //   ${p.name} = ${p.value}`).join('\n');
   return (
-    '{\n  // one job per combination of values; the notebook\'s parameters\n' +
+    "{\n  // one job per combination of values; the notebook's parameters\n" +
     '  // (its cell tagged "parameters") are:\n' +
     lines +
     '\n}\n'
@@ -71,7 +90,7 @@ export function optionsOf(s: IState): { [key: string]: unknown } {
     options[s.kind === 'TPU' ? 'tpu_spec' : 'gpu_spec'] =
       `${s.count || '1'}x${s.accelerator}`;
   }
-  Object.assign(options, runtimeOptions(s.runtime));
+  Object.assign(options, runtimeOptions(s.runtime, s.flags));
   for (const [key, value] of [
     ['machine_type', s.machine],
     ['region', s.region],
@@ -99,6 +118,7 @@ class RunForm extends React.Component<IRunOptions, IState> {
       baseImage: '',
       xgroup: '',
       runtime: NO_RUNTIME,
+      flags: FALLBACK_FLAGS,
       config: initialConfig([]),
       choices: null,
       parameters: [],
@@ -111,10 +131,19 @@ class RunForm extends React.Component<IRunOptions, IState> {
 
   async componentDidMount(): Promise<void> {
     try {
-      const { parameters } = await request<{ parameters: IParameter[] }>('parameters', {
-        params: { notebook: this.props.notebook }
-      });
+      const { parameters } = await request<{ parameters: IParameter[] }>(
+        'parameters',
+        {
+          params: { notebook: this.props.notebook }
+        }
+      );
       this.setState({ parameters, config: initialConfig(parameters) });
+    } catch (e) {
+      this.setState({ message: (e as Error).message });
+    }
+    try {
+      // The server's flags (a flag it adds shows here); an older server: this version's.
+      this.setState({ flags: (await labFlags()).flags });
     } catch (e) {
       this.setState({ message: (e as Error).message });
     }
@@ -172,7 +201,11 @@ class RunForm extends React.Component<IRunOptions, IState> {
         }
       } catch (e) {
         if (asked === this._asked) {
-          this.setState({ preview: null, message: (e as Error).message, checking: false });
+          this.setState({
+            preview: null,
+            message: (e as Error).message,
+            checking: false
+          });
         }
       }
     }, 400);
@@ -200,8 +233,9 @@ class RunForm extends React.Component<IRunOptions, IState> {
     return (
       <div className="caliban-dialog">
         <div className="caliban-dialog-notebook">
-          Run <b>{this.props.notebook}</b> as a job sweep: one job per experiment, each
-          running the notebook's code cells with its parameters set.
+          Run <b>{this.props.notebook}</b> as a job sweep: one job per
+          experiment, each running the notebook's code cells with its parameters
+          set.
         </div>
         <div className="caliban-dialog-grid">
           <div className="caliban-dialog-column">
@@ -209,12 +243,16 @@ class RunForm extends React.Component<IRunOptions, IState> {
               label="backend"
               name="backend"
               value={s.backend}
-              options={(c?.backends ?? []).map(b => b.name)}
+              options={choicesOf(
+                s.flags,
+                'backend',
+                (c?.backends ?? []).map(b => b.name)
+              )}
               empty="(from settings)"
               onChange={backend => this.update({ backend })}
             />
-            {(c?.backends ?? []).find(b => b.name === s.backend)?.needs_project !==
-              false && (
+            {(c?.backends ?? []).find(b => b.name === s.backend)
+              ?.needs_project !== false && (
               <Text
                 label="project"
                 name="project_id"
@@ -223,20 +261,28 @@ class RunForm extends React.Component<IRunOptions, IState> {
                 onChange={project => this.update({ project })}
               />
             )}
-            <label className="caliban-field">
+            <div
+              className="caliban-field"
+              role="group"
+              aria-label="accelerator"
+            >
               <span>accelerator</span>
               <span className="caliban-kinds">
                 {(c ? c.kinds : ['GPU', 'TPU', 'none']).map(kind => (
                   <button
                     key={kind}
+                    type="button"
+                    aria-pressed={kind === s.kind}
                     className={`caliban-kind${kind === s.kind ? ' caliban-selected' : ''}`}
-                    onClick={() => this.update({ kind, accelerator: '', count: '' }, true)}
+                    onClick={() =>
+                      this.update({ kind, accelerator: '', count: '' }, true)
+                    }
                   >
                     {kind}
                   </button>
                 ))}
               </span>
-            </label>
+            </div>
             {s.kind !== 'none' && (
               <Select
                 label="type"
@@ -244,7 +290,9 @@ class RunForm extends React.Component<IRunOptions, IState> {
                 value={s.accelerator}
                 options={c ? c.accelerators : []}
                 empty={s.kind === 'GPU' ? '(default: 1xP100)' : '(choose)'}
-                onChange={accelerator => this.update({ accelerator, count: '' }, true)}
+                onChange={accelerator =>
+                  this.update({ accelerator, count: '' }, true)
+                }
               />
             )}
             {s.kind !== 'none' && s.accelerator && (
@@ -301,8 +349,11 @@ class RunForm extends React.Component<IRunOptions, IState> {
           </div>
         </div>
         <RuntimeFields
+          flags={s.flags}
           value={s.runtime}
-          onChange={change => this.update({ runtime: { ...s.runtime, ...change } })}
+          onChange={change =>
+            this.update({ runtime: { ...s.runtime, ...change } })
+          }
         />
         <div className={`caliban-message${s.message ? ' caliban-error' : ''}`}>
           {s.message
@@ -314,6 +365,14 @@ class RunForm extends React.Component<IRunOptions, IState> {
         {s.preview && !s.message && runtimeSummary(s.preview.requests[0]) && (
           <div className="caliban-runtime-summary">
             runtime: {runtimeSummary(s.preview.requests[0])}
+          </div>
+        )}
+        {s.preview && !s.message && costText(s.preview.cost) && (
+          <div
+            className="caliban-cost"
+            title={s.preview.cost ? costSource(s.preview.cost) : ''}
+          >
+            estimated cost (list prices): {costText(s.preview.cost)}
           </div>
         )}
         {s.preview && !s.message && (
@@ -349,7 +408,9 @@ class RunForm extends React.Component<IRunOptions, IState> {
             disabled={!ok}
             onClick={() => void this.submit()}
           >
-            {s.submitting ? 'Submitting…' : `Submit ${n || ''} job${n === 1 ? '' : 's'}`}
+            {s.submitting
+              ? 'Submitting…'
+              : `Submit ${n || ''} job${n === 1 ? '' : 's'}`}
           </button>
         </div>
       </div>
@@ -361,7 +422,9 @@ class RunForm extends React.Component<IRunOptions, IState> {
 }
 
 /** Open the Run as job dialog for ``notebook``. */
-export function showRunDialog(options: Omit<IRunOptions, 'done'>): Promise<void> {
+export function showRunDialog(
+  options: Omit<IRunOptions, 'done'>
+): Promise<void> {
   const dialog = new Dialog<void>({
     title: 'Run as job',
     body: ReactWidget.create(

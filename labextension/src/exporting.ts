@@ -10,10 +10,17 @@ import { ServerConnection } from '@jupyterlab/services';
 import { ApiError } from './api';
 
 /** The export URL of ``path`` (a notebook path relative to the server root). */
-export function exportUrl(path: string, settings: ServerConnection.ISettings): string {
+export function exportUrl(
+  path: string,
+  settings: ServerConnection.ISettings
+): string {
   return (
-    URLExt.join(settings.baseUrl, 'nbconvert', 'caliban', URLExt.encodeParts(path)) +
-    '?download=true'
+    URLExt.join(
+      settings.baseUrl,
+      'nbconvert',
+      'caliban',
+      URLExt.encodeParts(path)
+    ) + '?download=true'
   );
 }
 
@@ -37,11 +44,18 @@ async function failure(response: Response): Promise<string> {
 /** The file name the server gives the download, or NOTEBOOK.zip. */
 function fileName(response: Response, path: string): string {
   const disposition = response.headers.get('Content-Disposition') || '';
-  const quoted = /filename\*=UTF-8''([^;]+)|filename="?([^";]+)"?/i.exec(disposition);
+  const quoted = /filename\*=UTF-8''([^;]+)|filename="?([^";]+)"?/i.exec(
+    disposition
+  );
   if (quoted) {
     return decodeURIComponent(quoted[1] || quoted[2]);
   }
-  return path.split('/').pop()!.replace(/\.ipynb$/, '') + '.zip';
+  return (
+    path
+      .split('/')
+      .pop()!
+      .replace(/\.ipynb$/, '') + '.zip'
+  );
 }
 
 /** Download ``path``'s job directory as a zip; resolves to the file name saved. */

@@ -1,9 +1,13 @@
 /**
  * The Run as job dialog's inputs: labelled selects and text fields, and the runtime
- * section (capacity, timeout, workers). Values stay text: the server's dry run validates
- * them as `caliban cloud` does, so the dialog never repeats its rules.
+ * section, rendered from the server's flag schema (capacity, timeout, workers...).
+ * Values stay text: the server's dry run validates them as `caliban cloud` does, so the
+ * dialog never repeats its rules.
  */
 import React from 'react';
+
+import { IFlag } from './api';
+import { labelOf, placeholderOf, runtimeFlags } from './flags';
 
 export function Select(props: {
   label: string;
@@ -25,7 +29,9 @@ export function Select(props: {
         onChange={e => props.onChange(e.target.value)}
       >
         {props.empty !== undefined && <option value="">{props.empty}</option>}
-        {!offered && <option value={props.value}>{props.value} ✗ not offered</option>}
+        {!offered && (
+          <option value={props.value}>{props.value} ✗ not offered</option>
+        )}
         {options.map(o => (
           <option key={o} value={o}>
             {o}
@@ -61,77 +67,151 @@ export type Capacity = 'on-demand' | 'Spot' | 'flex-start';
 
 export const CAPACITIES: Capacity[] = ['on-demand', 'Spot', 'flex-start'];
 
+/** The runtime section's values: the capacity choice, and every other flag's value by
+ * its name (text as typed, or a checkbox's boolean). */
 export interface IRuntime {
   capacity: Capacity;
-  maxWait: string;
-  timeout: string;
-  workers: string;
-  workerMachine: string;
-  workerGpu: string;
+  values: { [name: string]: string | boolean };
 }
 
-export const NO_RUNTIME: IRuntime = {
-  capacity: 'on-demand',
-  maxWait: '',
-  timeout: '',
-  workers: '',
-  workerMachine: '',
-  workerGpu: ''
-};
+export const NO_RUNTIME: IRuntime = { capacity: 'on-demand', values: {} };
+
+function text(r: IRuntime, name: string): string {
+  const value = r.values[name];
+  return typeof value === 'string' ? value.trim() : '';
+}
 
 /** Workers asked for: their machine and GPU fields apply only then. */
 function hasWorkers(r: IRuntime): boolean {
-  return r.workers.trim() !== '' && r.workers.trim() !== '0';
+  return text(r, 'workers') !== '' && text(r, 'workers') !== '0';
+}
+
+/** Flags that apply only with another choice: hidden (and never sent) otherwise. */
+const APPLIES: { [name: string]: (r: IRuntime) => boolean } = {
+  max_wait: r => r.capacity === 'flex-start',
+  worker_machine_type: hasWorkers,
+  worker_gpu_spec: hasWorkers
+};
+
+/** Spot and flex-start are one choice (capacity) when the server offers both. */
+function capacityFlags(flags: IFlag[]): boolean {
+  return ['spot', 'flex_start'].every(name => flags.some(f => f.name === name));
+}
+
+function shown(flag: IFlag, r: IRuntime, flags: IFlag[]): boolean {
+  if (
+    capacityFlags(flags) &&
+    (flag.name === 'spot' || flag.name === 'flex_start')
+  ) {
+    return false;
+  }
+  const applies = APPLIES[flag.name];
+  return !applies || applies(r);
 }
 
 /**
  * The runtime options as caliban cloud's flag keys. Spot and flex-start are one choice,
- * so the dialog cannot send both; a max wait is sent only with flex-start, worker
- * settings only with workers (hidden fields never change the job).
+ * so the dialog cannot send both; a flag that applies only with another choice (a max
+ * wait without flex-start, worker settings without workers) is never sent.
  */
-export function runtimeOptions(r: IRuntime): { [key: string]: unknown } {
+export function runtimeOptions(
+  r: IRuntime,
+  flags: IFlag[]
+): { [key: string]: unknown } {
   const options: { [key: string]: unknown } = {};
-  if (r.capacity === 'Spot') {
-    options.spot = true;
-  } else if (r.capacity === 'flex-start') {
-    options.flex_start = true;
-    if (r.maxWait.trim()) {
-      options.max_wait = r.maxWait.trim();
+  const runtime = runtimeFlags(flags);
+  if (capacityFlags(runtime)) {
+    if (r.capacity === 'Spot') {
+      options.spot = true;
+    } else if (r.capacity === 'flex-start') {
+      options.flex_start = true;
     }
   }
-  if (r.timeout.trim()) {
-    options.timeout = r.timeout.trim();
-  }
-  if (hasWorkers(r)) {
-    options.workers = r.workers.trim();
-    if (r.workerMachine.trim()) {
-      options.worker_machine_type = r.workerMachine.trim();
+  for (const flag of runtime) {
+    if (!shown(flag, r, runtime)) {
+      continue;
     }
-    if (r.workerGpu.trim()) {
-      options.worker_gpu_spec = r.workerGpu.trim();
+    const value = r.values[flag.name];
+    if (flag.type === 'bool') {
+      if (value === true) {
+        options[flag.name] = true;
+      }
+    } else if (text(r, flag.name)) {
+      options[flag.name] = text(r, flag.name);
     }
   }
   return options;
 }
 
-/** Capacity, max wait, timeout and worker pool inputs. */
+/** One runtime flag's input: a checkbox, a select of its choices, or a text field. */
+function FlagField(props: {
+  flag: IFlag;
+  value: string | boolean | undefined;
+  onChange: (value: string | boolean) => void;
+}): JSX.Element {
+  const { flag, value } = props;
+  if (flag.type === 'bool') {
+    return (
+      <label className="caliban-field" title={flag.help}>
+        <span>{labelOf(flag)}</span>
+        <input
+          type="checkbox"
+          name={flag.name}
+          checked={value === true}
+          onChange={e => props.onChange(e.target.checked)}
+        />
+      </label>
+    );
+  }
+  if (flag.type === 'choice' && flag.choices) {
+    return (
+      <Select
+        label={labelOf(flag)}
+        name={flag.name}
+        value={typeof value === 'string' ? value : ''}
+        options={flag.choices}
+        empty="(default)"
+        onChange={props.onChange}
+      />
+    );
+  }
+  return (
+    <label className="caliban-field" title={flag.help}>
+      <span>{labelOf(flag)}</span>
+      <input
+        name={flag.name}
+        value={typeof value === 'string' ? value : ''}
+        placeholder={placeholderOf(flag)}
+        onChange={e => props.onChange(e.target.value)}
+      />
+    </label>
+  );
+}
+
+/** The runtime flags the server lists for the lab (capacity, timeout, workers...). */
 export function RuntimeFields(props: {
+  flags: IFlag[];
   value: IRuntime;
   onChange: (change: Partial<IRuntime>) => void;
 }): JSX.Element {
   const r = props.value;
-  // Two rows under the main fields, each change in place: capacity, timeout and (with
-  // flex-start) max wait; then workers and (with workers) their machine and GPUs.
+  const runtime = runtimeFlags(props.flags);
   return (
     <div className="caliban-dialog-runtime">
-      <div className="caliban-runtime-row">
-        <label className="caliban-field">
+      {capacityFlags(runtime) && (
+        <div
+          className="caliban-field caliban-capacity-field"
+          role="group"
+          aria-label="capacity"
+        >
           <span>capacity</span>
           <span className="caliban-kinds">
             {CAPACITIES.map(capacity => (
               <button
                 key={capacity}
+                type="button"
                 data-capacity={capacity}
+                aria-pressed={capacity === r.capacity}
                 className={`caliban-kind caliban-capacity${
                   capacity === r.capacity ? ' caliban-selected' : ''
                 }`}
@@ -141,51 +221,20 @@ export function RuntimeFields(props: {
               </button>
             ))}
           </span>
-        </label>
-        <Text
-          label="timeout"
-          name="timeout"
-          value={r.timeout}
-          placeholder="(none), e.g. 90m, 2h, 1d"
-          onChange={timeout => props.onChange({ timeout })}
-        />
-        {r.capacity === 'flex-start' && (
-          <Text
-            label="max wait"
-            name="max_wait"
-            value={r.maxWait}
-            placeholder="e.g. 2h (0s: forever)"
-            onChange={maxWait => props.onChange({ maxWait })}
+        </div>
+      )}
+      {runtime
+        .filter(flag => shown(flag, r, runtime))
+        .map(flag => (
+          <FlagField
+            key={flag.name}
+            flag={flag}
+            value={r.values[flag.name]}
+            onChange={value =>
+              props.onChange({ values: { ...r.values, [flag.name]: value } })
+            }
           />
-        )}
-      </div>
-      <div className="caliban-runtime-row">
-        <Text
-          label="workers"
-          name="workers"
-          value={r.workers}
-          placeholder="0 (besides the chief)"
-          onChange={workers => props.onChange({ workers })}
-        />
-        {hasWorkers(r) && (
-          <Text
-            label="worker machine"
-            name="worker_machine_type"
-            value={r.workerMachine}
-            placeholder="(the chief's)"
-            onChange={workerMachine => props.onChange({ workerMachine })}
-          />
-        )}
-        {hasWorkers(r) && (
-          <Text
-            label="worker GPUs"
-            name="worker_gpu_spec"
-            value={r.workerGpu}
-            placeholder="(the chief's) or none"
-            onChange={workerGpu => props.onChange({ workerGpu })}
-          />
-        )}
-      </div>
+        ))}
     </div>
   );
 }
@@ -217,9 +266,13 @@ export function runtimeSummary(body: any): string {
       .slice(1)
       .map(pool => {
         const m = pool.machineSpec || {};
-        const gpu = m.acceleratorType ? ` + ${m.acceleratorCount}×${m.acceleratorType}` : '';
-        return `${pool.replicaCount} worker${Number(pool.replicaCount) === 1 ? '' : 's'} ` +
-          `(${m.machineType}${gpu})`;
+        const gpu = m.acceleratorType
+          ? ` + ${m.acceleratorCount}×${m.acceleratorType}`
+          : '';
+        return (
+          `${pool.replicaCount} worker${Number(pool.replicaCount) === 1 ? '' : 's'} ` +
+          `(${m.machineType}${gpu})`
+        );
       })
       .join(', ');
     parts.push(`1 chief + ${workers}`);

@@ -7,18 +7,33 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, Notification, ToolbarButton } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  Notification,
+  ToolbarButton
+} from '@jupyterlab/apputils';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
-import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import {
+  INotebookModel,
+  INotebookTracker,
+  NotebookPanel
+} from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { downloadIcon } from '@jupyterlab/ui-components';
 import { DisposableSet, IDisposable } from '@lumino/disposable';
 
 import { request } from './api';
-import { ISubmission, showRunDialog } from './dialog';
+import type { ISubmission } from './dialog';
 import { downloadJob } from './exporting';
+// The panel, its model and the notifications are built at activation (they poll from the
+// start, for the notifications), so these load with the plugin; the dialog loads when
+// first opened.
+// eslint-disable-next-line jupyter/prefer-lazy-imports
 import { CalibanModel } from './model';
+// eslint-disable-next-line jupyter/prefer-lazy-imports
+import { labNotifier } from './notifier';
+// eslint-disable-next-line jupyter/prefer-lazy-imports
 import { calibanIcon, CalibanPanel } from './panel';
 
 const PLUGIN_ID = 'caliban-jupyter:plugin';
@@ -30,9 +45,10 @@ namespace CommandIDs {
 }
 
 /** A "Run as job" button on every notebook's toolbar. */
-class RunButtonExtension
-  implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel>
-{
+class RunButtonExtension implements DocumentRegistry.IWidgetExtension<
+  NotebookPanel,
+  INotebookModel
+> {
   constructor(private app: JupyterFrontEnd) {}
 
   createNew(panel: NotebookPanel): IDisposable {
@@ -50,7 +66,8 @@ class RunButtonExtension
       className: 'caliban-export-button',
       icon: downloadIcon,
       label: 'Export as job',
-      tooltip: 'Download this notebook as a job directory (zip) for caliban cloud',
+      tooltip:
+        'Download this notebook as a job directory (zip) for caliban cloud',
       onClick: () =>
         void this.app.commands.execute(CommandIDs.exportAsJob, {
           path: panel.context.path
@@ -67,7 +84,8 @@ class RunButtonExtension
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'A live panel of experiment groups, and Run or Export as job for notebooks.',
+  description:
+    'A live panel of experiment groups, and Run or Export as job for notebooks.',
   autoStart: true,
   requires: [INotebookTracker],
   optional: [ICommandPalette, ISettingRegistry, IDefaultFileBrowser],
@@ -78,7 +96,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null,
     fileBrowser: IDefaultFileBrowser | null
   ) => {
-    const model = new CalibanModel();
+    const model = new CalibanModel(labNotifier);
     const panel = new CalibanPanel(model);
     app.shell.add(panel, 'left', { rank: 900 });
     model.onShowLogs = () => app.shell.activateById(panel.id);
@@ -87,12 +105,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (settingRegistry) {
       void settingRegistry.load(PLUGIN_ID).then(settings => {
         const apply = () => {
-          model.interval = Math.max(
-            0.5,
+          defaultBackend = String(
+            settings.get('defaultBackend').composite || ''
+          );
+          model.setInterval(
             Number(settings.get('refreshInterval').composite) || 3
           );
-          defaultBackend = String(settings.get('defaultBackend').composite || '');
-          model.schedule(0);
         };
         apply();
         settings.changed.connect(apply);
@@ -102,7 +120,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     /** The file browser's selected notebook, if any. */
     const selectedNotebook = (): string | null => {
       const selected = fileBrowser?.selectedItems().next();
-      return selected && !selected.done && selected.value.path.endsWith('.ipynb')
+      return selected &&
+        !selected.done &&
+        selected.value.path.endsWith('.ipynb')
         ? selected.value.path
         : null;
     };
@@ -115,7 +135,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
       // From the file browser's context menu the main area's notebook is still current:
       // the file right-clicked (selected by the click) is the one meant.
-      if (app.contextMenuHitTest(node => node.classList.contains('jp-DirListing-item'))) {
+      if (
+        app.contextMenuHitTest(node =>
+          node.classList.contains('jp-DirListing-item')
+        )
+      ) {
         const path = selectedNotebook();
         if (path) {
           return path;
@@ -141,38 +165,74 @@ const plugin: JupyterFrontEndPlugin<void> = {
       model.refresh();
       app.shell.activateById(panel.id);
       model.expand(reply.xgroup);
-      Notification.info(`Submitted ${body.notebook} as experiment group ${reply.xgroup}`, {
-        autoClose: 5000
-      });
+      Notification.info(
+        `Submitted ${body.notebook} as experiment group ${reply.xgroup}`,
+        {
+          autoClose: 5000
+        }
+      );
       return reply.xgroup;
     };
 
     app.commands.addCommand(CommandIDs.runAsJob, {
       label: 'Run as job…',
-      caption: 'Run a notebook as a job sweep on Vertex AI or the local emulator',
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            path: {
+              type: 'string',
+              description:
+                "the notebook's path (default: the file browser's selection or the current notebook)"
+            }
+          }
+        }
+      },
+      caption:
+        'Run a notebook as a job sweep on Vertex AI or the local emulator',
       icon: calibanIcon,
       isEnabled: () => true,
       execute: async args => {
         const path = notebookPath(args);
         if (!path) {
-          Notification.warning('Open or select a notebook to run it as a job.', {
-            autoClose: 5000
-          });
+          Notification.warning(
+            'Open or select a notebook to run it as a job.',
+            {
+              autoClose: 5000
+            }
+          );
           return;
         }
+        const { showRunDialog } = await import('./dialog');
         await showRunDialog({ notebook: path, defaultBackend, submit });
       }
     });
     app.commands.addCommand(CommandIDs.exportAsJob, {
       label: 'Export as job',
-      caption: 'Download a notebook as a job directory (zip) that caliban cloud submits',
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            path: {
+              type: 'string',
+              description:
+                "the notebook's path (default: the file browser's selection or the current notebook)"
+            }
+          }
+        }
+      },
+      caption:
+        'Download a notebook as a job directory (zip) that caliban cloud submits',
       icon: downloadIcon,
       execute: async args => {
         const path = notebookPath(args);
         if (!path) {
-          Notification.warning('Open or select a notebook to export it as a job.', {
-            autoClose: 5000
-          });
+          Notification.warning(
+            'Open or select a notebook to export it as a job.',
+            {
+              autoClose: 5000
+            }
+          );
           return;
         }
         // Export what is on screen: save the open notebook first.
@@ -192,6 +252,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand(CommandIDs.openPanel, {
       label: 'Show the Caliban panel',
+      describedBy: { args: { type: 'object', properties: {} } },
       execute: () => app.shell.activateById(panel.id)
     });
 
@@ -211,8 +272,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       palette.addItem({ command: CommandIDs.exportAsJob, category: 'Caliban' });
       palette.addItem({ command: CommandIDs.openPanel, category: 'Caliban' });
     }
-    // Checked once at start even if the panel is closed: notifications and the "server
-    // extension missing" message depend on it.
+    // Checked from the start, whether or not the panel is ever opened: the notifications
+    // (a group of this machine finished, a job failed) and the "server extension
+    // missing" message depend on it.
     model.schedule(0);
   }
 };

@@ -2,21 +2,24 @@
  * What the Caliban panel shows, kept fresh by polling the server with ETags.
  *
  * The server has one refresher for every tab; a poll here only reads what it recorded
- * (a 304 when nothing changed). While the panel is hidden, only the group list is checked,
- * slowly, so the notifications (a group finished, a job failed) still come.
+ * (a 304 when nothing changed). While the panel is hidden (or was never opened), only
+ * the group list is checked, ten times less often, so the notifications (a group
+ * finished, a job failed: see notices.ts) still come. A server that does not answer is
+ * asked again less and less often (back-off), and at the usual pace once it answers.
  */
-import { Notification } from '@jupyterlab/apputils';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
   ApiError,
   getIfChanged,
+  IConditional,
   IGroup,
   IGroupDetail,
   IJob,
   request,
   TERMINAL
 } from './api';
+import { decideNotices, INotice } from './notices';
 
 export interface ILogView {
   xgroup: string;
@@ -26,8 +29,41 @@ export interface ILogView {
   error: string | null;
 }
 
-/** Seconds between checks while the panel is hidden (notifications only). */
-const HIDDEN_INTERVAL = 30;
+/** The server calls the model makes (api.ts; a test passes its own). */
+export interface IModelApi {
+  getIfChanged<T>(path: string, etag: string | null): Promise<IConditional<T>>;
+  request<T>(
+    path: string,
+    options?: {
+      method?: string;
+      body?: unknown;
+      params?: { [key: string]: string | number };
+    }
+  ): Promise<T>;
+}
+
+/** How the model tells the user something (JupyterLab's notifications; a test records). */
+export interface INotifier {
+  notice(notice: INotice, actions: INoticeActions): void;
+  info(message: string): void;
+  error(message: string): void;
+}
+
+/** What a notice's buttons do. */
+export interface INoticeActions {
+  show: () => void;
+  showLogs: () => void;
+  resubmit: () => void;
+}
+
+/** How much less often the group list is checked while the panel is hidden, and at most
+ * how many seconds apart. */
+export const HIDDEN_FACTOR = 10;
+export const HIDDEN_MAX = 30;
+/** The longest wait between two checks of a server that does not answer. */
+export const BACKOFF_MAX = 60;
+
+const DEFAULT_API: IModelApi = { getIfChanged, request };
 
 export class CalibanModel {
   groups: IGroup[] = [];
@@ -42,8 +78,29 @@ export class CalibanModel {
   interval = 3;
   onShowLogs: (() => void) | null = null;
 
+  constructor(
+    readonly notifier: INotifier,
+    private api: IModelApi = DEFAULT_API
+  ) {}
+
   get changed(): ISignal<this, void> {
     return this._changed;
+  }
+
+  get visible(): boolean {
+    return this._visible;
+  }
+
+  /** Seconds until the next check: the setting while visible, less often while hidden,
+   * longer after each failed check (doubling, at most ``BACKOFF_MAX``). */
+  get delay(): number {
+    const base = this._visible
+      ? this.interval
+      : Math.min(this.interval * HIDDEN_FACTOR, HIDDEN_MAX);
+    if (!this._failures) {
+      return base;
+    }
+    return Math.min(base * 2 ** this._failures, Math.max(BACKOFF_MAX, base));
   }
 
   setVisible(visible: boolean): void {
@@ -51,9 +108,16 @@ export class CalibanModel {
     this.schedule(0);
   }
 
+  /** The refresh interval setting changed: the next check follows it. */
+  setInterval(seconds: number): void {
+    this.interval = Math.max(0.5, seconds);
+    this.schedule(0);
+  }
+
   /** Poll now (after an action or a submission). */
   refresh(): void {
     this._groupsEtag = null;
+    this._failures = 0;
     this.schedule(0);
   }
 
@@ -94,25 +158,22 @@ export class CalibanModel {
     jobs?: string[]
   ): Promise<IJob[]> {
     try {
-      const reply = await request<{ jobs: IJob[] }>(
+      const reply = await this.api.request<{ jobs: IJob[] }>(
         `groups/${encodeURIComponent(xgroup)}/${action}`,
         { method: 'POST', body: jobs ? { jobs } : {} }
       );
       const n = reply.jobs.length;
       const what = action === 'stop' ? 'asked to stop' : 'resubmitted';
-      Notification.info(
+      this.notifier.info(
         n
           ? `${xgroup}: ${what} ${n} job${n === 1 ? '' : 's'}`
-          : `${xgroup}: nothing to ${action}`,
-        { autoClose: 4000 }
+          : `${xgroup}: nothing to ${action}`
       );
       this._detailEtags.delete(xgroup);
       this.refresh();
       return reply.jobs;
     } catch (e) {
-      Notification.error(`${action} ${xgroup}: ${(e as Error).message}`, {
-        autoClose: 10000
-      });
+      this.notifier.error(`${action} ${xgroup}: ${(e as Error).message}`);
       return [];
     }
   }
@@ -147,7 +208,7 @@ export class CalibanModel {
     this._polling = true;
     try {
       await this.pollGroups();
-      if (this._visible && !this.missing) {
+      if (this._visible && !this.missing && !this._failures) {
         await Promise.all([...this.expanded].map(x => this.pollDetail(x)));
         await this.pollLog();
       }
@@ -158,26 +219,32 @@ export class CalibanModel {
       this._again = false;
       this.schedule(0);
     } else {
-      this.schedule(this._visible ? this.interval : HIDDEN_INTERVAL);
+      this.schedule(this.delay);
     }
   }
 
   private async pollGroups(): Promise<void> {
     try {
-      const reply = await getIfChanged<{ groups: IGroup[] }>(
+      const reply = await this.api.getIfChanged<{ groups: IGroup[] }>(
         'groups',
         this._groupsEtag
       );
       this.missing = false;
       this.error = null;
+      this._failures = 0;
       if (!reply.unchanged && reply.data) {
         this._groupsEtag = reply.etag;
-        this.notifyChanges(reply.data.groups);
+        this.announce(reply.data.groups);
         this.groups = reply.data.groups;
         // An expanded group whose summary changed has new jobs to show.
         for (const group of this.groups) {
           const detail = this.details.get(group.xgroup);
-          if (detail && JSON.stringify(detail.counts) !== JSON.stringify(group.counts)) {
+          if (
+            detail &&
+            (JSON.stringify(detail.counts) !== JSON.stringify(group.counts) ||
+              JSON.stringify(detail.submission) !==
+                JSON.stringify(group.submission))
+          ) {
             this._detailEtags.delete(group.xgroup);
           }
         }
@@ -185,6 +252,7 @@ export class CalibanModel {
     } catch (e) {
       this.missing = e instanceof ApiError && e.status === 404;
       this.error = this.missing ? null : (e as Error).message;
+      this._failures += 1;
     }
     this.loaded = true;
     this._changed.emit();
@@ -196,7 +264,7 @@ export class CalibanModel {
       return; // a finished group changes only through an action (which clears its ETag)
     }
     try {
-      const reply = await getIfChanged<IGroupDetail>(
+      const reply = await this.api.getIfChanged<IGroupDetail>(
         `groups/${encodeURIComponent(xgroup)}`,
         this._detailEtags.get(xgroup) || null
       );
@@ -218,7 +286,7 @@ export class CalibanModel {
       return;
     }
     try {
-      const reply = await request<{ text: string }>(
+      const reply = await this.api.request<{ text: string }>(
         `jobs/${encodeURIComponent(log.job)}/logs`,
         { params: { tail: 500, xgroup: log.xgroup } }
       );
@@ -242,67 +310,30 @@ export class CalibanModel {
 
   // -- notifications --------------------------------------------------------------------
 
-  private notifyChanges(groups: IGroup[]): void {
-    if (!this.loaded) {
-      return; // the first listing is the baseline, not news
-    }
-    const before = new Map(this.groups.map(g => [g.xgroup, g]));
+  private announce(groups: IGroup[]): void {
+    const notices = decideNotices(this.loaded ? this._seen : null, groups);
     for (const group of groups) {
-      const previous = before.get(group.xgroup);
-      if (!previous) {
-        continue;
-      }
-      const failed = (group.counts.FAILED || 0) - (previous.counts.FAILED || 0);
-      if (failed > 0) {
-        this.notifyFailed(group, failed);
-      }
-      if (!previous.finished && group.finished && group.total > 0) {
-        const summary = Object.entries(group.counts)
-          .map(([state, n]) => `${n} ${state}`)
-          .join(', ');
-        const notify = group.counts.FAILED ? Notification.warning : Notification.success;
-        notify(`Experiment group ${group.xgroup} finished: ${summary}`, {
-          autoClose: 8000,
-          actions: [
-            {
-              label: 'Show',
-              callback: () => this.expand(group.xgroup)
-            }
-          ]
-        });
-      }
-      const was = previous.submission?.state;
-      if (group.submission?.state === 'failed' && was !== 'failed') {
-        Notification.error(
-          `Submission of ${group.submission.notebook} failed: ${group.submission.error}`,
-          { autoClose: false }
-        );
-      }
+      this._seen.set(group.xgroup, group);
     }
-  }
-
-  private notifyFailed(group: IGroup, n: number): void {
-    Notification.error(
-      `${n} job${n === 1 ? '' : 's'} of ${group.xgroup} FAILED`,
-      {
-        autoClose: 15000,
-        actions: [
-          {
-            label: 'Show logs',
-            callback: () => void this.showFailedLogs(group.xgroup)
-          },
-          {
-            label: 'Resubmit',
-            callback: () => void this.act(group.xgroup, 'resubmit')
+    for (const notice of notices) {
+      this.notifier.notice(notice, {
+        show: () => {
+          this.expand(notice.xgroup);
+          if (this.onShowLogs) {
+            this.onShowLogs();
           }
-        ]
-      }
-    );
+        },
+        showLogs: () => void this.showFailedLogs(notice.xgroup),
+        resubmit: () => void this.act(notice.xgroup, 'resubmit')
+      });
+    }
   }
 
   private async showFailedLogs(xgroup: string): Promise<void> {
     this.expand(xgroup);
-    const detail = await request<IGroupDetail>(`groups/${encodeURIComponent(xgroup)}`);
+    const detail = await this.api.request<IGroupDetail>(
+      `groups/${encodeURIComponent(xgroup)}`
+    );
     this.details.set(xgroup, detail);
     const failed = detail.jobs.find(j => j.state === 'FAILED');
     if (failed) {
@@ -316,6 +347,10 @@ export class CalibanModel {
   private _polling = false;
   private _again = false;
   private _disposed = false;
+  private _failures = 0;
   private _groupsEtag: string | null = null;
   private _detailEtags = new Map<string, string>();
+  /** Every group this tab saw, as last seen (never forgotten: a group that leaves the
+   * first page and comes back is not new); each change is announced once. */
+  private _seen = new Map<string, IGroup>();
 }

@@ -46,17 +46,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, deadline: float) -> None:
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
-
 def check_png(path: Path) -> None:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -139,25 +128,51 @@ def jupyter_server(module: str, root: Path, config: Path, env: dict[str, str],
     (notification / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     app = {"jupyterlab": "LabApp", "notebook": "JupyterNotebookApp"}[module]
-    port, token = free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     log = open(root.parent / f"{module}.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [sys.executable, "-m", module, f"--port={port}", "--no-browser",
-         f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
-         f"--{app}.user_settings_dir={config / 'settings'}",
-         f"--{app}.workspaces_dir={config / 'workspaces'}", *args],
-        cwd=root, env={**env, "JUPYTER_CONFIG_DIR": str(config)},
-        stdout=log, stderr=subprocess.STDOUT)
+    server = None
     try:
-        wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", time.monotonic() + 90)
+        # The free port can be taken by another process before the server binds it: the
+        # server then exits (no retries on other ports, whose URL we would not know) and
+        # starts again on a new one.
+        for _attempt in range(5):
+            port = free_port()
+            server = subprocess.Popen(
+                [sys.executable, "-m", module, f"--port={port}", "--no-browser",
+                 "--ServerApp.port_retries=0",
+                 f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
+                 f"--{app}.user_settings_dir={config / 'settings'}",
+                 f"--{app}.workspaces_dir={config / 'workspaces'}", *args],
+                cwd=root, env={**env, "JUPYTER_CONFIG_DIR": str(config)},
+                stdout=log, stderr=subprocess.STDOUT)
+            if wait_server(server, f"http://127.0.0.1:{port}/api/status?token={token}",
+                           time.monotonic() + 90):
+                break
+        else:
+            pytest.fail(f"{module} did not start: see {log.name}", pytrace=False)
         yield {"url": f"http://127.0.0.1:{port}", "token": token, "root": root}
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
         log.close()
+
+
+def wait_server(server: subprocess.Popen, url: str, deadline: float) -> bool:
+    """True once ``url`` answers; False if the server exited first (its port was taken)."""
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except (urllib.error.URLError, OSError):
+            if server.poll() is not None:
+                return False
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")

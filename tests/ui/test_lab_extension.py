@@ -10,18 +10,29 @@ scripts/services.sh (Docker engine, base image).
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import zipfile
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from support.api_schema import check_reply
 
 from .conftest import DOCS, check_png, jupyter_server
 
 pytestmark = [pytest.mark.ui, pytest.mark.docker, pytest.mark.kernel]
 
 CONFIG = '{\n  // one job per learning rate\n  "learning_rate": [0.1, 0.01]\n}'
+#: A sweep whose job with fail=1 fails at once and whose other job prints a line a second.
+SWEEP = """\
+import time
+if fail:
+    raise RuntimeError('the loss diverged at step 3')
+for step in range(steps):
+    print(f'step {step}: loss {1 / (step + 1):.4f}', flush=True)
+    time.sleep(1)
+"""
 APP = "window.jupyterapp"
 
 
@@ -46,6 +57,7 @@ def lab(tmp_path_factory, ui_env):
              "import time\nprint('START', flush=True)\ntime.sleep(seconds)", parameters=True)
     notebook(root / "export_me.ipynb", "epochs = 2", "print('EXPORTED', epochs)",
              parameters=True)
+    notebook(root / "sweep.ipynb", "fail = 0\nsteps = 600", SWEEP, parameters=True)
     with jupyter_server("jupyterlab", root, tmp_path_factory.mktemp("lab-ext-config"),
                         ui_env) as server:
         yield server
@@ -176,9 +188,9 @@ def test_run_as_job_from_the_toolbar(lab, page):
     page.mouse.down()
     page.mouse.move(handle["x"] + 260, handle["y"] + 300, steps=5)
     page.mouse.up()
-    page.screenshot(path=str(DOCS / "lab-panel.png"),
+    page.screenshot(path=str(DOCS / "lab-panel-wide.png"),
                     clip={"x": 0, "y": 0, "width": 1200, "height": 560})
-    check_png(DOCS / "lab-panel.png")
+    check_png(DOCS / "lab-panel-wide.png")
 
 
 def test_a_job_submitted_from_a_kernel_cell_appears_by_itself(lab, page):
@@ -242,6 +254,15 @@ def submit(lab, body: dict) -> dict:
         f"{lab['url']}/caliban/api/submissions", data=json.dumps(body).encode(),
         method="POST", headers={"Authorization": f"token {lab['token']}"})
     with urllib.request.urlopen(request, timeout=60) as response:
+        reply = json.loads(response.read())
+    check_reply(reply, "ISubmissionReply")  # the contract the lab's types come from
+    return reply
+
+
+def get(lab, path: str) -> dict:
+    request = urllib.request.Request(f"{lab['url']}/caliban/api/{path}",
+                                     headers={"Authorization": f"token {lab['token']}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
 
@@ -256,11 +277,180 @@ def test_stop_a_running_job_from_the_panel(lab, page):
     group(page, "lab-stop").locator(".caliban-group-head").click()  # expand
     wait_states(page, "lab-stop", "RUNNING", 1)
     job = group(page, "lab-stop").locator(".caliban-job").first
-    assert job.locator(".caliban-resubmit").is_disabled()
-    job.locator(".caliban-stop").click()
+    # Only what applies is offered: a running job can be stopped, not resubmitted.
+    assert job.locator(".caliban-resubmit").count() == 0
+    job.get_by_role("button", name="Stop job 1 of lab-stop").click()
     wait_states(page, "lab-stop", "CANCELLED", 1, timeout=120_000)
-    assert job.locator(".caliban-stop").is_disabled()
-    assert job.locator(".caliban-resubmit").is_enabled()
+    assert job.locator(".caliban-stop").count() == 0
+    assert job.get_by_role("button", name="Resubmit job 1 of lab-stop").is_enabled()
+
+
+def command(page, name: str, args: dict | None = None) -> None:
+    """Run a JupyterLab command (what it returns, often a widget, stays in the page)."""
+    page.evaluate(f"{APP}.commands.execute({json.dumps(name)}, {json.dumps(args or {})})"
+                  ".then(() => null)")
+
+
+REFRESH_INPUT = "#jp-SettingsEditor-caliban-jupyter\\:plugin_refreshInterval"
+
+
+def set_refresh_interval(page, seconds: float) -> None:
+    """Type ``seconds`` into the Settings Editor's Caliban form, as a person does."""
+    command(page, "settingeditor:open", {"query": "Caliban"})
+    field = page.locator(REFRESH_INPUT)
+    field.wait_for(timeout=30_000)
+    field.fill(str(seconds))
+    field.press("Tab")
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def checks(page, requests: list[tuple[float, str]], since: float, n: int) -> list[float]:
+    """The times of the first ``n`` checks of the group list (GET groups) after ``since``,
+    waiting for them (in the page: its events are recorded while Playwright waits)."""
+    deadline = time.monotonic() + 120
+    while True:
+        times = [t for t, url in list(requests)
+                 if t > since and url.split("?")[0].endswith("/caliban/api/groups")]
+        if len(times) >= n:
+            return times[:n]
+        assert time.monotonic() < deadline, f"only {len(times)} checks since the change"
+        page.wait_for_timeout(250)
+
+
+def no_overflow(page) -> bool:
+    """Nothing in the panel runs past its right edge (no horizontal scrolling)."""
+    return page.evaluate("(() => { const p = document.querySelector('#caliban-panel');"
+                         " return p.scrollWidth <= p.clientWidth; })()")
+
+
+def test_a_failure_is_notified_with_the_panel_closed_and_a_log_is_followed(lab, page):
+    """A fresh tab whose Caliban panel was never opened: a sweep submitted after the lab
+    opened has a job fail, and a notification says so (the group was never seen before);
+    its *Show logs* opens the panel at the error. The running job's log follows its
+    lines; the refresh interval set in the Settings Editor sets the pace of the checks.
+    Screenshots of the panel at its default width go to docs/."""
+    requests: list[tuple[float, str]] = []
+    page.on("request", lambda r: requests.append((time.monotonic(), r.url))
+            if "/caliban/api/groups" in r.url else None)
+    page.goto(f"{lab['url']}/lab?reset&token={lab['token']}")  # no restored panel
+    page.wait_for_function(f"{APP} && {APP}.commands.hasCommand('caliban:open-panel')",
+                           timeout=90_000)
+    page.evaluate(f"{APP}.restored.then(() => true)")
+    panel = page.locator("#caliban-panel")
+    assert panel.is_hidden()
+    # Closed, the panel checks ten times less often than the setting: 1 s -> 10 s.
+    set_refresh_interval(page, 1)
+    changed = time.monotonic()
+    reply = submit(lab, {"notebook": "sweep.ipynb", "options": {
+        "backend": "local", "nogpu": True, "xgroup": "lab-mixed",
+        "experiment_config": {"fail": [1, 0]}}})
+    assert reply["xgroup"] == "lab-mixed"
+    # While it builds, the group is listed with its submission's state (the contract).
+    building = get(lab, "groups")
+    check_reply(building, "IGroupsReply")
+    assert building["groups"][0]["submission"]["notebook"] == "sweep.ipynb"
+    toast = page.locator(".Toastify__toast", has_text="1 job of lab-mixed FAILED")
+    toast.wait_for(timeout=600_000)
+    assert panel.is_hidden()  # announced without the panel ever being open
+    # The hidden pace: after the check the setting change made at once, 10 s apart.
+    hidden = checks(page, requests, changed, 3)
+    assert panel.is_hidden()
+    assert min(gaps(hidden[1:])) >= 9.5, gaps(hidden)
+    toast.get_by_role("button", name="Show logs").click()
+    panel.wait_for(state="visible", timeout=30_000)
+    log = page.locator(".caliban-log")
+    page.wait_for_function("document.querySelector('.caliban-log-text') && document"
+                           ".querySelector('.caliban-log-text').innerText"
+                           ".includes('diverged')", timeout=60_000)
+    assert "job 1" in log.locator(".caliban-log-title").inner_text()
+    assert "--fail 1" in log.locator(".caliban-log-title").inner_text()
+
+    # The layout at the default width: each job by its index and args, the common
+    # prefix of their names once, the error one line until expanded, nothing cut.
+    box = panel.bounding_box()
+    assert box["width"] < 300, box  # the side panel's default width, not widened
+    mixed = group(page, "lab-mixed")
+    wait_states(page, "lab-mixed", "RUNNING", 1)
+    jobs = mixed.locator(".caliban-job")
+    prefix = mixed.locator(".caliban-jobs-prefix").inner_text().removesuffix("n")
+    assert prefix and all(prefix not in jobs.nth(i).locator(".caliban-job-title").inner_text()
+                          for i in range(2))
+    failed = mixed.locator(".caliban-job:has(.caliban-state-FAILED)")
+    assert failed.locator(".caliban-job-args").inner_text() == "--fail 1"
+    summary = failed.locator(".caliban-job-error summary")
+    assert summary.bounding_box()["height"] < 25  # one line
+    assert not failed.locator(".caliban-job-error-text").is_visible()
+    summary.focus()
+    page.keyboard.press("Enter")  # keyboard: expand the error
+    failed.locator(".caliban-job-error-text").wait_for(state="visible", timeout=5_000)
+    assert "diverged" in failed.locator(".caliban-job-error-text").inner_text()
+    assert no_overflow(page)
+    # Every action is a button named for what it does, reachable from the keyboard;
+    # the group's actions are in their own group, apart from each job's.
+    buttons = panel.locator("button")
+    for i in range(buttons.count()):
+        b = buttons.nth(i)
+        name = b.get_attribute("aria-label") or b.inner_text()
+        assert len(name.strip()) > 3 and not any(c in name for c in "■↻≣✕"), name
+        assert b.evaluate("e => e.tabIndex") >= 0
+    actions = mixed.locator(".caliban-group-actions")
+    assert actions.get_attribute("aria-label") == "Actions on group lab-mixed"
+    assert actions.get_by_role("button", name="Stop every running job of lab-mixed").count()
+    assert failed.get_by_role("button", name="Resubmit job 1 of lab-mixed").count()
+
+    # Following a running job's log: its lines appear while it runs.
+    running = mixed.locator(".caliban-job:has(.caliban-state-RUNNING)")
+    running.get_by_role("button", name="Show the log of job 2 of lab-mixed").focus()
+    page.keyboard.press("Enter")
+    text = page.locator(".caliban-log-text")
+    page.wait_for_function("document.querySelector('.caliban-log-text').innerText"
+                           ".includes('step 1:')", timeout=120_000)
+    assert "following" in log.locator(".caliban-log-title").inner_text()
+    seen = len(text.inner_text().splitlines())
+    page.wait_for_function("document.querySelector('.caliban-log-text').innerText"
+                           f".split('\\n').filter(l => l.startsWith('step')).length > {seen + 2}",
+                           timeout=60_000)
+    assert no_overflow(page)
+    DOCS.mkdir(exist_ok=True)
+    summary.click()  # collapsed again: the error as one line
+    command(page, "docmanager:open", {"path": "sweep.ipynb"})
+    page.locator(".jp-Notebook:visible").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(500)  # the notebook's first paint
+    page.screenshot(path=str(DOCS / "lab-panel.png"),
+                    clip={"x": 0, "y": 0, "width": 760, "height": 640})
+    check_png(DOCS / "lab-panel.png")
+
+    # The refresh interval setting sets the pace of the visible panel's checks.
+    def pace(seconds: float, n: int) -> list[float]:
+        set_refresh_interval(page, seconds)
+        # The first check after the change is at once; the n gaps after it follow it.
+        return gaps(checks(page, requests, time.monotonic(), n + 2)[1:])
+
+    command(page, "caliban:open-panel")
+    fast = pace(1, 5)
+    slow = pace(4, 3)
+    assert min(fast) >= 0.95 and min(slow) >= 3.95, (fast, slow)
+    assert sorted(slow)[len(slow) // 2] > 2 * sorted(fast)[len(fast) // 2], (fast, slow)
+
+    # The group's own action: stop the sweep (after a confirmation).
+    mixed.get_by_role("button", name="Stop every running job of lab-mixed").click()
+    page.locator(".jp-Dialog button:has-text('Stop')").click()
+    wait_states(page, "lab-mixed", "CANCELLED", 1, timeout=120_000)
+    # Once per tab: dozens of checks later, the failure was not announced again (its
+    # notification went when Show logs was clicked) and the end of the group is
+    # announced once (the notification center lists the tab's notifications).
+    command(page, "apputils:display-notifications")
+    center = page.locator(".jp-Notification-List")
+    center.locator(".Toastify__toast", has_text="lab-mixed finished").wait_for(
+        timeout=60_000)
+    assert center.locator(".Toastify__toast", has_text="lab-mixed FAILED").count() == 0
+    finished = center.locator(".Toastify__toast", has_text="lab-mixed finished")
+    assert finished.count() == 1
+    assert "1 FAILED, 1 CANCELLED" in finished.inner_text()
+    set_refresh_interval(page, 3)
 
 
 def test_the_panel_says_when_the_server_extension_is_missing(tmp_path_factory, ui_env, page):
