@@ -3,6 +3,14 @@ proxy for loopback, whatever the shell that started pytest had set.
 
 A test that needs another home sets ``CALIBAN_HOME`` with ``monkeypatch`` (tests/server
 does, per test); that wins for the test's duration.
+
+Under pytest-xdist (scripts/test.sh runs ``-n 4 --dist loadgroup``) each worker is its own
+process with its own home, so its own emulator (started once, by the first test that asks).
+Tests run in parallel by default; the tests of a module in tests/integration, tests/kernel
+or tests/ui go to one worker, in order (an ``xdist_group`` named after the module), so a
+module-scoped image, kernel or browser is made once and its tests never race each other.
+A test that must share a worker with another module's tests marks itself
+``@pytest.mark.xdist_group("name")``.
 """
 
 from __future__ import annotations
@@ -32,6 +40,27 @@ def pytest_configure(config: pytest.Config) -> None:
     for var in ("NO_PROXY", "no_proxy"):
         os.environ[var] = "127.0.0.1,localhost"
     os.environ.setdefault("CALIBAN_TEST_BASE_IMAGE", BASE_IMAGE)
+
+
+#: Fixtures that say what a test needs, whatever its marks: the quick subset
+#: (``-m "not docker and not kernel and not ui"``) leaves it out.
+NEEDS = {"docker_client": "docker", "registry": "docker", "base_image": "docker",
+         "kernel_env": "kernel", "workdir": "kernel", "ui_env": "ui", "page": "ui"}
+#: Directories whose modules run each on one worker (see the module docstring).
+GROUPED = ("integration", "kernel", "ui")
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by the marks added here
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        for fixture, mark in NEEDS.items():
+            if fixture in getattr(item, "fixturenames", ()) and not item.get_closest_marker(mark):
+                item.add_marker(mark)
+        rel = item.path.relative_to(tests) if item.path.is_relative_to(tests) else None
+        if (rel is not None and rel.parts[0] in GROUPED
+                and not item.get_closest_marker("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(rel.with_suffix("").as_posix()))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
