@@ -28,6 +28,6 @@ printf '[test] set-up took %d s\n' $((SECONDS - start)) >&2
 start=$SECONDS
 status=0
 .venv/bin/python -m pytest -q -p no:cacheprovider -n "${CALIBAN_TEST_WORKERS:-4}" \
-  --dist loadgroup "${quick[@]}" "$@" || status=$?
+  "${quick[@]}" "$@" || status=$?
 printf '[test] the tests took %d s\n' $((SECONDS - start)) >&2
 exit "$status"
