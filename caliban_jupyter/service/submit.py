@@ -200,7 +200,7 @@ def submit_sweep(
     *,
     xgroup: str,
     progress: Progress = ignore,
-    max_workers: int = 8,
+    max_workers: int = 32,
     rate_per_minute: float | None = None,
     retry: RetryPolicy | None = None,
     verify: bool = True,
@@ -214,7 +214,9 @@ def submit_sweep(
     backend, history
         Where jobs go and where they are recorded.
     max_workers
-        Concurrent create calls.
+        Concurrent create calls. Each spends most of its time waiting on the service (a
+        round trip of tens of ms to Vertex), so many overlap on one core; quotas are kept
+        by ``rate_per_minute`` and the retry of 429s, not by this.
     rate_per_minute
         Creates allowed per minute per region (``None``: unlimited; 429s are retried).
     retry
