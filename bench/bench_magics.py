@@ -160,27 +160,32 @@ for i in range(runs):
     for job in bodies:
         client.create_custom_job(parent=parent, custom_job=job, timeout=30, retry=None)
     floors.append(time.perf_counter() - t)
-profile = cProfile.Profile()
-t = time.perf_counter()
-profile.enable()
-magic()
-profile.disable()
-total = time.perf_counter() - t
-profile.dump_stats(str(work / "warm-cell.prof"))
-stats = pstats.Stats(profile).stats
-def cum(path, name):
-    return sum(v[3] for (f, _, n), v in stats.items() if f.endswith(path) and n == name)
-parts = {}
-for label, where in PARTS:
-    if where[0][1] == "<preflight>":
-        # execute()'s own listing: every listing but the verifying one inside submit_sweep
-        parts[label] = cum("backends/vertex.py", "_list") - cum("service/submit.py", "_verify")
-    else:
-        parts[label] = sum(cum(p, n) for p, n in where)
-magic_total = cum("notebook/magics.py", "caliban_cloud")
-parts["other: progress bars, the Sweep, argument parsing"] = max(
-    0.0, magic_total - sum(parts.values()))
-parts["display: IPython shows the Sweep (text and HTML)"] = total - magic_total
+def profiled(i):
+    profile = cProfile.Profile()
+    t = time.perf_counter()
+    profile.enable()
+    magic()
+    profile.disable()
+    total = time.perf_counter() - t
+    profile.dump_stats(str(work / f"warm-cell-{i}.prof"))
+    stats = pstats.Stats(profile).stats
+    def cum(path, name):
+        return sum(v[3] for (f, _, n), v in stats.items() if f.endswith(path) and n == name)
+    parts = {}
+    for label, where in PARTS:
+        if where[0][1] == "<preflight>":
+            # execute()'s own listing: every listing but the verifying one in submit_sweep
+            parts[label] = cum("backends/vertex.py", "_list") - cum("service/submit.py", "_verify")
+        else:
+            parts[label] = sum(cum(p, n) for p, n in where)
+    magic_total = cum("notebook/magics.py", "caliban_cloud")
+    parts["other: progress bars, the Sweep, argument parsing"] = max(
+        0.0, magic_total - sum(parts.values()))
+    parts["display: IPython shows the Sweep (text and HTML)"] = total - magic_total
+    return total, parts
+runs_profiled = [profiled(i) for i in range(runs)]
+total = statistics.median(t for t, _ in runs_profiled)
+parts = {k: statistics.median(p[k] for _, p in runs_profiled) for k in runs_profiled[0][1]}
 print(json.dumps({"cell": statistics.median(cells), "floor": statistics.median(floors),
                   "profiled": total, "parts": parts}))
 from caliban_jupyter.emulator import control
@@ -217,9 +222,10 @@ def floor_report(floor: dict[str, dict]) -> str:
         f = floor[name]
         lines.append(f"| {name} | {ms(f['cell'])} | {ms(f['floor'])} | "
                      f"**{f['cell'] / f['floor']:.1f}×** |")
-    lines += ["", f"Profiles: {floor['new']['work']}/warm-cell.prof (and the old tree's).",
-              "", "Where one warm cell's time goes (cProfile, cumulative time of each part; the "
-              "profiler slows what it measures, so the parts are shares, not timings):", "",
+    lines += ["", f"Profiles: {floor['new']['work']}/warm-cell-*.prof (and the old tree's).",
+              "", f"Where a warm cell's time goes (cProfile of {RUNS} more cells, the median of "
+              "each part's cumulative time; the profiler slows what it measures, so the parts "
+              "are shares, not timings):", "",
               "| part | old tree | new tree |", "|---|---:|---:|"]
     for label in floor["new"]["parts"]:
         cells = []
@@ -228,9 +234,22 @@ def floor_report(floor: dict[str, dict]) -> str:
             v = f["parts"].get(label, 0.0)
             cells.append(f"{ms(v)} ({v / f['profiled']:.0%})")
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
-    lines.append(f"| whole cell, profiled | {ms(floor['old']['profiled'])} | "
+    lines.append(f"| whole cell, profiled (median) | {ms(floor['old']['profiled'])} | "
                  f"{ms(floor['new']['profiled'])} |")
+    lines += ["", "The old tree spent most of a warm cell in `pinned_requirements` (capture): "
+              "`importlib.metadata.packages_distributions()` read the metadata of every "
+              "installed distribution on every cell, even for a cell importing only the "
+              "standard library. It is now read once per state of the environment "
+              "(capture/distributions.py: kept with the modification times of the `sys.path` "
+              "directories, which any install, upgrade or removal changes, so it is never "
+              "stale). The content hash of the build context is still computed on every cell. "
+              "What remains is one listing (the job service is reachable before anything is "
+              "built), the Docker engine's client and image check, the history's transactions "
+              "and the two creates with their verifying listing."]
     return "\n".join(lines) + "\n"
+
+
+LOAD = os.getloadavg()[0]
 
 
 def main() -> None:
@@ -248,8 +267,9 @@ def main() -> None:
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
     report = f"""# Notebook front end benchmark
 
-Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}. Medians of {RUNS} runs,
-measured by `bench/bench_magics.py` in one run.
+Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; load average {LOAD:.1f} at the
+start (the machine is shared). Medians of {RUNS} runs, measured by `bench/bench_magics.py`
+in one run.
 
 ## `%load_ext caliban_jupyter` (fresh process each run)
 
