@@ -346,7 +346,8 @@ def main() -> int:
         "Every run checks exactly-once: each of the jobs submitted once, one listing of the "
         "group after the sweep (the fault tests, tests/integration/test_faults.py and "
         "test_concurrent_submit.py, check it under injected faults and racing processes). "
-        "More create calls than jobs are creates retried after a dropped connection: "
+        "More create calls than jobs are creates retried after a failure that may have "
+        "created the job: "
         "each retry first looks the job up by its submission id (a list call), so none "
         "is created twice.",
         "",
