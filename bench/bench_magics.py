@@ -222,8 +222,7 @@ def floor_report(floor: dict[str, dict]) -> str:
         f = floor[name]
         lines.append(f"| {name} | {ms(f['cell'])} | {ms(f['floor'])} | "
                      f"**{f['cell'] / f['floor']:.1f}×** |")
-    lines += ["", f"Profiles: {floor['new']['work']}/warm-cell-*.prof (and the old tree's).",
-              "", f"Where a warm cell's time goes (cProfile of {RUNS} more cells, the median of "
+    lines += ["", f"Where a warm cell's time goes (cProfile of {RUNS} more cells, the median of "
               "each part's cumulative time; the profiler slows what it measures, so the parts "
               "are shares, not timings):", "",
               "| part | old tree | new tree |", "|---|---:|---:|"]
