@@ -300,6 +300,14 @@ def bench_status(tmp: Path) -> list[str]:
         for name, (wall, cpu) in [*best.items(), *[(n, (w, c)) for n, w, c in rows]]:
             lines.append(f"| {name} | {wall * 1000:.0f} ms | {wall / floor[0]:.2f} | "
                          f"{cpu * 1000:.0f} ms | {cpu / floor[1]:.2f} |")
+        lines += ["", "Where a `caliban status --xgroup st` process's time goes (cProfile, "
+                  "cumulative; history present):", "",
+                  "| part | old tree | new tree |", "|---|---:|---:|"]
+        profiles = {name: status_profile(tree, status_argv, tmp, name)
+                    for name, tree in (("old", OLD_TREE), ("new", NEW_TREE))}
+        for label in profiles["new"]:
+            lines.append(f"| {label} | {profiles['old'][label] * 1000:.0f} ms | "
+                         f"{profiles['new'][label] * 1000:.0f} ms |")
         table_rows = ["", "The live table (`JobTable.refresh()`, jobs unchanged: the steady "
                       "state while a sweep runs) in a warm kernel, against the same two list "
                       "calls made with the SDK's client in the same process (best of "
@@ -313,6 +321,39 @@ def bench_status(tmp: Path) -> list[str]:
         return lines + table_rows
     finally:
         control.stop(home)
+
+
+def status_profile(tree: Path, argv: list[str], tmp: Path, name: str) -> dict[str, float]:
+    """One ``caliban status`` under cProfile, split into the parts its time goes to."""
+    import pstats
+
+    out = tmp / f"status-{name}.prof"
+    env = tree_env(tree, CALIBAN_HOME=str(tmp / f"status-home-{name}"))
+    subprocess.run([argv[0], "-m", "cProfile", "-o", str(out), *argv[1:]], env=env,
+                   capture_output=True, check=True)
+    stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
+
+    def cum(path: str, fn: str) -> float:
+        return sum(v[3] for (f, _, n), v in stats.items() if f.endswith(path) and n == fn)
+
+    total = max(v[3] for v in stats.values())
+    parts = {
+        "import of the SDK (google.cloud.aiplatform_v1)":
+            cum("aiplatform_v1/__init__.py", "<module>"),
+        "the two list calls in the SDK (HTTP, JSON -> proto)":
+            cum("job_service/client.py", "list_custom_jobs"),
+        "proto -> dict (json_format.MessageToDict)": cum("backends/vertex.py", "_to_dict"),
+        "records from the listing (record_from_custom_job)":
+            cum("caliban_jupyter/records.py", "record_from_custom_job"),
+        "history: open, read the group, write what changed, close": sum(
+            cum("caliban_jupyter/history.py", fn)
+            for fn in ("__init__", "jobs", "put_jobs", "close", "add_group")),
+        "text table": cum("caliban_jupyter/tables.py", "render_table"),
+    }
+    parts["everything else (interpreter, other imports, argument parsing)"] = \
+        total - sum(parts.values())
+    parts["whole process, profiled"] = total
+    return parts
 
 
 def main() -> int:
