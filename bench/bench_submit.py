@@ -404,7 +404,7 @@ def main() -> int:
         "A thread waiting for the GIL is counted where it stands, so the shares say where the "
         "client's CPU goes. What limits it on 2 cores: the submitting process is one "
         "interpreter (one GIL), so its CPU per create (the client column) is spent on one "
-        "core, the emulator's (0.5 to 0.6 ms) on the other; with 32 creates in flight the "
+        "core, the emulator's (its column) on the other; with 32 creates in flight the "
         "25 ms waits overlap and the client's CPU (1,000 × the client column) is most of the "
         "time left. Most of that CPU is the SDK's HTTP stack (requests, urllib3, "
         "http.client) and its call wrappers, not caliban's code; recording the creates that "
