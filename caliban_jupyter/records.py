@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .spec.executors import PackageRun, pool_image_and_args
@@ -95,7 +95,9 @@ class JobRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The one JSON form (plain dict of JSON types)."""
-        out = asdict(self)
+        # Field by field, not dataclasses.asdict: that deep-copies the request body only for
+        # it to be replaced, and costed most of a sweep's history writes (bench/).
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["args"] = list(self.args)
         out["labels"] = dict(self.labels)
         out["machine"] = dict(self.machine)

@@ -208,6 +208,7 @@ class VertexBackend:
                     transport="rest",
                     client_options=ClientOptions(api_endpoint=self.endpoint),
                 )
+                _widen_pool(self._client)
             return self._client
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -326,6 +327,27 @@ class VertexBackend:
             "Vertex AI keeps job logs in Cloud Logging; open "
             f"{LOGS_URL.format(id=job_id, project=self.project)} (or run `gcloud logging "
             f"read 'resource.labels.job_id=\"{job_id}\"' --project {self.project}`)")
+
+
+#: HTTP connections kept open per host: one per concurrent call (a sweep's creates, see
+#: service/submit.py), so calls reuse them. requests keeps 10; past that each call opened a
+#: new connection (a TLS handshake with Google) and dropped it, and a burst of connections
+#: overflowed the emulator's accept queue (creates retried after "connection dropped").
+POOL_SIZE = 32
+
+
+def _widen_pool(client: Any) -> None:
+    """Give the REST transport's session a pool of :data:`POOL_SIZE` connections (only where
+    it has requests' plain adapter: a mutual-TLS adapter is left as it is)."""
+    from requests.adapters import HTTPAdapter
+
+    session = getattr(getattr(client, "transport", None), "_session", None)
+    adapters = getattr(session, "adapters", None)
+    if session is None or adapters is None:
+        return
+    for prefix in ("https://", "http://"):
+        if type(adapters.get(prefix)) is HTTPAdapter:
+            session.mount(prefix, HTTPAdapter(pool_maxsize=POOL_SIZE))
 
 
 def _status(e: Any) -> int | None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from IPython.core.inputtransformer2 import TransformerManager
 
 from caliban_jupyter.capture.deps import link_global_writes, slice_statements, where
+from caliban_jupyter.capture.distributions import providers
 from caliban_jupyter.capture.local import local_path
 from caliban_jupyter.capture.render import render_program
 from caliban_jupyter.capture.scan import Statement, leading_blank_lines, scan_cell
@@ -266,7 +267,6 @@ def pinned_requirements(imports: Iterable[str], *, cwd: str = ".") -> tuple[str,
     tuple of str
         ``name==version`` lines, sorted case-insensitively, without duplicates.
     """
-    providers = importlib.metadata.packages_distributions()
     base = Path(cwd)
     pins: dict[str, str] = {}
     for module in {name.split(".")[0] for name in imports}:
@@ -274,7 +274,7 @@ def pinned_requirements(imports: Iterable[str], *, cwd: str = ".") -> tuple[str,
             continue
         if local_path(module, base) is not None:
             continue
-        for distribution in providers.get(module, ()):
+        for distribution in providers().get(module, ()):
             try:
                 version = importlib.metadata.version(distribution)
             except importlib.metadata.PackageNotFoundError:

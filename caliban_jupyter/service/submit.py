@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,7 +200,7 @@ def submit_sweep(
     *,
     xgroup: str,
     progress: Progress = ignore,
-    max_workers: int = 8,
+    max_workers: int = 32,
     rate_per_minute: float | None = None,
     retry: RetryPolicy | None = None,
     verify: bool = True,
@@ -214,7 +214,9 @@ def submit_sweep(
     backend, history
         Where jobs go and where they are recorded.
     max_workers
-        Concurrent create calls.
+        Concurrent create calls. Each spends most of its time waiting on the service (a
+        round trip of tens of ms to Vertex), so many overlap on one core; quotas are kept
+        by ``rate_per_minute`` and the retry of 429s, not by this.
     rate_per_minute
         Creates allowed per minute per region (``None``: unlimited; 429s are retried).
     retry
@@ -240,17 +242,24 @@ def submit_sweep(
                for spec, sid, body in prepared]
     history.put_jobs(records)
 
-    def finish(pos: int, outcome: _Outcome) -> None:
-        # Recorded before it is reported: a progress callback interrupted (Ctrl-C) must not
-        # leave a created job recorded as NOT_SUBMITTED.
-        record = records[pos] = _record_outcome(records[pos], outcome, backend)
-        history.put_job(record)
-        if outcome.job is not None:
-            progress(JobSubmitted(pos + 1, total, record.display_name,
-                                  record.resource_name or "", record.url or ""))
-        else:
-            progress(JobFailedToSubmit(pos + 1, total, record.display_name,
-                                       outcome.reason or "unknown"))
+    def finish(done: set[Future[_Outcome]]) -> None:
+        # Recorded before they are reported: a progress callback interrupted (Ctrl-C) must
+        # not leave a created job recorded as NOT_SUBMITTED. The creates that finished
+        # together are recorded in one transaction (one per create held the caller's
+        # thread, and so the submitting threads, longer than the creates did).
+        outcomes = sorted((futures[f], f.result()) for f in done)
+        updated = [_record_outcome(records[pos], outcome, backend) for pos, outcome in outcomes]
+        history.put_jobs(updated)
+        for (pos, _), record in zip(outcomes, updated, strict=True):
+            records[pos] = record
+        finished.update(done)
+        for (pos, outcome), record in zip(outcomes, updated, strict=True):
+            if outcome.job is not None:
+                progress(JobSubmitted(pos + 1, total, record.display_name,
+                                      record.resource_name or "", record.url or ""))
+            else:
+                progress(JobFailedToSubmit(pos + 1, total, record.display_name,
+                                           outcome.reason or "unknown"))
 
     executor = ThreadPoolExecutor(max_workers=max(1, max_workers),
                                   thread_name_prefix="caliban-submit")
@@ -262,9 +271,10 @@ def submit_sweep(
                                     backend, limiter, policy)] = pos
         # Events and history writes happen here, on the caller's thread, so progress
         # callbacks (widgets, tqdm) never run concurrently.
-        for future in as_completed(futures):
-            finished.add(future)
-            finish(futures[future], future.result())
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finish(done)
     except KeyboardInterrupt:
         # Creates already sent finish (their jobs exist), the others never start: record
         # what was created, so the history matches the cloud and resubmit completes it.

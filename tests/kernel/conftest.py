@@ -4,13 +4,11 @@ Vertex emulator and the Docker engine (scripts/services.sh)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from support import TRAIN
+from support import TRAIN, install_kernelspec
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -24,8 +22,7 @@ def kernel_env():
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     # The kernel nbclient starts must be this interpreter (it has caliban_jupyter).
-    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
-                    "--name", "python3"], check=True, capture_output=True)
+    install_kernelspec()
     yield {**env, "CALIBAN_HOME": os.environ["CALIBAN_HOME"]}
     for k, v in saved.items():
         if v is None:

@@ -102,3 +102,29 @@ def wait_for(check: Callable[[], T | None], *, timeout: float = 120.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def install_kernelspec() -> None:
+    """Make this interpreter the ``python3`` kernel of its environment (``--sys-prefix``),
+    as nbclient and the Jupyter servers of the tests start it.
+
+    Several test processes (pytest-xdist workers) may ask at once: the install runs under
+    an exclusive lock, and not at all when the kernelspec already names this interpreter.
+    """
+    import fcntl
+    import hashlib
+    import json
+    import tempfile
+
+    spec = Path(sys.prefix) / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
+    key = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
+    lock = Path(tempfile.gettempdir()) / f"caliban-kernelspec-{key}.lock"
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            if json.loads(spec.read_text())["argv"][0] == sys.executable:
+                return
+        except (OSError, ValueError, KeyError, IndexError):
+            pass  # missing or unreadable: (re)install it
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
+                        "--name", "python3"], check=True, capture_output=True)

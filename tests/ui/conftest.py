@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from support import install_kernelspec
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -75,8 +76,7 @@ def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
            "NO_GCE_CHECK": "true", "NO_PROXY": "127.0.0.1,localhost",
            "no_proxy": "127.0.0.1,localhost"}
     # The kernel the server starts must be this interpreter (it has caliban_jupyter).
-    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix",
-                    "--name", "python3"], check=True, capture_output=True)
+    install_kernelspec()
     yield env
     # The kernels started an emulator for this private home: do not leave it running.
     from caliban_jupyter.emulator.control import stop
