@@ -27,7 +27,24 @@ printf '[test] set-up took %d s\n' $((SECONDS - start)) >&2
 # tests of each tests/integration, tests/kernel and tests/ui module on one worker.
 start=$SECONDS
 status=0
+# The lab extension's own checks (eslint/prettier/stylelint and its jest tests) run beside
+# pytest, unless a subset of the Python tests was asked for.
+lab_pid=""
+if [ "$#" -eq 0 ]; then
+  ( cd labextension && PATH="$PWD/../.venv/bin:$PATH" && jlpm -s lint:check \
+      && jlpm -s test --silent ) > .lab-checks.log 2>&1 &
+  lab_pid=$!
+fi
 .venv/bin/python -m pytest -q -p no:cacheprovider -n "${CALIBAN_TEST_WORKERS:-4}" \
   "${quick[@]}" "$@" || status=$?
+if [ -n "$lab_pid" ]; then
+  if wait "$lab_pid"; then
+    printf '[test] lab extension: lint and jest passed\n' >&2
+  else
+    cat .lab-checks.log >&2
+    printf '[test] lab extension: lint or jest FAILED (above)\n' >&2
+    status=1
+  fi
+fi
 printf '[test] the tests took %d s\n' $((SECONDS - start)) >&2
 exit "$status"
