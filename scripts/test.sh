@@ -31,8 +31,8 @@ status=0
 # pytest, unless a subset of the Python tests was asked for.
 lab_pid=""
 if [ "$#" -eq 0 ]; then
-  ( cd labextension && PATH="$PWD/../.venv/bin:$PATH" && jlpm -s lint:check \
-      && jlpm -s test --silent ) > .lab-checks.log 2>&1 &
+  ( cd labextension && PATH="$PWD/../.venv/bin:$PATH" && jlpm lint:check \
+      && jlpm test --silent ) > .lab-checks.log 2>&1 &
   lab_pid=$!
 fi
 .venv/bin/python -m pytest -q -p no:cacheprovider -n "${CALIBAN_TEST_WORKERS:-4}" \
