@@ -38,9 +38,9 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from caliban_jupyter.errors import CaptureError
 from caliban_jupyter.capture.scan import Statement
 from caliban_jupyter.capture.shell import HELPER_NAMES
+from caliban_jupyter.errors import CaptureError
 
 #: Names IPython puts in the kernel that a plain ``python3`` job does not have.
 IPYTHON_ONLY = frozenset(
@@ -91,22 +91,30 @@ def link_global_writes(statements: Iterable[Statement]) -> None:
 
 
 def _link_call(statement: Statement, name: str, binders: dict[str, Statement]) -> None:
-    """What calling ``name`` as a statement may change, as far as the notebook shows it."""
+    """What calling ``name`` may change, as far as the notebook shows it.
+
+    A notebook function changes the globals its body reads, wherever it is called. Other
+    callees change their arguments (already among ``acts_on``); called as a statement, an
+    imported one also acts on its package, and what they do is unsure.
+    """
+    effect = name in statement.effect_calls
     binder = binders.get(name)
     if binder is None or binder.magic:
-        if name not in BUILTIN_NAMES:  # builtins act on their arguments only
+        if effect and name not in BUILTIN_NAMES:  # builtins act on their arguments only
             statement.unsure = statement.unsure or f"what `{name}()` changes is unknown"
         return
     if binder.node is not None and name in binder.imported:
-        statement.acts_on.add(name)  # on its package, as a method of it would
-        statement.unsure = statement.unsure or f"what `{name}()` changes is unknown"
+        if effect:
+            statement.acts_on.add(name)  # on its package, as a method of it would
+            statement.unsure = statement.unsure or f"what `{name}()` changes is unknown"
         return
     if not isinstance(binder.node, _DEFINITIONS) and not binder.deferred:
         # Bound by an assignment (`f = functools.partial(g)`): what it does is not shown.
-        statement.unsure = statement.unsure or f"what `{name}()` changes is unknown"
+        if effect:
+            statement.unsure = statement.unsure or f"what `{name}()` changes is unknown"
         return
-    # A function of the notebook: it may change any global its body (or a function it
-    # calls) reads.
+    # A function of the notebook: it may change the globals its body (or a function it
+    # calls) changes in place.
     seen: set[int] = set()
     work = [binder]
     while work:
@@ -114,8 +122,11 @@ def _link_call(statement: Statement, name: str, binders: dict[str, Statement]) -
         if definer.position in seen:
             continue
         seen.add(definer.position)
+        # Called as a statement it may act on a module (`reseed()`); inside an expression
+        # only objects count, as for method calls (`x = norm(v)` does not change math).
+        (statement.acts_on if effect else statement.receivers).update(
+            definer.deferred_changes)
         for read in definer.deferred:
-            statement.acts_on.add(read)
             if (inner := binders.get(read)) is not None and inner.deferred:
                 work.append(inner)
 
@@ -151,6 +162,9 @@ class _Slicer:
                 self._changers[name].append(statement.position)
                 if name in package_of:
                     self._package_changers[package_of[name]].append(statement.position)
+            for name in statement.receivers - statement.mutates - statement.acts_on:
+                if name not in package_of:  # `x = np.zeros(3)` does not change numpy
+                    self._changers[name].append(statement.position)
             for name in statement.definite | statement.maybe:
                 self._binders[name].append(statement.position)
                 package_of.pop(name, None)

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from caliban_jupyter.errors import CaptureError, TargetError
 from caliban_jupyter.capture.program import CapturedProgram, assigned_names, capture
+from caliban_jupyter.errors import CaptureError, TargetError
 
 __all__ = ["notebook_capture", "read_notebook"]
 

@@ -36,11 +36,11 @@ from pathlib import Path
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from caliban_jupyter.errors import CaptureError
 from caliban_jupyter.capture.deps import link_global_writes, slice_statements, where
 from caliban_jupyter.capture.local import local_path
 from caliban_jupyter.capture.render import render_program
 from caliban_jupyter.capture.scan import Statement, leading_blank_lines, scan_cell
+from caliban_jupyter.errors import CaptureError
 
 __all__ = ["MODES", "CapturedProgram", "assigned_names", "capture", "pinned_requirements"]
 
