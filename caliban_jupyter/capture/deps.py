@@ -37,9 +37,11 @@ import builtins
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from caliban_jupyter.capture.scan import Statement
 from caliban_jupyter.capture.shell import HELPER_NAMES
+from caliban_jupyter.capture.values import Shipper
 from caliban_jupyter.errors import CaptureError
 
 #: Names IPython puts in the kernel that a plain ``python3`` job does not have.
@@ -140,10 +142,41 @@ def where(statement: Statement, line: int) -> str:
     return f"In[{statement.cell}] line {line}"
 
 
+def derived_names(statements: Iterable[Statement], parameters: Iterable[str]
+                  ) -> tuple[frozenset[str], frozenset[str]]:
+    """The names computed from experiment parameters (the parameters included), which each
+    job must recompute from its own values, and the packages whose state a statement
+    reading them sets (``random.seed(seed)``)."""
+    derived = set(parameters)
+    fixed = frozenset(derived)
+    packages: set[str] = set()
+    package_of: dict[str, str] = {}
+    for statement in statements:
+        reads = {*statement.uses, *statement.deferred, *statement.soft}
+        if reads & derived:
+            acted = statement.acts_on | statement.mutates | set(statement.calls)
+            packages |= {package_of[n] for n in acted if n in package_of}
+            changed = (statement.definite | statement.maybe | statement.mutates
+                       | statement.acts_on | statement.receivers)
+            derived |= changed - set(package_of)
+        else:
+            derived -= statement.definite - fixed
+        for name in statement.definite | statement.maybe:
+            package_of.pop(name, None)
+        package_of.update(statement.packages)
+    return frozenset(derived), frozenset(packages)
+
+
 class _Slicer:
-    def __init__(self, statements: Sequence[Statement], parameters: frozenset[str]) -> None:
+    def __init__(self, statements: Sequence[Statement], parameters: frozenset[str],
+                 shipper: Shipper | None = None, cell_start: int | None = None) -> None:
         self.statements = statements
         self.parameters = parameters
+        self.shipper = shipper
+        # Needs at or after this position are the cell's: the kernel's value may ship.
+        self.cell_start = len(statements) if cell_start is None else cell_start
+        self.shipped: list[str] = []
+        self.why_not: dict[str, str] = {}
         self.taken: set[int] = set()
         self.missing: dict[str, list[str]] = {}
         self.magic: dict[str, tuple[Statement, list[str]]] = {}
@@ -238,8 +271,17 @@ class _Slicer:
             *self._before(self._binders.get(name, []), at),
             *self._before(self._stars, at),
         }
+        shippable = (self.shipper is not None and at > self.cell_start and not soft
+                     and name not in self.parameters)
+        if shippable and not candidates and name in BUILTIN_NAMES:
+            return
         for position in sorted(candidates, reverse=True):
             statement = self.statements[position]
+            if shippable and position < self.cell_start:
+                # The kernel's value, as the cell would read it: exact, and no replay.
+                if self._ship(name, user, line):
+                    return
+                shippable = False
             if statement.magic:
                 if not found:  # the value the kernel holds came from the magic
                     self.magic[name] = (statement, [place])
@@ -254,7 +296,22 @@ class _Slicer:
         if found:
             self._take_mutations(name, at, definer)
         elif not (soft or name in BUILTIN_NAMES or name in self.parameters):
+            if shippable and self._ship(name, user, line):
+                return  # defined where the history does not show (a deleted cell)
             self.missing[name] = [place]
+
+    def _ship(self, name: str, user: Statement, line: int) -> bool:
+        """Ship the kernel's value of ``name``; the definitions its pickle names are needed."""
+        assert self.shipper is not None
+        reason = self.shipper.why_not(name)
+        if reason is not None:
+            self.why_not[name] = reason
+            return False
+        if name not in self.shipped:
+            self.shipped.append(name)
+            for definition in sorted(self.shipper.definitions.get(name, ())):
+                self._need(definition, len(self.statements), user, line, soft=False)
+        return True
 
     def _take_mutations(self, name: str, at: int, definer: Statement | None) -> None:
         if definer is not None and name in definer.imported:
@@ -279,21 +336,35 @@ def _places(places: list[str]) -> str:
     return ", ".join(unique[:3]) + (f" and {len(unique) - 3} more" if len(unique) > 3 else "")
 
 
+@dataclass
+class Slice:
+    """What a cell needs: statements to replay, values to ship, notes by position."""
+
+    taken: set[int]
+    notes: dict[int, str]
+    shipped: list[str]
+    why_not: dict[str, str]
+
+
 def slice_statements(
     statements: Sequence[Statement],
     roots: Iterable[Statement],
     parameters: frozenset[str] = frozenset(),
-) -> tuple[set[int], dict[int, str]]:
+    shipper: Shipper | None = None,
+    cell_start: int | None = None,
+) -> Slice:
     """Positions of the statements ``roots`` need, transitively; roots included.
 
-    Also returns, by position, why effects on needed modules were left out.
+    With a ``shipper``, a name the cell (from ``cell_start`` on) reads from the kernel is
+    shipped when it can be, instead of replayed. Also returns, by position, why effects on
+    needed modules were left out, and why a name was replayed rather than shipped.
 
     Raises
     ------
     CaptureError
         When a needed name is bound by nothing executed, or only by a magic/shell line.
     """
-    slicer = _Slicer(statements, parameters)
+    slicer = _Slicer(statements, parameters, shipper, cell_start)
     taken = slicer.run(roots, len(statements))
     written = set().union(*(statements[p].global_writes for p in taken))
     missing = {n: p for n, p in slicer.missing.items() if n not in written}
@@ -306,7 +377,7 @@ def slice_statements(
                 if name in IPYTHON_ONLY
                 else ""
             )
-            lines.append(f"{name} (used at {_places(places)}){hint}")
+            lines.append(f"{name} (used at {_places(places)}){hint}{_unshipped(slicer, name)}")
         problems.append(
             "these names are not defined by any cell run before this one:"
             + _bullets(lines)
@@ -316,7 +387,7 @@ def slice_statements(
     if slicer.magic:
         lines = [
             f"{name} (set by a magic or shell command at {where(setter, _line(setter))}, "
-            f"used at {_places(places)})"
+            f"used at {_places(places)}){_unshipped(slicer, name)}"
             for name, (setter, places) in sorted(slicer.magic.items())
         ]
         problems.append(
@@ -324,10 +395,16 @@ def slice_statements(
             "results of magics and shell commands are not captured:"
             + _bullets(lines)
             + "\nDefine them in plain Python (e.g. with subprocess or os.listdir) in a cell "
-            "run before this one."
+            "run before this one, or make their values picklable (the kernel's values ship "
+            "when they pickle)."
         )
     if problems:
         raise CaptureError(
             "Cannot capture the notebook code this cell needs: " + "\n".join(problems)
         )
-    return taken, slicer.notes
+    return Slice(taken, slicer.notes, slicer.shipped, slicer.why_not)
+
+
+def _unshipped(slicer: _Slicer, name: str) -> str:
+    reason = slicer.why_not.get(name)
+    return f"; its value cannot be shipped either: {reason}" if reason else ""

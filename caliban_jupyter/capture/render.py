@@ -19,6 +19,8 @@ swept value. A parameter no captured statement defines is set right before the c
 from __future__ import annotations
 
 import ast
+import base64
+import re
 from collections.abc import Sequence
 
 from caliban_jupyter.capture.scan import Statement
@@ -27,6 +29,10 @@ from caliban_jupyter.capture.shell import (
     SHELL_HELPERS,
     string_literal,
 )
+from caliban_jupyter.capture.values import LOAD_HELPER, Shipment
+
+#: The line that loads the shipped data, so a display can abbreviate it (``--show_program``).
+SHIPPED_LINE = re.compile(r"^_caliban_load\(globals\(\), '([A-Za-z0-9+/=]*)'\)$", re.M)
 
 # Parameters not given on the command line keep their notebook values (argparse.SUPPRESS),
 # and unknown arguments are left for the program.
@@ -104,8 +110,28 @@ def _body(body: Sequence[Statement], text: str, parameters: Sequence[str], *,
     return "\n".join(out).rstrip()
 
 
+def _replayed(cell: Sequence[Statement]) -> str:
+    """Why the statements of one earlier cell are replayed: what they bind and change."""
+    binds = sorted(set().union(*(s.definite | s.maybe for s in cell)))
+    changes = sorted(set().union(*(s.mutates | s.acts_on | s.receivers for s in cell))
+                     - set(binds))
+    why = [f"binds {', '.join(binds)}"] if binds else []
+    why += [f"changes {', '.join(changes)}"] if changes else []
+    return "; ".join(why) or "needed"
+
+
+def _loader(shipment: Shipment) -> list[str]:
+    names = ", ".join(f"{n} ({kind})" for n, kind in shipment.names.items()) or "none"
+    randoms = ", ".join(shipment.random) or "none"
+    data = base64.b64encode(shipment.data).decode()
+    return ["\n# --- the kernel's state at submission, shipped (pickled): values the cell "
+            f"reads: {names}; random state: {randoms} ---",
+            f"_caliban_load(globals(), '{data}')"]
+
+
 def render_program(history: Sequence[Statement], parameters: Sequence[str],
-                   body: Sequence[Statement], body_text: str) -> str:
+                   body: Sequence[Statement], body_text: str,
+                   shipment: Shipment | None = None) -> str:
     """The program's source: see the module docstring for its layout."""
     everything = [*history, *body]
     parts = sorted({s.source.strip() for s in everything if s.future})
@@ -122,18 +148,35 @@ def render_program(history: Sequence[Statement], parameters: Sequence[str],
         parts.append(f"\n# --- experiment parameters ({flags}): each replaces the notebook's "
                      "value where it is defined ---")
         parts.append(_PARAMETER_BLOCK.format(names=list(parameters)))
-    cell: int | None = -1
-    for statement in history:
-        if statement.future or statement.magic:
-            continue
-        if statement.cell != cell:
-            cell = statement.cell
-            parts.append(f"\n# --- In[{cell}] ---")
+    if shipment is not None:
+        parts.append("\n# --- loads the kernel's values and random state before the cell ---")
+        parts.append(LOAD_HELPER)
+    replay = [s for s in history if not s.future and not s.magic]
+    cells = list(dict.fromkeys(s.cell for s in replay))
+    # A cell's program (not a whole notebook's): the log shows where the replay of earlier
+    # cells ends and the cell's own output begins, and the program says why each is there.
+    banners = bool(replay) and any(not s.magic for s in body)
+    if banners:
+        parts.append("\n# --- replayed from earlier cells: what the cell needs that is not "
+                     "shipped ---")
+        parts += [f"#   In[{c}]: {_replayed([s for s in replay if s.cell == c])}"
+                  for c in cells]
+        parts.append(f"print('[caliban] replaying {len(replay)} statements of earlier cells "
+                     f"(In[{', '.join(map(str, cells))}]); their output is not the cell\\'s',"
+                     " file=__import__('sys').stderr, flush=True)")
+    for index, statement in enumerate(replay):
+        if index == 0 or statement.cell != replay[index - 1].cell:
+            parts.append(f"\n# --- In[{statement.cell}] ---")
         parts += _with_parameters(statement, parameters)
     undefined = [n for n in parameters if n not in defined]
     if undefined:
         parts.append("\n# --- experiment parameters no captured code defines ---")
         parts += [_assign(n) for n in undefined]
+    if shipment is not None:
+        parts += _loader(shipment)
+    if banners:
+        parts.append("print('[caliban] the cell starts here', file=__import__('sys').stderr,"
+                     " flush=True)")
     parts.append("\n# --- the %%caliban_cloud cell ---")
     awaits = any(s.awaits for s in body)
     cell_text = _body(body, body_text, parameters, wrap=not awaits)
