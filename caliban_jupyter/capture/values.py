@@ -88,6 +88,8 @@ class _Unpickler(pickle.Unpickler):
 
 
 def _size(n: int) -> str:
+    if n < 2**10:
+        return f"{n} bytes"
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.1f} KB"
 
 

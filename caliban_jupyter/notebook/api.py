@@ -22,7 +22,8 @@ from .args import cloud_parser, namespace_from_options
 from .session import get_config, submitting
 from .sweep import Sweep
 
-__all__ = ["cloud", "config", "follow_logs", "logs", "outputs", "resubmit", "status", "stop"]
+__all__ = ["cloud", "config", "follow_logs", "last", "logs", "outputs", "resubmit", "status",
+           "stop"]
 
 # A module (trainer.train) or a path (train.py, ../x/run.sh); anything else is code.
 _TARGET_RE = re.compile(r"[\w.\-/\\~]+")
@@ -100,7 +101,7 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
                                         cwd=cwd)
     plan = plan_from_request(request, experiments=experiments)
     if request.dry_run:
-        return DryRun(plan)
+        return _remember(DryRun(plan))
     if progress is None:
         from ..progress import CellProgress
 
@@ -113,7 +114,25 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
     else:
         with submitting(plan.xgroup) as submitted:
             records = submitted(execute(plan, progress))
-    return Sweep(group_of(plan, records), records, plan.settings)
+    return _remember(Sweep(group_of(plan, records), records, plan.settings))
+
+
+_LAST: list[Sweep | DryRun] = []
+
+
+def _remember(result: Sweep | DryRun) -> Sweep | DryRun:
+    _LAST[:] = [result]
+    return result
+
+
+def last() -> Sweep | DryRun:
+    """The result of the last ``%%caliban_cloud`` cell or ``cloud()`` call of this kernel:
+    its :class:`Sweep` (or :class:`DryRun`), also when the notebook assigns ``_`` itself
+    (IPython then leaves ``_`` alone; ``Out[n]`` has it too)."""
+    if not _LAST:
+        raise UsageError("caliban_jupyter.last(): nothing was submitted from this kernel yet; "
+                         "run a %%caliban_cloud cell or caliban_jupyter.cloud() first")
+    return _LAST[0]
 
 
 def cloud_request(args: argparse.Namespace, *, code: str | None = None,

@@ -37,8 +37,13 @@ CELLS = {
     "grid": 'grid = {"lr": [0.5, 0.25]}',
     "dry": f"{SWEEP} --dry_run --show_program\n{BODY}",
     "submit": f"{SWEEP}\n{BODY}",
+    # The job's log: the replay of earlier cells is marked off from the cell's own output.
     "wait": "s = _\ns.wait(timeout=600, poll=0.5)\nfor j in s.jobs:\n"
-            "    print('JOB', j.state, ' '.join(j.logs().split()))",
+            "    log = j.logs()\n"
+            "    own = [ln for ln in log.splitlines() if not ln.startswith('[caliban] ')]\n"
+            "    print('JOB', j.state, ' '.join(' '.join(own).split()))\n"
+            "    print('APART', log.index('[caliban] replaying') < "
+            "log.index('[caliban] the cell starts here') < log.index('OUT'))",
     "bad_key": "bad = {'--lr': [1]}",
     "bad_submit": "%%caliban_cloud --nogpu --experiment_config bad --dry_run\nprint(1)",
 }
@@ -63,7 +68,9 @@ def test_the_dry_run_names_shipped_modules_notes_and_the_program(executed):
     program = dry.split("Program (caliban_main.py")[1]
     assert program.index("lr = 0.1") < program.index("the experiment's --lr") \
         < program.index("steps = int(1 / lr)")
-    assert "random.seed(42)" in program and "setup(cfg)" in program
+    assert "random.seed(42)" in program and "os.environ" in program  # module state: replayed
+    # cfg, which setup(cfg) filled, ships as the kernel holds it: the call is not replayed.
+    assert "setup(cfg)" not in program and "values the cell reads: cfg (dict" in program
 
 
 def test_each_job_computes_from_its_swept_value_with_the_notebooks_setup(executed):
@@ -75,6 +82,7 @@ def test_each_job_computes_from_its_swept_value_with_the_notebooks_setup(execute
         ("SUCCEEDED", "0.5", f"0.5 2 0.5 {seeded} on True 1.0 ok"),
     ]
     assert "`%who` is not run in the job" in executed["submit"]  # said at submit time too
+    assert executed["wait"].count("APART True") == 2, executed["wait"]
 
 
 def test_a_key_that_cannot_be_a_variable_is_one_usage_error(executed):

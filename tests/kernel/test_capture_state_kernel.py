@@ -38,9 +38,9 @@ def executed(kernel_env, tmp_path_factory):
 
 def test_the_submitted_cell_is_not_its_own_history(executed):
     out = outputs_text(executed["update"])
-    assert "set by a magic" not in out and "Error" not in out, out
+    assert "set by a magic" not in out and "UsageError" not in out, out
     program = out.split("Program (caliban_main.py")[1]
-    assert "x = x + 1" in program
+    assert "x = x + 1" in program and "values the cell reads: x (int" in program
 
 
 def test_a_refusal_fails_the_cell_with_one_short_error(executed):

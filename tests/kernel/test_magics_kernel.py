@@ -19,13 +19,14 @@ CELLS = {
     "defs": "import math as m\nfrom collections import Counter as C\nscale = 2\n"
             "def area(r):\n    return m.pi * r * r * scale",
     "redefine": "scale = 10",
-    "magic_defined": "%time magic_value = 3",
+    "magic_defined": "%time magic_value = lambda: 3  # neither replays nor pickles",
     "vars": 'n = 3\nteam = "ml"\ngrid = {"radius": [1, 2]}',
     "submit": "%%caliban_cloud --nogpu --experiment_config grid --xgroup kt-ok --name k{n} "
               "-l team=$team\n"
               'print("OUT", radius, round(area(radius), 3), C("aab")["a"])',
     "wait": "s = _\ns.wait(timeout=600, poll=0.5)\nfor j in s.jobs:\n"
-            "    print('JOB', j.display_name, j.state, j.labels.get('team'), j.logs().strip())",
+            "    own = [ln for ln in j.logs().splitlines() if not ln.startswith('[caliban] ')]\n"
+            "    print('JOB', j.display_name, j.state, j.labels.get('team'), ' '.join(own))",
     "err_magic": "%%caliban_cloud --nogpu --xgroup kt-err1\nprint(magic_value)",
     "err_undefined": "%%caliban_cloud --nogpu --xgroup kt-err2\nprint(undefined_name)",
     "err_spec": "%%caliban_cloud --gpu_spec 2xNOPE --xgroup kt-err3\nprint(1)",
@@ -97,12 +98,14 @@ def test_sweep_display_is_a_status_table(executed):
     ("err_config", "holds a int"),
 ])
 def test_mistakes_are_one_usage_error_and_submit_nothing(executed, cell, message):
-    # IPython shows a UsageError as one message on stderr, without a traceback.
+    # The cell fails (an error output, not a line on stderr), shown as one message without
+    # a traceback.
     outputs = executed[cell].outputs
-    assert [(o.output_type, o.get("name")) for o in outputs] == [("stream", "stderr")], outputs
-    assert outputs[0].text.startswith("UsageError: ")
-    assert message in outputs[0].text
-    assert "Traceback" not in outputs[0].text
+    assert [o.output_type for o in outputs] == ["error"], outputs
+    shown = "\n".join(outputs[0].traceback)
+    assert outputs[0].ename == "UsageError" and shown.startswith("UsageError: ")
+    assert message in outputs[0].evalue and message in shown
+    assert "Traceback" not in shown
 
 
 def test_error_cells_created_no_job(executed):
