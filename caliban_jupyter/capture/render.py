@@ -61,6 +61,13 @@ _caliban_swept = _caliban_parameters({names!r})
 del _caliban_parameters"""
 
 
+def readable_program(source: str) -> str:
+    """``source`` for a person: the shipped values' bytes replaced by their size."""
+    return SHIPPED_LINE.sub(lambda m: f"_caliban_load(globals(), '...')  # "
+                                      f"{len(m.group(1)) * 3 // 4} bytes of pickled values",
+                            source)
+
+
 def _assign(name: str) -> str:
     return (f"if {name!r} in _caliban_swept: {name} = _caliban_swept[{name!r}]"
             f"  # the experiment's --{name}")

@@ -142,13 +142,10 @@ def _show_program(plan: Plan, out) -> None:
     from ..spec.target import PROGRAM_FILE
 
     if plan.program is not None:
-        from ..capture.render import SHIPPED_LINE
+        from ..capture.render import readable_program
 
         print(f"\nProgram ({PROGRAM_FILE}, run as `python3 {PROGRAM_FILE} ARGS`):", file=out)
-        shown = SHIPPED_LINE.sub(  # the shipped values' bytes say nothing to a reader
-            lambda m: f"_caliban_load(globals(), '...')  # {len(m.group(1)) * 3 // 4} bytes "
-                      "of pickled values", plan.program)
-        print(shown.rstrip("\n"), file=out)
+        print(readable_program(plan.program).rstrip("\n"), file=out)
     elif plan.target is not None:
         print(f"\nProgram: `{shlex.join(plan.target.command())} ARGS`, the {plan.target.kind} "
               f"{plan.target.path} as it is in the image", file=out)

@@ -41,6 +41,7 @@ def test_the_submitted_cell_is_not_its_own_history(executed):
     assert "set by a magic" not in out and "UsageError" not in out, out
     program = out.split("Program (caliban_main.py")[1]
     assert "x = x + 1" in program and "values the cell reads: x (int" in program
+    assert "_caliban_load(globals(), '...')  # " in program  # the bytes are not shown
 
 
 def test_a_refusal_fails_the_cell_with_one_short_error(executed):
