@@ -61,6 +61,45 @@ _caliban_swept = _caliban_parameters({names!r})
 del _caliban_parameters"""
 
 
+#: Marks off in the job's log what replaying earlier cells prints, when it prints anything:
+#: a line on stderr before its first output and one after the replay (a silent replay
+#: leaves the log as the cell alone would write it).
+REPLAY_HELPER = """\
+class _CalibanReplay:
+    header = None
+    shown = False
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def write(self, text):
+        if text and _CalibanReplay.header:
+            header, _CalibanReplay.header = _CalibanReplay.header, None
+            _CalibanReplay.shown = True
+            self._stream.flush()
+            _CalibanReplay.saved[1].write(header + "\\n")
+            _CalibanReplay.saved[1].flush()
+        return self._stream.write(text)
+
+    @classmethod
+    def begin(cls, header):
+        import sys
+        cls.header, cls.saved = header, (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = cls(sys.stdout), cls(sys.stderr)
+
+    @classmethod
+    def end(cls, footer):
+        import sys
+        cls.header = None  # a stream kept by the replay (a logging handler) passes writes on
+        if isinstance(sys.stdout, cls) and isinstance(sys.stderr, cls):
+            sys.stdout, sys.stderr = cls.saved
+        if cls.shown:
+            print(footer, file=sys.stderr, flush=True)"""
+
+
 def readable_program(source: str) -> str:
     """``source`` for a person: the shipped values' bytes replaced by their size."""
     return SHIPPED_LINE.sub(lambda m: f"_caliban_load(globals(), '...')  # "
@@ -168,9 +207,10 @@ def render_program(history: Sequence[Statement], parameters: Sequence[str],
                      "shipped ---")
         parts += [f"#   In[{c}]: {_replayed([s for s in replay if s.cell == c])}"
                   for c in cells]
-        parts.append(f"print('[caliban] replaying {len(replay)} statements of earlier cells "
-                     f"(In[{', '.join(map(str, cells))}]); their output is not the cell\\'s',"
-                     " file=__import__('sys').stderr, flush=True)")
+        parts.append(REPLAY_HELPER)
+        parts.append(f"_CalibanReplay.begin('[caliban] replaying {len(replay)} statements of "
+                     f"earlier cells (In[{', '.join(map(str, cells))}]); their output is not "
+                     "the cell\\'s')")
     for index, statement in enumerate(replay):
         if index == 0 or statement.cell != replay[index - 1].cell:
             parts.append(f"\n# --- In[{statement.cell}] ---")
@@ -182,8 +222,7 @@ def render_program(history: Sequence[Statement], parameters: Sequence[str],
     if shipment is not None:
         parts += _loader(shipment)
     if banners:
-        parts.append("print('[caliban] the cell starts here', file=__import__('sys').stderr,"
-                     " flush=True)")
+        parts.append("_CalibanReplay.end('[caliban] the cell starts here')")
     parts.append("\n# --- the %%caliban_cloud cell ---")
     awaits = any(s.awaits for s in body)
     cell_text = _body(body, body_text, parameters, wrap=not awaits)

@@ -37,13 +37,8 @@ CELLS = {
     "grid": 'grid = {"lr": [0.5, 0.25]}',
     "dry": f"{SWEEP} --dry_run --show_program\n{BODY}",
     "submit": f"{SWEEP}\n{BODY}",
-    # The job's log: the replay of earlier cells is marked off from the cell's own output.
     "wait": "s = _\ns.wait(timeout=600, poll=0.5)\nfor j in s.jobs:\n"
-            "    log = j.logs()\n"
-            "    own = [ln for ln in log.splitlines() if not ln.startswith('[caliban] ')]\n"
-            "    print('JOB', j.state, ' '.join(' '.join(own).split()))\n"
-            "    print('APART', log.index('[caliban] replaying') < "
-            "log.index('[caliban] the cell starts here') < log.index('OUT'))",
+            "    print('JOB', j.state, ' '.join(j.logs().split()))",
     "bad_key": "bad = {'--lr': [1]}",
     "bad_submit": "%%caliban_cloud --nogpu --experiment_config bad --dry_run\nprint(1)",
 }
@@ -82,7 +77,6 @@ def test_each_job_computes_from_its_swept_value_with_the_notebooks_setup(execute
         ("SUCCEEDED", "0.5", f"0.5 2 0.5 {seeded} on True 1.0 ok"),
     ]
     assert "`%who` is not run in the job" in executed["submit"]  # said at submit time too
-    assert executed["wait"].count("APART True") == 2, executed["wait"]
 
 
 def test_a_key_that_cannot_be_a_variable_is_one_usage_error(executed):

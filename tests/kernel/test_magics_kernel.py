@@ -25,8 +25,7 @@ CELLS = {
               "-l team=$team\n"
               'print("OUT", radius, round(area(radius), 3), C("aab")["a"])',
     "wait": "s = _\ns.wait(timeout=600, poll=0.5)\nfor j in s.jobs:\n"
-            "    own = [ln for ln in j.logs().splitlines() if not ln.startswith('[caliban] ')]\n"
-            "    print('JOB', j.display_name, j.state, j.labels.get('team'), ' '.join(own))",
+            "    print('JOB', j.display_name, j.state, j.labels.get('team'), j.logs().strip())",
     "err_magic": "%%caliban_cloud --nogpu --xgroup kt-err1\nprint(magic_value)",
     "err_undefined": "%%caliban_cloud --nogpu --xgroup kt-err2\nprint(undefined_name)",
     "err_spec": "%%caliban_cloud --gpu_spec 2xNOPE --xgroup kt-err3\nprint(1)",

@@ -206,6 +206,30 @@ def test_a_value_set_by_a_magic_is_shipped(tmp_path: Path) -> None:
     assert run(program, tmp_path) == "['a', 'b']\n"
 
 
+# -- the job's log: what the replay prints is marked off ---------------------------------------
+
+
+def test_what_the_replay_prints_is_marked_off_in_the_log(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cells = history("x = print('SLOW STEP') or 1", "import logging\nlogging.basicConfig()\n"
+                    "log = logging.getLogger('t')", "y = 2")
+    script = tmp_path / "caliban_main.py"
+    script.write_text(capture("log.warning('W')\nprint(x)", cells).source)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60, check=True)
+    assert done.stdout == "SLOW STEP\n1\n"
+    assert done.stderr == ("[caliban] replaying 4 statements of earlier cells (In[1, 2]); "
+                           "their output is not the cell's\n[caliban] the cell starts here\n"
+                           "WARNING:t:W\n")
+    # A replay that prints nothing leaves the log as the cell alone writes it.
+    script.write_text(capture("print(y)", cells).source)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60, check=True)
+    assert (done.stdout, done.stderr) == ("2\n", "")
+
+
 # -- history: the cells before the submitted one ---------------------------------------------
 
 
