@@ -78,6 +78,20 @@ class _Pickler(pickle.Pickler):
         return None
 
 
+class _TooBig(Exception):
+    pass
+
+
+class _Limited(io.BytesIO):
+    """A buffer that stops the pickling of a value past the limit (a 2 GB DataFrame is
+    not pickled whole just to learn it is too big)."""
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > MAX_VALUE_BYTES:
+            raise _TooBig
+        return super().write(data)
+
+
 class _Unpickler(pickle.Unpickler):
     def __init__(self, data: bytes, namespace: Mapping[str, Any]) -> None:
         super().__init__(io.BytesIO(data))
@@ -138,19 +152,19 @@ class Shipper:
         if isinstance(value, (type, types.FunctionType)) and \
                 getattr(value, "__module__", None) == "__main__":
             return "it is a definition of the notebook"
-        buffer = io.BytesIO()
+        buffer = _Limited()
         pickler = _Pickler(buffer, self.namespace)
         try:
             pickler.dump(value)
             data = buffer.getvalue()
             _Unpickler(data, self.namespace).load()  # what does not load back is not shipped
+        except _TooBig:
+            return (f"its {type(value).__name__} pickles to more than the "
+                    f"{_size(MAX_VALUE_BYTES)} a value may ship")
         except Exception as error:  # noqa: BLE001 - any failure means: replay it instead
             text = str(error).split("\n")[0][:120]
             return text if text.startswith("it holds") else \
                 f"its {type(value).__name__} does not pickle ({type(error).__name__}: {text})"
-        if len(data) > MAX_VALUE_BYTES:
-            return (f"its {type(value).__name__} pickles to {_size(len(data))}, over the "
-                    f"{_size(MAX_VALUE_BYTES)} a value may ship")
         total = sum(self.shipped.values()) + len(data)
         if total > MAX_TOTAL_BYTES:
             return (f"the values shipped with it would take {_size(total)}, over "

@@ -187,6 +187,10 @@ def test_a_value_over_the_size_limit_is_replayed(tmp_path: Path,
     monkeypatch.setattr(values, "MAX_VALUE_BYTES", 1000)
     source = same("print(len(big), small)", ("big = list(range(5000))", "small = 1"), tmp_path)
     assert "big = list(range(5000))" in source
+    past, namespace = kernel("big = list(range(5000))")
+    assert capture("print(len(big))", past, values=namespace).notes == (
+        "big is recomputed by replaying earlier cells, not shipped: its list pickles to more "
+        "than 1000 bytes a value may ship",)
 
 
 def test_a_name_that_neither_ships_nor_replays_is_refused_one_line_each() -> None:
