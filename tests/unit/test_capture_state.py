@@ -190,7 +190,7 @@ def test_a_value_over_the_size_limit_is_replayed(tmp_path: Path,
     past, namespace = kernel("big = list(range(5000))")
     assert capture("print(len(big))", past, values=namespace).notes == (
         "big is recomputed by replaying earlier cells, not shipped: its list pickles to more "
-        "than 1000 bytes a value may ship",)
+        "than the 1000 bytes a value may ship",)
 
 
 def test_a_name_that_neither_ships_nor_replays_is_refused_one_line_each() -> None:
