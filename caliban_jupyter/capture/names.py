@@ -85,6 +85,8 @@ def function_globals(node: ast.AST) -> tuple[dict[str, int], set[str]]:
             if not symbol.is_global():
                 continue
             name = symbol.get_name()
+            if name == "__class__":  # a method's implicit cell (super()), not a global
+                continue
             if symbol.is_referenced():
                 reads.setdefault(name, _first_line(node, name))
             if symbol.is_declared_global() and symbol.is_assigned():

@@ -132,7 +132,8 @@ def _notes(history: Sequence[Statement], body: Sequence[Statement], taken: set[i
 
 #: Reasons not to ship that need no note: such names are always replayed.
 _EXPECTED = ("it is a module", "it is a definition of the notebook",
-             "it is computed from an experiment parameter")
+             "it is computed from an experiment parameter",
+             "it is a matplotlib object: replayed with pyplot's state")
 
 
 def _replay_notes(why_not: dict[str, str]) -> tuple[str, ...]:

@@ -13,7 +13,8 @@ Decisions
   or function the notebook defines is pickled *by name* (a persistent id): the program
   replays its definition and the loaded objects are instances of that class.
 - Not shipped, replayed instead: modules (their import), the notebook's functions and
-  classes (their definitions), a value computed from an experiment parameter (each job
+  classes (their definitions), matplotlib objects (a figure is pyplot's state, and loading
+  one registers it with pyplot), a value computed from an experiment parameter (each job
   recomputes it from its own value), IPython's own variables (``_``, ``Out``...), and a
   value that does not pickle, or does not load back, or pickles to more than
   :data:`MAX_VALUE_BYTES` (all shipped values together: :data:`MAX_TOTAL_BYTES`). Our
@@ -53,6 +54,11 @@ def _lookup(namespace: Mapping[str, Any], qualname: str) -> Any:
     return value
 
 
+#: Objects of these libraries are replayed, never shipped: a figure belongs to pyplot's
+#: state (loading one registers it with pyplot), and pickling one takes seconds.
+_REPLAYED_LIBRARIES = ("matplotlib.",)
+
+
 class _Pickler(pickle.Pickler):
     """Pickles the notebook's classes and functions by name; notes the modules used."""
 
@@ -64,6 +70,9 @@ class _Pickler(pickle.Pickler):
 
     def persistent_id(self, obj: Any) -> Any:
         if not isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)):
+            if type(obj).__module__.startswith(_REPLAYED_LIBRARIES):
+                raise pickle.PicklingError(
+                    f"it holds a {type(obj).__name__}, part of pyplot's state (replayed)")
             return None
         module = getattr(obj, "__module__", None) or ""
         if module == "__main__":
@@ -163,6 +172,8 @@ class Shipper:
                     f"{_size(MAX_VALUE_BYTES)} a value may ship")
         except Exception as error:  # noqa: BLE001 - any failure means: replay it instead
             text = str(error).split("\n")[0][:120]
+            if "part of pyplot's state" in text:
+                return "it is a matplotlib object: replayed with pyplot's state"
             return text if text.startswith("it holds") else \
                 f"its {type(value).__name__} does not pickle ({type(error).__name__}: {text})"
         total = sum(self.shipped.values()) + len(data)

@@ -169,6 +169,24 @@ def test_an_object_that_does_not_pickle_is_replayed(tmp_path: Path) -> None:
     assert "f = lambda v: v * scale" in source
 
 
+def test_super_in_a_method_reads_no_global(tmp_path: Path) -> None:
+    # `super()` makes the compiler give a method an implicit `__class__`: not a global.
+    same("print(Child().name())", (
+        "class Base:\n    def name(self):\n        return 'base'",
+        "class Child(Base):\n    def name(self):\n        return 'child of ' + super().name()",
+    ), tmp_path)
+
+
+def test_a_matplotlib_figure_is_replayed_not_shipped(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    source = same("print(len(ax.lines), width)", (
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt",
+        "fig, ax = plt.subplots()\nwidth = 3", "line = ax.plot([1, 2])",
+    ), tmp_path)
+    assert "fig, ax = plt.subplots()" in source and "ax.plot([1, 2])" in source
+    assert "width (int" in source
+
+
 def test_shared_objects_stay_shared(tmp_path: Path) -> None:
     same("a.append(2)\nprint(b, a is b)", ("a = [1]", "b = a"), tmp_path)
 
