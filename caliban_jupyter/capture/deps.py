@@ -5,29 +5,38 @@ Decisions
 - A need for name ``n`` at position ``p`` takes the latest statement before ``p`` that binds
   ``n``; when that binding is only conditional (inside ``if``/``for``/``except``...) or a
   star import, earlier bindings are taken too, back to the first unconditional one.
-- Statements after that definition which change the object in place (``cfg["lr"] = 0.1``,
-  ``cfg.x = 1``, ``del cfg["a"]``, ``items.append(3)``, ``setup(cfg)``) are taken as well.
+- Statements after that definition which change the object in place are taken as well:
+  ``cfg["lr"] = 0.1``, ``cfg.x = 1``, ``del cfg["a"]``, ``X += 1``, a method call on it
+  anywhere in a statement (``items.append(3)``, ``noise = rng.normal()``,
+  ``y = reg.fit(X, y).predict(Z)``), passing it to a callee known to change its argument
+  (``random.shuffle(deck)``, a function of the notebook, one imported); passing it to a
+  method is not a change (``meta.fit(X, y)`` does not change ``X``).
 - A module's state is shared by every import of it: when an import is taken, so is every
   statement before the need that acts on a name bound to the same top-level package
   (``random.seed(42)``, ``os.environ["X"] = "on"``, ``warnings.filterwarnings(...)``,
   ``np.random.seed(0)`` for ``import numpy``), in its order. Such a statement that cannot
   be captured itself (it uses a name nothing or only a magic defines) is left out with a
   note rather than failing the capture: the kernel did not complete it either, or it is
-  incidental (a plot of shell output).
-- A call of a function defined in the notebook acts on the globals its body reads (so
-  ``init()`` that fills ``registry`` is taken with ``registry``). A call of any other
-  function (imported, or bound by an assignment) acts on its arguments, and on its package
-  when it was imported; when such a call, ``exec``, ``globals()`` and the like are not
-  taken, the capture cannot be sure the job does not need them: it says so in a note
-  naming the statement and ``--capture all``.
+  incidental (a plot of shell output). ``x = np.zeros(3)`` does not act on numpy.
+- A call of a function defined in the notebook changes the globals its body changes in
+  place, wherever it is called (so ``init()`` that fills ``registry`` is taken with
+  ``registry``); called as a statement it may also act on a module. A call of any other
+  function as a statement, ``exec``, ``globals()`` and the like, when not taken, make the
+  capture unsure whether the job needs them: it says so in a note naming the statement
+  and ``--capture all``.
+- With a :class:`~caliban_jupyter.capture.values.Shipper`, a name the cell itself reads
+  (or a function it calls reads when the cell runs) ships as the kernel holds it, and
+  nothing that computed it is replayed; a name it cannot ship is replayed as above (a note
+  says why), and one that neither ships nor replays is an error naming both reasons.
 - A statement's own reads are resolved where it runs; the globals read inside a function
   body are resolved where the function is needed (a later call or the cell), so a helper
   defined after the function that calls it is found, and the latest value wins.
 - Calling a function that assigns a ``global`` counts as (maybe) binding that global.
-- A need whose latest binding is a magic or shell line is an error: the job cannot rerun it.
-- Known limitations: effects hidden in calls whose result is assigned
-  (``h = model.fit(x)`` is taken as a definition of ``h`` only) or in decorators (one that
-  fills a registry) are not seen; ``--capture all`` sends every executed cell.
+- A need whose latest binding is a magic or shell line is an error unless its value ships:
+  the job cannot rerun it.
+- Known limitations: effects hidden in decorators (one that fills a registry) and changes
+  through aliases (``b = a; b.append(1)`` changes ``a``) are not seen when replaying; the
+  shipped values have them. ``--capture all`` sends every executed cell.
 """
 
 from __future__ import annotations
