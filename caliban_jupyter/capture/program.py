@@ -12,7 +12,10 @@ Modes
 -----
 ``"deps"`` (default)
     Only the top-level statements the body needs, transitively (see
-    :mod:`caliban_jupyter.capture.deps` for the rules and their limits).
+    :mod:`caliban_jupyter.capture.deps` for the rules and their limits). Given the
+    kernel's namespace (``values``), the names the body reads ship as the kernel holds
+    them instead (:mod:`caliban_jupyter.capture.values`) and only what cannot ship is
+    replayed; the global random state ships in both modes.
 ``"all"``
     Every statement of every executed cell, in order; no need is checked.
 
