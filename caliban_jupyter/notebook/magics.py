@@ -142,8 +142,9 @@ class CalibanMagics(Magics):
         if args.form:
             from . import forms as _forms
 
-            return _forms.program_form(cell, api.kernel_history(), args,
-                                    _forms.changed_options(parser("cloud"), args), user_ns)
+            options = _forms.changed_options(parser("cloud"), args)
+            options.pop("as_name", None)  # the form is the cell's result; Submit's is its own
+            return _forms.program_form(cell, api.kernel_history(), args, options, user_ns)
         result = api.run_cloud(args, code=cell, history=api.kernel_history(), user_ns=user_ns)
         if args.as_name:
             if not args.as_name.isidentifier():
