@@ -197,6 +197,10 @@ class _Slicer:
         self._changers: dict[str, list[int]] = defaultdict(list)
         self._package_changers: dict[str, list[int]] = defaultdict(list)
         self._stars: list[int] = []
+        # Objects that may hold another's (`pipe = Pipeline([("s", scaler)])`), by the
+        # variable they hold: changing `pipe` (`pipe.fit(X)`) may change `scaler`.
+        self._holders: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        self._importers: dict[str, list[int]] = defaultdict(list)  # by package
         self.notes: dict[int, str] = {}  # effects left out, by position
         package_of: dict[str, str] = {}  # names bound by an import, to the package
         for statement in statements:
@@ -213,6 +217,11 @@ class _Slicer:
             package_of.update(statement.packages)
             if statement.star:
                 self._stars.append(statement.position)
+            for package in set(statement.packages.values()):
+                self._importers[package].append(statement.position)
+            for target, sources in statement.aliases.items():
+                for source in sources:
+                    self._holders[source].append((statement.position, target))
 
     def _before(self, positions: list[int], at: int, start: int = 0) -> list[int]:
         return positions[bisect_left(positions, start) : bisect_left(positions, at)]
@@ -318,18 +327,33 @@ class _Slicer:
             return False
         if name not in self.shipped:
             self.shipped.append(name)
+            end = len(self.statements)
             for definition in sorted(self.shipper.definitions.get(name, ())):
-                self._need(definition, len(self.statements), user, line, soft=False)
+                self._need(definition, end, user, line, soft=False)
+            # The state of the packages its objects come from (`pd.set_option(...)` shows
+            # a shipped DataFrame as the kernel does): their latest import, which takes
+            # what acted on the package before it.
+            for package in sorted(self.shipper.modules_of.get(name, ())):
+                importers = self._before(self._importers.get(package, []), self.cell_start)
+                if importers:
+                    self._work.append((self.statements[importers[-1]], end))
         return True
 
     def _take_mutations(self, name: str, at: int, definer: Statement | None) -> None:
         if definer is not None and name in definer.imported:
             return  # a module: taking the import takes what acts on its package
         start = definer.position + 1 if definer else 0
-        for position in self._before(self._changers.get(name, []), at, start):
-            statement = self.statements[position]
-            if not statement.magic:
-                self._work.append((statement, at))
+        work, seen = [(name, start)], {(name, start)}
+        while work:  # the name's changes, and those of what holds its object since
+            held, since = work.pop()
+            for position in self._before(self._changers.get(held, []), at, since):
+                statement = self.statements[position]
+                if not statement.magic:
+                    self._work.append((statement, at))
+            for position, holder in self._holders.get(held, ()):
+                if since <= position < at and (holder, position + 1) not in seen:
+                    seen.add((holder, position + 1))
+                    work.append((holder, position + 1))
 
 
 def _line(statement: Statement) -> int:

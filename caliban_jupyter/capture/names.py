@@ -94,6 +94,24 @@ def function_globals(node: ast.AST) -> tuple[dict[str, int], set[str]]:
     return reads, writes
 
 
+def _alias_sources(value: ast.expr) -> set[str]:
+    """The variables whose objects the value of an assignment may hold (not copy): the
+    value itself (``b = a``, ``b = a.part``), the elements of a display (``[a, b]``), and
+    what a call is passed (``Pipeline([("s", scaler)])`` keeps ``scaler``)."""
+    if isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.Starred)):
+        name = _variable(value)
+        return {name} if name is not None else set()
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        return set().union(*map(_alias_sources, value.elts))
+    if isinstance(value, ast.Dict):
+        return set().union(*map(_alias_sources, filter(None, [*value.keys, *value.values])))
+    if isinstance(value, ast.Call):
+        passed = [*value.args, *(k.value for k in value.keywords)]
+        return {n.id for arg in passed for n in ast.walk(arg)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return set()
+
+
 def function_changes(node: ast.AST) -> set[str]:
     """The variables the body of a function/lambda/class may change in place: receivers of
     its method calls, roots of its attribute and item assignments and deletions, and what
@@ -149,6 +167,7 @@ class ModuleScan(ast.NodeVisitor):
         self.unsure: str | None = None
         self.global_writes: set[str] = set()
         self.deferred_changes: set[str] = set()
+        self.aliases: dict[str, set[str]] = {}
         self._depth = 0
 
     # -- helpers ---------------------------------------------------------------------------
@@ -238,6 +257,15 @@ class ModuleScan(ast.NodeVisitor):
         self.visit(node.value)
         for target in node.targets:
             self._target(target)
+        self._alias(node.targets, node.value)
+
+    def _alias(self, targets: list[ast.expr], value: ast.expr | None) -> None:
+        """``pipe = Pipeline([("s", scaler)])``: changing ``pipe`` may change ``scaler``."""
+        sources = _alias_sources(value) - self.bound if value is not None else set()
+        for target in targets:
+            for name in ast.walk(target):
+                if sources and isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store):
+                    self.aliases.setdefault(name.id, set()).update(sources)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self.visit(node.value)
@@ -250,6 +278,7 @@ class ModuleScan(ast.NodeVisitor):
         if node.value is not None:
             self.visit(node.value)
             self._target(node.target)
+            self._alias([node.target], node.value)
 
     def visit_Delete(self, node: ast.Delete) -> None:
         for target in node.targets:

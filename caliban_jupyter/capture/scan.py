@@ -82,6 +82,7 @@ class Statement:
     unsure: str | None = None
     global_writes: set[str] = field(default_factory=set)
     deferred_changes: set[str] = field(default_factory=set)
+    aliases: dict[str, set[str]] = field(default_factory=dict)
     shell: bool = False
     awaits: bool = False
     dropped: list[int] = field(default_factory=list)
@@ -299,4 +300,5 @@ def scan_cell(text: str, cell: int | None, first_position: int) -> list[Statemen
         record.receivers, record.effect_calls = scan.receivers, scan.effect_calls
         record.global_writes = scan.global_writes
         record.deferred_changes = scan.deferred_changes
+        record.aliases = scan.aliases
     return out

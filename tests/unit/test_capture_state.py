@@ -148,6 +148,28 @@ def test_a_callee_known_to_change_its_argument_is_replayed(tmp_path: Path) -> No
     assert run(capture("print(deck, h)", cells), tmp_path) == f"{expected} [1, 3]\n"
 
 
+def test_a_change_through_an_object_that_holds_it_is_replayed(tmp_path: Path) -> None:
+    # handson-ml3 05: `Pipeline([("scaler", scaler), ...]).fit(X)` fits `scaler`.
+    cells = history(
+        "class Scaler:\n    def fit(self, X):\n        self.mean_ = sum(X) / len(X)",
+        "class Pipe:\n    def __init__(self, steps):\n        self.steps = steps\n"
+        "    def fit(self, X):\n        for _, step in self.steps:\n            step.fit(X)",
+        "scaler = Scaler()\npipe = Pipe([('scaler', scaler)])\npipe.fit([1, 3])\n"
+        "b = scaler.mean_ * 2",
+    )
+    assert run(capture("print(b)", cells), tmp_path) == "4.0\n"
+
+
+def test_the_state_of_a_shipped_values_package_is_replayed(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    # handson-ml3 tools_pandas: display options set in an earlier cell show the DataFrame.
+    source = same("print(df)", (
+        "import pandas as pd", "pd.set_option('display.max_columns', 3)",
+        "df = pd.DataFrame({c: range(3) for c in 'abcdefgh'})",
+    ), tmp_path)
+    assert "pd.set_option('display.max_columns', 3)" in source
+
+
 # -- shipping values ------------------------------------------------------------------------
 
 
