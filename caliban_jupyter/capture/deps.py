@@ -34,9 +34,12 @@ Decisions
 - Calling a function that assigns a ``global`` counts as (maybe) binding that global.
 - A need whose latest binding is a magic or shell line is an error unless its value ships:
   the job cannot rerun it.
-- Known limitations: effects hidden in decorators (one that fills a registry) and changes
-  through aliases (``b = a; b.append(1)`` changes ``a``) are not seen when replaying; the
-  shipped values have them. ``--capture all`` sends every executed cell.
+- An object bound to a value that may hold another's (``b = a``, ``b = a.part``,
+  ``[a, c]``, ``pipe = Pipeline([("s", scaler)])``: what a call is passed) holds it: the
+  changes of ``pipe`` after that are changes of ``scaler``.
+- Known limitations: effects hidden in decorators (one that fills a registry) and objects
+  a method returns that hold the receiver (``b = a.view()``) are not seen when replaying;
+  the shipped values have them. ``--capture all`` sends every executed cell.
 """
 
 from __future__ import annotations
