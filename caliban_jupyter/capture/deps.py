@@ -203,7 +203,6 @@ class _Slicer:
         # Objects that may hold another's (`pipe = Pipeline([("s", scaler)])`), by the
         # variable they hold: changing `pipe` (`pipe.fit(X)`) may change `scaler`.
         self._holders: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        self._importers: dict[str, list[int]] = defaultdict(list)  # by package
         self.notes: dict[int, str] = {}  # effects left out, by position
         package_of: dict[str, str] = {}  # names bound by an import, to the package
         for statement in statements:
@@ -220,8 +219,6 @@ class _Slicer:
             package_of.update(statement.packages)
             if statement.star:
                 self._stars.append(statement.position)
-            for package in set(statement.packages.values()):
-                self._importers[package].append(statement.position)
             for target, sources in statement.aliases.items():
                 for source in sources:
                     self._holders[source].append((statement.position, target))
@@ -333,13 +330,6 @@ class _Slicer:
             end = len(self.statements)
             for definition in sorted(self.shipper.definitions.get(name, ())):
                 self._need(definition, end, user, line, soft=False)
-            # The state of the packages its objects come from (`pd.set_option(...)` shows
-            # a shipped DataFrame as the kernel does): their latest import, which takes
-            # what acted on the package before it.
-            for package in sorted(self.shipper.modules_of.get(name, ())):
-                importers = self._before(self._importers.get(package, []), self.cell_start)
-                if importers:
-                    self._work.append((self.statements[importers[-1]], end))
         return True
 
     def _take_mutations(self, name: str, at: int, definer: Statement | None) -> None:

@@ -138,7 +138,6 @@ class Shipper:
     shipped: dict[str, int] = field(default_factory=dict)
     definitions: dict[str, set[str]] = field(default_factory=dict)
     modules: set[str] = field(default_factory=set)
-    modules_of: dict[str, set[str]] = field(default_factory=dict)
     _why_not: dict[str, str] = field(default_factory=dict)
 
     def why_not(self, name: str) -> str | None:
@@ -184,7 +183,6 @@ class Shipper:
         self.shipped[name] = len(data)
         self.definitions[name] = pickler.definitions
         self.modules |= pickler.modules
-        self.modules_of[name] = pickler.modules
         return None
 
     def pack(self, names: Iterable[str], seeded: Iterable[str] = ()) -> Shipment:

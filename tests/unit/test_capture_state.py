@@ -160,16 +160,6 @@ def test_a_change_through_an_object_that_holds_it_is_replayed(tmp_path: Path) ->
     assert run(capture("print(b)", cells), tmp_path) == "4.0\n"
 
 
-def test_the_state_of_a_shipped_values_package_is_replayed(tmp_path: Path) -> None:
-    pytest.importorskip("pandas")
-    # handson-ml3 tools_pandas: display options set in an earlier cell show the DataFrame.
-    source = same("print(df)", (
-        "import pandas as pd", "pd.set_option('display.max_columns', 3)",
-        "df = pd.DataFrame({c: range(3) for c in 'abcdefgh'})",
-    ), tmp_path)
-    assert "pd.set_option('display.max_columns', 3)" in source
-
-
 # -- shipping values ------------------------------------------------------------------------
 
 
