@@ -2,7 +2,7 @@
 
 Importing this package is cheap: no Docker, no Google SDK, no network. The public API
 (``cloud``, ``status``, ``stop``, ``resubmit``, ``logs``, ``follow_logs``, ``outputs``,
-``config``, ``form``, and what they return and raise: ``Sweep``, ``DryRun``, ``JobGroup``,
+``config``, ``form``, ``last``, and what they return and raise: ``Sweep``, ``DryRun``, ``JobGroup``,
 ``CalibanError``) loads on first use.
 """
 
@@ -13,22 +13,33 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = ["Caliban", "CalibanError", "DryRun", "JobGroup", "Sweep", "cloud", "config",
-           "follow_logs", "form", "load_ipython_extension", "logs", "outputs", "resubmit",
-           "status", "stop"]
+           "follow_logs", "form", "last", "load_ipython_extension", "logs", "outputs",
+           "resubmit", "status", "stop"]
 
 # public name -> module defining it (imported on first attribute access). No submodule may
 # share a public name: importing it would replace the function on the package.
 _LAZY = {
     "cloud": "notebook.api", "status": "notebook.api", "stop": "notebook.api",
     "resubmit": "notebook.api", "logs": "notebook.api", "follow_logs": "notebook.api",
-    "config": "notebook.api", "outputs": "notebook.api", "form": "notebook.forms",
+    "config": "notebook.api", "outputs": "notebook.api", "last": "notebook.api",
+    "form": "notebook.forms",
     "Sweep": "notebook.sweep", "Caliban": "notebook.session", "DryRun": "service.dryrun",
     "JobGroup": "service.groups", "CalibanError": "errors",
 }
 
 if TYPE_CHECKING:
     from .errors import CalibanError
-    from .notebook.api import cloud, config, follow_logs, logs, outputs, resubmit, status, stop
+    from .notebook.api import (
+        cloud,
+        config,
+        follow_logs,
+        last,
+        logs,
+        outputs,
+        resubmit,
+        status,
+        stop,
+    )
     from .notebook.forms import form
     from .notebook.session import Caliban
     from .notebook.sweep import Sweep

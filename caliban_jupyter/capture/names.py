@@ -4,11 +4,20 @@ Module-scope code is walked in evaluation order by :class:`ModuleScan`; the bodi
 functions and lambdas (run later, when called) are analysed with :mod:`symtable`, the
 compiler's own scoping, so comprehension targets, ``nonlocal`` and ``global`` are exact.
 
-A call made as a statement (``random.seed(42)``, ``items.append(x)``, ``setup(cfg)``) is
-there for its effect: it *acts on* the object it is called on (the root of
-``random.seed``) and on the variables passed to it. A bare call ``f(...)`` also records
-``f``, so the slicer can add the globals ``f``'s body reads; a statement whose effects no
-name shows (``exec(...)``, ``globals()["x"] = 1``) is marked *unsure*.
+Effects of calls, wherever they are in a statement (``noise = rng.normal()`` advances
+``rng`` as much as ``rng.normal()`` does):
+
+- a method call changes its *receiver*, the root of ``rng.normal`` or
+  ``reg.fit(X, y).predict`` (``rng``, ``reg``), but not its arguments (``meta.fit(X, y)``
+  does not change ``X``), unless the method is known to change them
+  (:data:`MUTATING_METHODS`, a ``name_`` in-place method as in PyTorch, an ``out=``);
+- a bare call ``f(...)`` records ``f`` (the slicer adds the globals a notebook ``f``'s body
+  reads) and may change its arguments, except for builtins that change none
+  (:data:`PURE_CALLS`);
+- a method call made as a statement on a module (``random.seed(42)``) acts on the module's
+  package, which the slicer takes with the package's import;
+- a statement whose effects no name shows (``exec(...)``, ``globals()["x"] = 1``) is marked
+  *unsure*.
 """
 
 from __future__ import annotations
@@ -27,6 +36,13 @@ PURE_CALLS = frozenset({
 })
 #: Calls that can change any variable: capture cannot say what such a statement does.
 OPAQUE_CALLS = frozenset({"exec", "eval", "globals", "locals", "vars", "__import__"})
+#: Functions and methods known to change their first argument in place (``random.shuffle
+#: (deck)``, ``heapq.heappush(h, 1)``, ``np.copyto(a, b)``, ``setattr(obj, "x", 1)``).
+MUTATING_METHODS = frozenset({
+    "shuffle", "heappush", "heappop", "heapify", "heappushpop", "heapreplace", "insort",
+    "insort_left", "insort_right", "copyto", "fill_diagonal", "put", "place", "putmask",
+    "setattr", "delattr", "next",
+})
 
 
 def _root(node: ast.expr) -> str | None:
@@ -69,11 +85,60 @@ def function_globals(node: ast.AST) -> tuple[dict[str, int], set[str]]:
             if not symbol.is_global():
                 continue
             name = symbol.get_name()
+            if name == "__class__":  # a method's implicit cell (super()), not a global
+                continue
             if symbol.is_referenced():
                 reads.setdefault(name, _first_line(node, name))
             if symbol.is_declared_global() and symbol.is_assigned():
                 writes.add(name)
     return reads, writes
+
+
+def _alias_sources(value: ast.expr) -> set[str]:
+    """The variables whose objects the value of an assignment may hold (not copy): the
+    value itself (``b = a``, ``b = a.part``), the elements of a display (``[a, b]``), and
+    what a call is passed (``Pipeline([("s", scaler)])`` keeps ``scaler``)."""
+    if isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.Starred)):
+        name = _variable(value)
+        return {name} if name is not None else set()
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        return set().union(*map(_alias_sources, value.elts))
+    if isinstance(value, ast.Dict):
+        return set().union(*map(_alias_sources, filter(None, [*value.keys, *value.values])))
+    if isinstance(value, ast.Call):
+        passed = [*value.args, *(k.value for k in value.keywords)]
+        return {n.id for arg in passed for n in ast.walk(arg)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return set()
+
+
+def function_changes(node: ast.AST) -> set[str]:
+    """The variables the body of a function/lambda/class may change in place: receivers of
+    its method calls, roots of its attribute and item assignments and deletions, and what
+    it passes to bare calls or to callees known to change their argument. The caller keeps
+    those that are globals of the body."""
+    changed: set[str | None] = set()
+    body = node.body if isinstance(node.body, list) else [node.body]  # type: ignore[attr-defined]
+    for root in body:
+        for child in ast.walk(root):
+            if isinstance(child, ast.Call):
+                func = child.func
+                if isinstance(func, ast.Attribute):
+                    changed.add(_root(func))
+                    if func.attr in MUTATING_METHODS or func.attr.endswith("_"):
+                        changed.update(map(_variable, child.args[:1]))
+                elif isinstance(func, ast.Name) and func.id not in PURE_CALLS:
+                    changed.update(map(_variable, [*child.args,
+                                                   *(k.value for k in child.keywords)]))
+            elif isinstance(child, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+                targets = (child.targets if isinstance(child, (ast.Assign, ast.Delete))
+                           else [child.target])
+                for target in targets:
+                    for part in ast.walk(target):
+                        if isinstance(part, (ast.Attribute, ast.Subscript)):
+                            changed.add(_root(part))
+    changed.discard(None)
+    return changed  # type: ignore[return-value]
 
 
 class ModuleScan(ast.NodeVisitor):
@@ -96,9 +161,13 @@ class ModuleScan(ast.NodeVisitor):
         self.soft: dict[str, int] = {}
         self.mutates: set[str] = set()
         self.acts_on: set[str] = set()
+        self.receivers: set[str] = set()
         self.calls: dict[str, int] = {}
+        self.effect_calls: set[str] = set()
         self.unsure: str | None = None
         self.global_writes: set[str] = set()
+        self.deferred_changes: set[str] = set()
+        self.aliases: dict[str, set[str]] = {}
         self._depth = 0
 
     # -- helpers ---------------------------------------------------------------------------
@@ -145,6 +214,7 @@ class ModuleScan(ast.NodeVisitor):
         for name, line in reads.items():
             self.deferred.setdefault(name, line)
         self.global_writes |= writes
+        self.deferred_changes |= function_changes(node) & set(reads)
 
     # -- expressions -----------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> None:
@@ -187,6 +257,15 @@ class ModuleScan(ast.NodeVisitor):
         self.visit(node.value)
         for target in node.targets:
             self._target(target)
+        self._alias(node.targets, node.value)
+
+    def _alias(self, targets: list[ast.expr], value: ast.expr | None) -> None:
+        """``pipe = Pipeline([("s", scaler)])``: changing ``pipe`` may change ``scaler``."""
+        sources = _alias_sources(value) - self.bound if value is not None else set()
+        for target in targets:
+            for name in ast.walk(target):
+                if sources and isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store):
+                    self.aliases.setdefault(name.id, set()).update(sources)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self.visit(node.value)
@@ -199,6 +278,7 @@ class ModuleScan(ast.NodeVisitor):
         if node.value is not None:
             self.visit(node.value)
             self._target(node.target)
+            self._alias([node.target], node.value)
 
     def visit_Delete(self, node: ast.Delete) -> None:
         for target in node.targets:
@@ -214,19 +294,37 @@ class ModuleScan(ast.NodeVisitor):
         if isinstance(value, ast.Call):
             self._effect(value)
 
+    def visit_Call(self, node: ast.Call) -> None:
+        """A call anywhere in the statement changes what it is known to change."""
+        self.generic_visit(node)
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        changed = []
+        if name in MUTATING_METHODS or (
+                isinstance(func, ast.Attribute) and name is not None and name.endswith("_")
+                and not name.startswith("_")):  # torch's in-place `normal_(w)`
+            changed += node.args[:1]
+        changed += [k.value for k in node.keywords if k.arg == "out"]
+        if isinstance(func, ast.Attribute):
+            root = _root(func)
+            if root is not None and root not in OPAQUE_CALLS:
+                self.receivers.add(root)
+        elif isinstance(func, ast.Name) and func.id not in PURE_CALLS \
+                and func.id not in OPAQUE_CALLS:
+            # A function of the notebook or one imported: it may change what it is passed.
+            self.calls.setdefault(func.id, node.lineno)
+            changed += [*node.args, *(k.value for k in node.keywords)]
+        self.acts_on |= {v for v in map(_variable, changed) if v is not None}
+
     def _effect(self, call: ast.Call) -> None:
         """A call made as a statement is there for its effect: on what may it act?"""
-        arguments = {_variable(a) for a in [*call.args, *(k.value for k in call.keywords)]}
         func = call.func
         if isinstance(func, ast.Name):
             name = func.id
-            if name in PURE_CALLS:
-                return
             if name in OPAQUE_CALLS:
                 self.unsure = f"`{name}()` can change any variable"
-                return
-            if name not in ("setattr", "delattr"):
-                self.calls.setdefault(name, call.lineno)
+            elif name not in PURE_CALLS and name not in ("setattr", "delattr"):
+                self.effect_calls.add(name)
         else:  # random.seed(42), items.append(3), cfg.update(a=1)
             root = _root(func)
             if root in OPAQUE_CALLS:  # globals().update(...)
@@ -234,7 +332,6 @@ class ModuleScan(ast.NodeVisitor):
                 return
             if root is not None:
                 self.acts_on.add(root)
-        self.acts_on |= {name for name in arguments if name is not None}
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -281,8 +378,11 @@ class ModuleScan(ast.NodeVisitor):
         for name, line in body.deferred.items():
             self.deferred.setdefault(name, line)
         self.global_writes |= body.global_writes
+        self.deferred_changes |= body.deferred_changes
         self.mutates |= body.mutates - body.definite - body.maybe
         self.acts_on |= body.acts_on - body.definite - body.maybe
+        self.receivers |= body.receivers - body.definite - body.maybe
+        self.effect_calls |= body.effect_calls
         for name, line in body.calls.items():
             self.calls.setdefault(name, line)
         self.unsure = self.unsure or body.unsure

@@ -12,7 +12,10 @@ Modes
 -----
 ``"deps"`` (default)
     Only the top-level statements the body needs, transitively (see
-    :mod:`caliban_jupyter.capture.deps` for the rules and their limits).
+    :mod:`caliban_jupyter.capture.deps` for the rules and their limits). Given the
+    kernel's namespace (``values``), the names the body reads ship as the kernel holds
+    them instead (:mod:`caliban_jupyter.capture.values`) and only what cannot ship is
+    replayed; the global random state ships in both modes.
 ``"all"``
     Every statement of every executed cell, in order; no need is checked.
 
@@ -30,17 +33,24 @@ import ast
 import importlib.metadata
 import keyword
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from caliban_jupyter.capture.deps import link_global_writes, slice_statements, where
+from caliban_jupyter.capture.deps import (
+    derived_names,
+    link_global_writes,
+    slice_statements,
+    where,
+)
 from caliban_jupyter.capture.distributions import providers
 from caliban_jupyter.capture.local import local_path
 from caliban_jupyter.capture.render import render_program
 from caliban_jupyter.capture.scan import Statement, leading_blank_lines, scan_cell
+from caliban_jupyter.capture.values import Shipment, Shipper
 from caliban_jupyter.errors import CaptureError
 
 __all__ = ["MODES", "CapturedProgram", "assigned_names", "capture", "pinned_requirements"]
@@ -66,12 +76,18 @@ class CapturedProgram:
     notes
         One line per thing the job will not do that the kernel did: a dropped magic, a
         shell line of an earlier cell, a statement whose effects capture cannot see.
+    shipped
+        The names whose kernel values the program carries (loaded right before the cell).
+    replayed
+        How many statements of earlier cells the program runs again.
     """
 
     source: str
     imports: tuple[str, ...]
     cells_used: tuple[int, ...]
     notes: tuple[str, ...] = ()
+    shipped: tuple[str, ...] = ()
+    replayed: int = 0
 
 
 def _quote(statement: Statement, line: int, *, whole: bool = True) -> str:
@@ -116,6 +132,18 @@ def _notes(history: Sequence[Statement], body: Sequence[Statement], taken: set[i
             notes.append(f"{place}: {text} was left out ({statement.unsure}); if the job "
                          "needs it, use --capture all")
     return tuple(notes)
+
+
+#: Reasons not to ship that need no note: such names are always replayed.
+_EXPECTED = ("it is a module", "it is a definition of the notebook",
+             "it is computed from an experiment parameter",
+             "it is a matplotlib object: replayed with pyplot's state")
+
+
+def _replay_notes(why_not: dict[str, str]) -> tuple[str, ...]:
+    """One line per name the cell reads that is recomputed rather than shipped, and why."""
+    return tuple(f"{name} is recomputed by replaying earlier cells, not shipped: {reason}"
+                 for name, reason in sorted(why_not.items()) if reason not in _EXPECTED)
 
 
 def _check_parameters(parameters: Iterable[str]) -> tuple[str, ...]:
@@ -177,6 +205,7 @@ def capture(
     *,
     mode: str = "deps",
     parameters: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
 ) -> CapturedProgram:
     """Build the job's program from a ``%%caliban_cloud`` cell body and the kernel history.
 
@@ -196,6 +225,12 @@ def capture(
         strings) and each replaces the notebook's value right after every plain
         definition of it (papermill's rule), or right before the body when no captured
         statement defines it. A run that does not pass one keeps the notebook's value.
+    values
+        The kernel's namespace (``user_ns``). Given, the names the cell reads from it are
+        shipped as they are now where they can be (see
+        :mod:`caliban_jupyter.capture.values`), and the job's global random state starts
+        where the kernel's is; without it (an export, a notebook file) everything the cell
+        needs is replayed.
 
     Returns
     -------
@@ -217,20 +252,33 @@ def capture(
     link_global_writes(everything)
     taken: set[int] | None = None
     slice_notes: dict[int, str] = {}
+    shipment: Shipment | None = None
+    if values is not None:
+        derived, seeded = derived_names(statements, names)
+        shipper = Shipper(values, derived)
     if mode == "deps":
-        taken, slice_notes = slice_statements(everything, [marker, *scanned_body],
-                                              frozenset(names))
+        cut = slice_statements(everything, [marker, *scanned_body], frozenset(names),
+                               shipper if values is not None else None, marker.position)
+        taken, slice_notes = cut.taken, cut.notes
         kept = [s for s in statements if s.position in taken or s.future]
     else:
         kept = [s for s in statements if not s.magic]
+    if values is not None:
+        shipment = shipper.pack(cut.shipped if mode == "deps" else (), seeded)
     code = [s for s in kept if s.node is not None and not s.magic]
     used_body = [s for s in scanned_body if not s.magic and s.node is not None]
     body_text = TransformerManager().transform_cell(body)
+    imports = _imports(s.node for s in [*code, *used_body] if s.node is not None)
+    if shipment is not None:  # the modules the shipped objects come from are needed too
+        imports = tuple(sorted({*imports, *shipment.modules}))
     return CapturedProgram(
-        source=render_program(code, names, scanned_body, body_text),
-        imports=_imports(s.node for s in [*code, *used_body] if s.node is not None),
+        source=render_program(code, names, scanned_body, body_text, shipment),
+        imports=imports,
         cells_used=tuple(sorted({s.cell for s in code if s.cell is not None})),
-        notes=_notes(statements, scanned_body, taken, slice_notes),
+        notes=(*_notes(statements, scanned_body, taken, slice_notes),
+               *(_replay_notes(cut.why_not) if values is not None and mode == "deps" else ())),
+        shipped=tuple(shipment.names) if shipment is not None else (),
+        replayed=len(code),
     )
 
 

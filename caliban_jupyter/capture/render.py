@@ -19,6 +19,8 @@ swept value. A parameter no captured statement defines is set right before the c
 from __future__ import annotations
 
 import ast
+import base64
+import re
 from collections.abc import Sequence
 
 from caliban_jupyter.capture.scan import Statement
@@ -27,6 +29,10 @@ from caliban_jupyter.capture.shell import (
     SHELL_HELPERS,
     string_literal,
 )
+from caliban_jupyter.capture.values import LOAD_HELPER, Shipment
+
+#: The line that loads the shipped data, so a display can abbreviate it (``--show_program``).
+SHIPPED_LINE = re.compile(r"^_caliban_load\(globals\(\), '([A-Za-z0-9+/=]*)'\)$", re.M)
 
 # Parameters not given on the command line keep their notebook values (argparse.SUPPRESS),
 # and unknown arguments are left for the program.
@@ -53,6 +59,52 @@ def _caliban_parameters(names):
 
 _caliban_swept = _caliban_parameters({names!r})
 del _caliban_parameters"""
+
+
+#: Marks off in the job's log what replaying earlier cells prints, when it prints anything:
+#: a line on stderr before its first output and one after the replay (a silent replay
+#: leaves the log as the cell alone would write it).
+REPLAY_HELPER = """\
+class _CalibanReplay:
+    header = None
+    shown = False
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def write(self, text):
+        if text and _CalibanReplay.header:
+            header, _CalibanReplay.header = _CalibanReplay.header, None
+            _CalibanReplay.shown = True
+            self._stream.flush()
+            _CalibanReplay.saved[1].write(header + "\\n")
+            _CalibanReplay.saved[1].flush()
+        return self._stream.write(text)
+
+    @classmethod
+    def begin(cls, header):
+        import sys
+        cls.header, cls.saved = header, (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = cls(sys.stdout), cls(sys.stderr)
+
+    @classmethod
+    def end(cls, footer):
+        import sys
+        cls.header = None  # a stream kept by the replay (a logging handler) passes writes on
+        if isinstance(sys.stdout, cls) and isinstance(sys.stderr, cls):
+            sys.stdout, sys.stderr = cls.saved
+        if cls.shown:
+            print(footer, file=sys.stderr, flush=True)"""
+
+
+def readable_program(source: str) -> str:
+    """``source`` for a person: the shipped values' bytes replaced by their size."""
+    return SHIPPED_LINE.sub(lambda m: f"_caliban_load(globals(), '...')  # "
+                                      f"{len(m.group(1)) * 3 // 4} bytes of pickled values",
+                            source)
 
 
 def _assign(name: str) -> str:
@@ -104,8 +156,28 @@ def _body(body: Sequence[Statement], text: str, parameters: Sequence[str], *,
     return "\n".join(out).rstrip()
 
 
+def _replayed(cell: Sequence[Statement]) -> str:
+    """Why the statements of one earlier cell are replayed: what they bind and change."""
+    binds = sorted(set().union(*(s.definite | s.maybe for s in cell)))
+    changes = sorted(set().union(*(s.mutates | s.acts_on | s.receivers for s in cell))
+                     - set(binds))
+    why = [f"binds {', '.join(binds)}"] if binds else []
+    why += [f"changes {', '.join(changes)}"] if changes else []
+    return "; ".join(why) or "needed"
+
+
+def _loader(shipment: Shipment) -> list[str]:
+    names = ", ".join(f"{n} ({kind})" for n, kind in shipment.names.items()) or "none"
+    randoms = ", ".join(shipment.random) or "none"
+    data = base64.b64encode(shipment.data).decode()
+    return ["\n# --- the kernel's state at submission, shipped (pickled): values the cell "
+            f"reads: {names}; random state: {randoms} ---",
+            f"_caliban_load(globals(), '{data}')"]
+
+
 def render_program(history: Sequence[Statement], parameters: Sequence[str],
-                   body: Sequence[Statement], body_text: str) -> str:
+                   body: Sequence[Statement], body_text: str,
+                   shipment: Shipment | None = None) -> str:
     """The program's source: see the module docstring for its layout."""
     everything = [*history, *body]
     parts = sorted({s.source.strip() for s in everything if s.future})
@@ -122,18 +194,35 @@ def render_program(history: Sequence[Statement], parameters: Sequence[str],
         parts.append(f"\n# --- experiment parameters ({flags}): each replaces the notebook's "
                      "value where it is defined ---")
         parts.append(_PARAMETER_BLOCK.format(names=list(parameters)))
-    cell: int | None = -1
-    for statement in history:
-        if statement.future or statement.magic:
-            continue
-        if statement.cell != cell:
-            cell = statement.cell
-            parts.append(f"\n# --- In[{cell}] ---")
+    if shipment is not None:
+        parts.append("\n# --- loads the kernel's values and random state before the cell ---")
+        parts.append(LOAD_HELPER)
+    replay = [s for s in history if not s.future and not s.magic]
+    cells = list(dict.fromkeys(s.cell for s in replay))
+    # A cell's program (not a whole notebook's): the log shows where the replay of earlier
+    # cells ends and the cell's own output begins, and the program says why each is there.
+    banners = bool(replay) and any(not s.magic for s in body)
+    if banners:
+        parts.append("\n# --- replayed from earlier cells: what the cell needs that is not "
+                     "shipped ---")
+        parts += [f"#   In[{c}]: {_replayed([s for s in replay if s.cell == c])}"
+                  for c in cells]
+        parts.append(REPLAY_HELPER)
+        parts.append(f"_CalibanReplay.begin('[caliban] replaying {len(replay)} statements of "
+                     f"earlier cells (In[{', '.join(map(str, cells))}]); their output is not "
+                     "the cell\\'s')")
+    for index, statement in enumerate(replay):
+        if index == 0 or statement.cell != replay[index - 1].cell:
+            parts.append(f"\n# --- In[{statement.cell}] ---")
         parts += _with_parameters(statement, parameters)
     undefined = [n for n in parameters if n not in defined]
     if undefined:
         parts.append("\n# --- experiment parameters no captured code defines ---")
         parts += [_assign(n) for n in undefined]
+    if shipment is not None:
+        parts += _loader(shipment)
+    if banners:
+        parts.append("_CalibanReplay.end('[caliban] the cell starts here')")
     parts.append("\n# --- the %%caliban_cloud cell ---")
     awaits = any(s.awaits for s in body)
     cell_text = _body(body, body_text, parameters, wrap=not awaits)

@@ -52,7 +52,9 @@ class Statement:
     bodies it defines (resolved where the function is needed); ``soft`` uses (annotations)
     are captured when defined but never reported as missing. Values are line numbers.
     ``acts_on`` are the objects its calls may change (``random`` for ``random.seed(1)``),
-    ``calls`` the functions it calls as statements, ``unsure`` why its effects are unknown.
+    ``receivers`` the objects whose methods it calls (changed unless they are modules),
+    ``calls`` the functions it calls anywhere (``effect_calls``: as statements), ``unsure``
+    why its effects are unknown.
     ``raw`` holds the cell's lines as typed and ``span`` the statement's first and last line
     in the transformed cell, so notes can quote what the user wrote.
     """
@@ -74,9 +76,13 @@ class Statement:
     soft: dict[str, int] = field(default_factory=dict)
     mutates: set[str] = field(default_factory=set)
     acts_on: set[str] = field(default_factory=set)
+    receivers: set[str] = field(default_factory=set)
     calls: dict[str, int] = field(default_factory=dict)
+    effect_calls: set[str] = field(default_factory=set)
     unsure: str | None = None
     global_writes: set[str] = field(default_factory=set)
+    deferred_changes: set[str] = field(default_factory=set)
+    aliases: dict[str, set[str]] = field(default_factory=dict)
     shell: bool = False
     awaits: bool = False
     dropped: list[int] = field(default_factory=list)
@@ -291,5 +297,8 @@ def scan_cell(text: str, cell: int | None, first_position: int) -> list[Statemen
                 record.soft.setdefault(name, line)
         record.mutates, record.acts_on = scan.mutates, scan.acts_on
         record.calls, record.unsure = scan.calls, scan.unsure
+        record.receivers, record.effect_calls = scan.receivers, scan.effect_calls
         record.global_writes = scan.global_writes
+        record.deferred_changes = scan.deferred_changes
+        record.aliases = scan.aliases
     return out

@@ -22,7 +22,8 @@ from .args import cloud_parser, namespace_from_options
 from .session import get_config, submitting
 from .sweep import Sweep
 
-__all__ = ["cloud", "config", "follow_logs", "logs", "outputs", "resubmit", "status", "stop"]
+__all__ = ["cloud", "config", "follow_logs", "last", "logs", "outputs", "resubmit", "status",
+           "stop"]
 
 # A module (trainer.train) or a path (train.py, ../x/run.sh); anything else is code.
 _TARGET_RE = re.compile(r"[\w.\-/\\~]+")
@@ -68,7 +69,11 @@ def cloud(target: str, *script_args: Any, progress: Progress | None = None,
     if is_target(target):
         args.module = target.strip()
         return run_cloud(args, progress=progress)
-    return run_cloud(args, code=target, history=kernel_history(), progress=progress)
+    from .session import _current_shell
+
+    shell = _current_shell()
+    return run_cloud(args, code=target, history=kernel_history(), progress=progress,
+                     user_ns=shell.user_ns if shell is not None else None)
 
 
 def is_target(target: str, cwd: str | None = None) -> bool:
@@ -95,7 +100,7 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
                                         cwd=cwd)
     plan = plan_from_request(request, experiments=experiments)
     if request.dry_run:
-        return DryRun(plan)
+        return _remember(DryRun(plan))
     _confirm_cost(plan)
     if progress is None:
         from ..progress import CellProgress
@@ -111,7 +116,7 @@ def run_cloud(args: argparse.Namespace, *, code: str | None = None,
         with submitting(plan.xgroup) as submitted:
             group = submit(plan, progress)
             submitted(group.records)
-    return Sweep(group)
+    return _remember(Sweep(group))
 
 
 def _confirm_cost(plan) -> None:
@@ -129,19 +134,41 @@ def _confirm_cost(plan) -> None:
         raise UsageError(f"nothing submitted: {reason}")
 
 
+_LAST: list[Sweep | DryRun] = []
+
+
+def _remember(result: Sweep | DryRun) -> Sweep | DryRun:
+    _LAST[:] = [result]
+    return result
+
+
+def last() -> Sweep | DryRun:
+    """The result of the last ``%%caliban_cloud`` cell or ``cloud()`` call of this kernel:
+    its :class:`Sweep` (or :class:`DryRun`), also when the notebook assigns ``_`` itself
+    (IPython then leaves ``_`` alone; ``Out[n]`` has it too)."""
+    if not _LAST:
+        raise UsageError("caliban_jupyter.last(): nothing was submitted from this kernel yet; "
+                         "run a %%caliban_cloud cell or caliban_jupyter.cloud() first")
+    return _LAST[0]
+
+
 def cloud_request(args: argparse.Namespace, *, code: str | None = None,
                   history: Sequence[str] = (), user_ns: Mapping[str, Any] | None = None,
                   cwd: str | None = None):  # -> service.CloudRequest
-    """The request :func:`run_cloud` submits (``%caliban_export`` writes it as files)."""
-    return cell_request(args, code=code, history=history, user_ns=user_ns, cwd=cwd)[0]
+    """The request :func:`run_cloud` submits (``%caliban_export`` writes it as files: a
+    program to read and commit, so nothing is shipped from the kernel, all is replayed)."""
+    return cell_request(args, code=code, history=history, user_ns=user_ns, cwd=cwd,
+                        ship_values=False)[0]
 
 
 def cell_request(args: argparse.Namespace, *, code: str | None = None,
                  history: Sequence[str] = (), user_ns: Mapping[str, Any] | None = None,
-                 cwd: str | None = None):  # -> (service.CloudRequest, experiments or None)
+                 cwd: str | None = None, ship_values: bool = True
+                 ):  # -> (service.CloudRequest, experiments or None)
     """The request :func:`run_cloud` submits, and the experiments its config expands to
     (``None`` without a config): loaded here once, for the captured program's parameters
-    and for ``plan_from_request(request, experiments=...)``."""
+    and for ``plan_from_request(request, experiments=...)``. With ``ship_values`` the
+    values the cell reads ship from ``user_ns``; else (an export) everything is replayed."""
     from ..service.plan import CloudRequest
     from ..settings import job_flags
     from ..spec.experiments import expand_experiment_config, load_experiment_config
@@ -163,7 +190,8 @@ def cell_request(args: argparse.Namespace, *, code: str | None = None,
         from ..service.cell_program import program_overrides
 
         overrides.update(program_overrides(code, history, args.capture or get_config().capture,
-                                           [{}] if expanded is None else expanded, cwd))
+                                           [{}] if expanded is None else expanded, cwd,
+                                           values=user_ns if ship_values else None))
     return CloudRequest.from_namespace(args, **overrides), expanded
 
 
@@ -203,8 +231,14 @@ def kernel_history() -> list[str]:
     if shell is None:
         return []
     raw = list(shell.history_manager.input_hist_raw)
-    # During execution the running cell is already stored at index execution_count.
-    return raw[:shell.execution_count] if len(raw) > shell.execution_count else raw
+    return raw[:running_cell(shell, raw)]
+
+
+def running_cell(shell: Any, raw: Sequence[str]) -> int:
+    """The ``In`` index of the running cell. IPython stores a cell before running it: at
+    ``In[execution_count]`` up to IPython 8, at ``In[execution_count - 1]`` from IPython 9,
+    which counts up first; either way it is the last entry."""
+    return max(0, min(shell.execution_count, len(raw) - 1))
 
 
 # ---------------------------------------------------------------------------- settings

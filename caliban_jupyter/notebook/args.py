@@ -39,4 +39,10 @@ def cloud_parser(prog: str = "%%caliban_cloud") -> MagicParser:
     p.add_argument("--capture", choices=["deps", "all"], default=None, help=CAPTURE_HELP)
     p.add_argument("--form", action="store_true",
                    help="open a submission form for this cell, prefilled from the line")
+    if prog == "%%caliban_cloud":
+        p.add_argument("--as", dest="as_name", metavar="NAME", default=None,
+                       help="also assign the cell's result (the Sweep, or the DryRun of "
+                            "--dry_run) to the variable NAME; `_` is it too unless the "
+                            "notebook assigns `_` itself (then: Out[n] or "
+                            "caliban_jupyter.last())")
     return p

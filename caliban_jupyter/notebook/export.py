@@ -43,10 +43,9 @@ def _raw_history(shell: Any) -> list[str]:
 
 
 def _running_cell(shell: Any, raw: Sequence[str]) -> int:
-    """The ``In`` index of the running cell. IPython stores a cell before running it: at
-    ``In[execution_count]`` up to IPython 8, at ``In[execution_count - 1]`` from IPython 9,
-    which counts up first."""
-    return min(shell.execution_count, len(raw) - 1)
+    from .api import running_cell
+
+    return running_cell(shell, raw)
 
 
 def _given(parser: MagicParser, args: argparse.Namespace) -> dict[str, Any]:

@@ -80,11 +80,11 @@ def program_form(code: str, history: Sequence[str], args: argparse.Namespace,
                 load_experiment_config(request.experiment_config))
         return replace(request, **program_overrides(
             code, history, mode, [{}] if experiments is None else experiments,
-            request.cwd)), experiments
+            request.cwd, values=user_ns)), experiments
 
     # Capture once now, so a name nothing defines is reported before the form appears.
     experiments = [{}] if source is None else expand_experiment_config(
         initial["experiment_config"])
-    capture_cell(code, history, mode, experiment_parameters(experiments))
+    capture_cell(code, history, mode, experiment_parameters(experiments), user_ns)
     return notebook_form(program=code, initial=initial, prepare=prepare, cwd=cwd,
                          table_options=table_options)

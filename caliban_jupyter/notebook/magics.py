@@ -39,6 +39,31 @@ def _as_usage_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class UsageError(Exception):  # noqa: N818 - the name the notebook shows, as IPython's
+    """A mistake or refusal of a ``%%caliban_cloud`` cell: the cell fails (an error output,
+    so "Run all" stops and anything checking the cell's errors sees it), shown as one line
+    ``UsageError: ...`` without a traceback. (IPython's own UsageError only prints to
+    stderr: the cell would succeed.)"""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"UsageError: {self}"]
+
+
+def _as_cell_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Make a CalibanError fail the cell, shown as one line (see :class:`UsageError`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HelpShown:
+            return None
+        except CalibanError as e:
+            raise UsageError(str(e)) from None
+
+    return wrapper
+
+
 def _with_help(doc: str, parser: MagicParser) -> str:
     """``%magic?`` shows the docstring: append the parser's full help to it."""
     return f"{doc.rstrip()}\n\n{parser.format_help()}"
@@ -92,7 +117,7 @@ class CalibanMagics(Magics):
     """``%%caliban_cloud`` and ``%caliban_status/stop/resubmit/logs/outputs/config``."""
 
     @cell_magic
-    @_as_usage_errors
+    @_as_cell_errors
     def caliban_cloud(self, line: str, cell: str) -> Any:
         """Run this cell as a job sweep on Vertex AI or the local Vertex emulator.
 
@@ -102,7 +127,9 @@ class CalibanMagics(Magics):
         ``--experiment_config NAME`` also takes a variable holding a dict or list; its keys
         become variables of the program, set per job. Without requirements.txt or setup
         files here, the captured imports are installed at the versions of this kernel.
-        Returns a Sweep: ``.jobs``, ``.refresh()``, ``.wait()``, ``.stop()``.
+        Returns a Sweep: ``.jobs``, ``.refresh()``, ``.wait()``, ``.stop()``; also in
+        ``Out[n]``, ``caliban_jupyter.last()`` and, with ``--as NAME``, in ``NAME``.
+        A mistake or a refusal fails the cell with one line, before anything is built.
         Defaults: ``%config Caliban.backend = "local"`` (see ``%caliban_config``).
         """
         from . import api
@@ -115,10 +142,17 @@ class CalibanMagics(Magics):
         if args.form:
             from . import forms as _forms
 
-            return _forms.program_form(cell, api.kernel_history(), args,
-                                    _forms.changed_options(parser("cloud"), args), user_ns)
-        return api.run_cloud(args, code=cell, history=api.kernel_history(),
-                             user_ns=self.shell.user_ns if self.shell else None)
+            options = _forms.changed_options(parser("cloud"), args)
+            options.pop("as_name", None)  # the form is the cell's result; Submit's is its own
+            return _forms.program_form(cell, api.kernel_history(), args, options, user_ns)
+        result = api.run_cloud(args, code=cell, history=api.kernel_history(), user_ns=user_ns)
+        if args.as_name:
+            if not args.as_name.isidentifier():
+                raise CalibanError(f"--as {args.as_name}: not a variable name; use a Python "
+                                   "identifier such as `sweep`")
+            if user_ns is not None:
+                user_ns[args.as_name] = result
+        return result
 
     @line_magic
     @_as_usage_errors

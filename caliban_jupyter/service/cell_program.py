@@ -16,13 +16,16 @@ from ..errors import CaptureError, ExperimentConfigError
 
 
 def program_overrides(code: str, history: Sequence[str], mode: str,
-                      experiments: Sequence[Mapping[str, Any]], cwd: str) -> dict[str, Any]:
+                      experiments: Sequence[Mapping[str, Any]], cwd: str,
+                      values: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The request fields of a captured cell: its program, parameters, notes, the local
-    modules it imports and the pinned requirements of everything it imports."""
+    modules it imports and the pinned requirements of everything it imports.
+
+    ``values`` is the kernel's namespace: the values the cell reads ship from it."""
     from ..capture.local import local_modules
 
     parameters = experiment_parameters(experiments)
-    program = capture_cell(code, history, mode, parameters)
+    program = capture_cell(code, history, mode, parameters, values)
     local = local_modules(program.imports, cwd)
     return dict(program=program.source, program_parameters=parameters,
                 program_notes=program.notes, program_modules=local.paths,
@@ -60,12 +63,13 @@ def _identifier(key: str) -> str:
     return f"{name}_" if keyword.iskeyword(name) else name
 
 
-def capture_cell(code: str, history: Sequence[str], mode: str, parameters: tuple[str, ...]):
+def capture_cell(code: str, history: Sequence[str], mode: str, parameters: tuple[str, ...],
+                 values: Mapping[str, Any] | None = None):
     """The captured program of ``code`` (see :func:`caliban_jupyter.capture.program`)."""
     from ..capture.program import capture
 
     try:
-        return capture(code, list(history), mode=mode, parameters=parameters)
+        return capture(code, list(history), mode=mode, parameters=parameters, values=values)
     except SyntaxError as e:
         raise CaptureError(f"the cell is not valid Python (line {e.lineno}): {e.msg}") from None
 

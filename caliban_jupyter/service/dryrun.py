@@ -174,8 +174,10 @@ def _show_program(plan: Plan, out) -> None:
     from ..spec.target import PROGRAM_FILE
 
     if plan.program is not None:
+        from ..capture.render import readable_program
+
         print(f"\nProgram ({PROGRAM_FILE}, run as `python3 {PROGRAM_FILE} ARGS`):", file=out)
-        print(plan.program.rstrip("\n"), file=out)
+        print(readable_program(plan.program).rstrip("\n"), file=out)
     elif plan.target is not None:
         print(f"\nProgram: `{shlex.join(plan.target.command())} ARGS`, the {plan.target.kind} "
               f"{plan.target.path} as it is in the image", file=out)

@@ -63,7 +63,9 @@ def test_the_dry_run_names_shipped_modules_notes_and_the_program(executed):
     program = dry.split("Program (caliban_main.py")[1]
     assert program.index("lr = 0.1") < program.index("the experiment's --lr") \
         < program.index("steps = int(1 / lr)")
-    assert "random.seed(42)" in program and "setup(cfg)" in program
+    assert "random.seed(42)" in program and "os.environ" in program  # module state: replayed
+    # cfg, which setup(cfg) filled, ships as the kernel holds it: the call is not replayed.
+    assert "setup(cfg)" not in program and "values the cell reads: cfg (dict" in program
 
 
 def test_each_job_computes_from_its_swept_value_with_the_notebooks_setup(executed):

@@ -19,7 +19,7 @@ CELLS = {
     "defs": "import math as m\nfrom collections import Counter as C\nscale = 2\n"
             "def area(r):\n    return m.pi * r * r * scale",
     "redefine": "scale = 10",
-    "magic_defined": "%time magic_value = 3",
+    "magic_defined": "%time magic_value = lambda: 3  # neither replays nor pickles",
     "vars": 'n = 3\nteam = "ml"\ngrid = {"radius": [1, 2]}',
     "submit": "%%caliban_cloud --nogpu --experiment_config grid --xgroup kt-ok --name k{n} "
               "-l team=$team\n"
@@ -97,12 +97,14 @@ def test_sweep_display_is_a_status_table(executed):
     ("err_config", "holds a int"),
 ])
 def test_mistakes_are_one_usage_error_and_submit_nothing(executed, cell, message):
-    # IPython shows a UsageError as one message on stderr, without a traceback.
+    # The cell fails (an error output, not a line on stderr), shown as one message without
+    # a traceback.
     outputs = executed[cell].outputs
-    assert [(o.output_type, o.get("name")) for o in outputs] == [("stream", "stderr")], outputs
-    assert outputs[0].text.startswith("UsageError: ")
-    assert message in outputs[0].text
-    assert "Traceback" not in outputs[0].text
+    assert [o.output_type for o in outputs] == ["error"], outputs
+    shown = "\n".join(outputs[0].traceback)
+    assert outputs[0].ename == "UsageError" and shown.startswith("UsageError: ")
+    assert message in outputs[0].evalue and message in shown
+    assert "Traceback" not in shown
 
 
 def test_error_cells_created_no_job(executed):
