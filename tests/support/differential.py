@@ -203,7 +203,7 @@ def reference_run(nb_path: Path, python: str, env: Mapping[str, str], *,
     kernel = Kernel(python, cwd, env)
     runs = []
     try:
-        for i, source in enumerate(cells[: None if upto is None else upto + 1]):
+        for source in cells[: None if upto is None else upto + 1]:
             runs.append(kernel.run(source, timeout=timeout))
     finally:
         kernel.close()
@@ -232,9 +232,12 @@ def replay_counts(program: str) -> tuple[int | None, int | None]:
     if first is None:
         return 0, 0
     try:
-        return len(ast.parse(head[first.start():]).body), cells
+        body = ast.parse(head[first.start():]).body
     except SyntaxError:
         return None, cells
+    # Not replayed code: the loading of shipped values and the log's banners.
+    own = ("_caliban_load(", "print('[caliban]")
+    return sum(1 for s in body if not ast.unparse(s).startswith(own)), cells
 
 
 _EXTRACT = """\
@@ -363,12 +366,12 @@ def differential(nb_path: Path, *, python: str = sys.executable, pythonpath: str
         chosen = sorted(set(late if late is not None else
                             choose_late_cells(reference, cells, count)))
         chosen = [i for i in chosen if reference[i]["error"] is None]
-        by_cell = {s.cell: s for s in sweeps}
-        wanted = sorted(set(chosen) | set(by_cell))
+        swept = {s.cell for s in sweeps}
+        wanted = sorted(set(chosen) | swept)
         cwd = _workdir(nb_path)
         kernel = Kernel(python, cwd, env)
         dry: dict[int, dict[str, Any]] = {}
-        dry_sweep: dict[int, dict[str, Any]] = {}
+        dry_sweep: dict[int, dict[str, Any]] = {}  # by index in ``sweeps``
         again: dict[int, str] = {}
         try:
             kernel.run("%load_ext caliban_jupyter", store_history=False)
@@ -377,9 +380,9 @@ def differential(nb_path: Path, *, python: str = sys.executable, pythonpath: str
                     body = printing_body(source)
                     if i in chosen:
                         dry[i] = dry_run(kernel, body, None, timeout)
-                    if i in by_cell:
-                        s = by_cell[i]
-                        dry_sweep[i] = dry_run(kernel, body, {s.name: s.values}, timeout)
+                    for k, s in enumerate(sweeps):
+                        if s.cell == i:
+                            dry_sweep[k] = dry_run(kernel, body, {s.name: s.values}, timeout)
                 run = kernel.run(source, timeout=timeout)
                 again[i] = printed(run) if run["error"] is None else run["error"]
         finally:
@@ -387,12 +390,13 @@ def differential(nb_path: Path, *, python: str = sys.executable, pythonpath: str
         for i in chosen:
             report.cells.append(_judge(name, i, printed(reference[i]), again.get(i, ""),
                                        dry[i], cwd, python, env, timeout))
-        for i, s in sorted(by_cell.items()):
+        for k, s in enumerate(sweeps):
+            i = s.cell
             for job, value in enumerate(s.values):
                 expected = printed(reference_run(nb_path, python, env, upto=i,
                                                  replace=(s.name, value),
                                                  timeout=timeout)[i])
-                d = dict(dry_sweep[i])
+                d = dict(dry_sweep[k])
                 if "args" in d:
                     d["args"] = [d["args"][job]] if job < len(d["args"]) else [[]]
                 result = _judge(name, i, expected, expected, d, cwd, python, env, timeout)
