@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from support.differential import Sweep, differential  # noqa: E402
+from support.differential import NotebookReport, Sweep, differential  # noqa: E402
 
 CORPUS = REPO / "tests" / "data" / "corpus"
 
@@ -48,8 +48,12 @@ def run_corpus(checkout: Path, entries: list[dict], corpus: Path, python: str) -
         path = corpus / entry["path"]
         print(f"  {checkout}: {entry['path']}", file=sys.stderr, flush=True)
         sweeps = [Sweep(s["cell"], s["name"], s["values"]) for s in entry.get("sweeps", [])]
-        reports.append(differential(path, python=python, pythonpath=str(checkout),
-                                    late=entry.get("late"), sweeps=sweeps))
+        try:
+            reports.append(differential(path, python=python, pythonpath=str(checkout),
+                                        late=entry.get("late"), sweeps=sweeps))
+        except Exception as e:  # one notebook's failure is reported, the others still run
+            reports.append(NotebookReport(f"{path.parent.name}/{path.name}",
+                                          error=f"{type(e).__name__}: {e}"))
     return reports
 
 
@@ -109,6 +113,9 @@ def render(label: str, reports: list, baseline_label: str | None, baseline: list
         n = r.counts()
         out.append(f"| {r.notebook} | {n['same']} | {n['different']} | {n['refused']} | "
                    f"{n['unstable']} |")
+    for r in [*reports, *(baseline or [])]:
+        if r.error:
+            out.append(f"\n**Not run: {r.notebook}**: {r.error}")
     out += ["", "Per cell (`cell` is the notebook's code cell, 0-based; `extra lines`: "
             "lines the program printed before the cell's own output):", ""]
     head = "| notebook | cell | sweep | status | capture s | replayed stmts | replayed cells " \
@@ -138,13 +145,14 @@ def render(label: str, reports: list, baseline_label: str | None, baseline: list
         out += ["", f"Median capture time × baseline: {statistics.median(ratios_t):.2f}; "
                 f"median replayed statements × baseline: "
                 f"{statistics.median(ratios_r) if ratios_r else float('nan'):.2f}."]
-    bad = [c for c in cells if c.status in ("different", "refused", "unstable")]
-    if bad:
-        out += ["", "## What differs, what is refused", ""]
-        for c in bad:
-            where = f"{c.notebook} cell {c.cell}" + (f" ({c.sweep})" if c.sweep else "")
-            message = " ".join(c.message.split())[:400]
-            out.append(f"- **{c.status}** {where}: {message}")
+    for title, which in ((label, cells), (baseline_label, list(base.values()))):
+        bad = [c for c in which if c.status in ("different", "refused", "unstable")]
+        if title and bad:
+            out += ["", f"## What differs, what is refused: `{title}`", ""]
+            for c in bad:
+                where = f"{c.notebook} cell {c.cell}" + (f" ({c.sweep})" if c.sweep else "")
+                message = " ".join(c.message.split())[:400]
+                out.append(f"- **{c.status}** {where}: {message}")
     return "\n".join(out) + "\n"
 
 
@@ -163,14 +171,15 @@ def main() -> None:
     if args.only:
         entries = [e for e in entries if Path(e["path"]).name in args.only]
     started = time.perf_counter()
-    print(f"checkout {args.checkout} at {revision(args.checkout)}", file=sys.stderr)
+    # Before the run: a checkout that gets commits meanwhile is reported as it was.
+    label = f"{args.checkout} at {revision(args.checkout)}"
+    base_label = f"{args.baseline} at {revision(args.baseline)}" if args.baseline else None
+    print(f"checkout {label}; baseline {base_label}", file=sys.stderr)
     reports = run_corpus(args.checkout.resolve(), entries, args.corpus, sys.executable)
     baseline = None
     if args.baseline:
         baseline = run_corpus(args.baseline.resolve(), entries, args.corpus, sys.executable)
     seconds = time.perf_counter() - started
-    label = f"{args.checkout} at {revision(args.checkout)}"
-    base_label = f"{args.baseline} at {revision(args.baseline)}" if args.baseline else None
     text = render(label, reports, base_label, baseline, seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -166,8 +166,12 @@ def printing_body(source: str) -> str:
     if last.col_offset:  # shares a line with an earlier statement: leave it
         return source
     value = ast.get_source_segment(source, last.value)
-    # None is not displayed by IPython.
+    # None is not displayed by IPython. pandas shows up to 20 columns in a kernel but fits
+    # them to the terminal elsewhere (display.max_columns 0): the kernel's default here.
     wrapped = (f"__caliban_v = ({value})\nif __caliban_v is not None:\n"
+               "    if 'pandas' in __import__('sys').modules and \\\n"
+               "            __import__('pandas').get_option('display.max_columns') == 0:\n"
+               "        __import__('pandas').set_option('display.max_columns', 20)\n"
                f"    print(__import__('IPython.lib.pretty').lib.pretty.pretty(__caliban_v))")
     return "\n".join([*lines[:start], wrapped, *lines[end:]])
 
@@ -341,6 +345,7 @@ class NotebookReport:
     notebook: str
     cells: list[CellResult] = field(default_factory=list)
     seconds: float = 0.0
+    error: str = ""  # the run could not be made (e.g. the extension did not load)
 
     def counts(self) -> dict[str, int]:
         out = {"same": 0, "different": 0, "refused": 0, "unstable": 0, "error": 0}
@@ -374,7 +379,10 @@ def differential(nb_path: Path, *, python: str = sys.executable, pythonpath: str
         dry_sweep: dict[int, dict[str, Any]] = {}  # by index in ``sweeps``
         again: dict[int, str] = {}
         try:
-            kernel.run("%load_ext caliban_jupyter", store_history=False)
+            loaded = kernel.run("%load_ext caliban_jupyter", store_history=False)
+            if loaded["error"] or "Error" in loaded["stderr"]:
+                raise RuntimeError(f"%load_ext caliban_jupyter failed with PYTHONPATH="
+                                   f"{pythonpath}: {loaded['error'] or loaded['stderr']}")
             for i, source in enumerate(cells[: max(wanted, default=-1) + 1]):
                 if i in wanted:
                     body = printing_body(source)
