@@ -156,6 +156,19 @@ def render(label: str, reports: list, baseline_label: str | None, baseline: list
     return "\n".join(out) + "\n"
 
 
+def _brief(cell) -> dict:
+    """A cell's record for the JSON file: the program only where it did not print the
+    same, without the shipped values' bytes; outputs cut at 4,000 characters."""
+    import re
+
+    out = asdict(cell)
+    out["program"] = "" if cell.status == "same" else re.sub(
+        r"_caliban_load\(globals\(\), '[^']*'\)", "_caliban_load(globals(), '...')",
+        cell.program)
+    out["expected"], out["got"] = cell.expected[-4000:], cell.got[-4000:]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkout", type=Path, default=REPO,
@@ -183,11 +196,10 @@ def main() -> None:
     text = render(label, reports, base_label, baseline, seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    dump = {"checkout": str(args.checkout), "cells": [asdict(c) for r in reports
-                                                      for c in r.cells]}
+    dump = {"checkout": label, "cells": [_brief(c) for r in reports for c in r.cells]}
     if baseline:
-        dump["baseline"] = {"checkout": str(args.baseline),
-                            "cells": [asdict(c) for r in baseline for c in r.cells]}
+        dump["baseline"] = {"checkout": base_label,
+                            "cells": [_brief(c) for r in baseline for c in r.cells]}
     args.out.with_suffix(".json").write_text(json.dumps(dump, indent=1) + "\n")
     print(text)
     print(f"wrote {args.out}", file=sys.stderr)

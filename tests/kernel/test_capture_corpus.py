@@ -32,7 +32,15 @@ def test_the_subset_is_real_notebooks_with_their_licences():
         assert entry["path"].split("/")[1] in (CORPUS / "README.md").read_text()
 
 
-@pytest.mark.parametrize("entry", SUBSET, ids=[Path(e["path"]).stem for e in SUBSET])
+def _case(entry: dict):
+    # A notebook the capture gets wrong until issue 21's fix is merged: strict, so the
+    # merge that fixes it fails here until its "fails_before" key leaves manifest.json.
+    marks = [pytest.mark.xfail(reason=entry["fails_before"], strict=True)] \
+        if entry.get("fails_before") else []
+    return pytest.param(entry, marks=marks, id=Path(entry["path"]).stem)
+
+
+@pytest.mark.parametrize("entry", [_case(e) for e in SUBSET])
 def test_each_late_cell_prints_in_the_job_what_it_prints_in_the_notebook(entry, kernel_env):
     # One sweep per notebook at most: the suite stays quick; the bench runs them all.
     sweeps = [Sweep(s["cell"], s["name"], s["values"]) for s in entry.get("sweeps", [])[:1]]
