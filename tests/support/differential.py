@@ -94,9 +94,13 @@ class Kernel:
 
     def __init__(self, python: str, cwd: Path, env: Mapping[str, str]) -> None:
         from jupyter_client import KernelManager
+        from jupyter_client.kernelspec import KernelSpec
 
-        self.km = KernelManager(kernel_cmd=[python, "-m", "ipykernel_launcher", "-f",
-                                            "{connection_file}"])
+        self.km = KernelManager()
+        # This interpreter, whatever kernel specs the machine has installed.
+        self.km._kernel_spec = KernelSpec(
+            argv=[python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name="python3", language="python")
         self.km.start_kernel(cwd=str(cwd), env=dict(env), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         self.kc = self.km.client()
