@@ -3,6 +3,7 @@ bench/RESULTS.md. Needs the services of scripts/services.sh.
 
     .venv/bin/python bench/run_all.py            # run all, then assemble
     .venv/bin/python bench/run_all.py --assemble # only assemble existing results
+    .venv/bin/python bench/run_all.py --slow     # also bench_capture_corpus.py (~40 min)
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 ORDER = ["cli", "expansion", "packaging", "build_modes", "submit", "magics", "table", "server",
-         "outputs", "emulator_tuning"]
+         "outputs", "emulator_tuning", "capture_corpus"]
+# Run only with --slow (about 40 minutes on 2 cores); their last results are assembled.
+SLOW = {"capture_corpus"}
 HEADER = """# Benchmark results
 
 Every figure is a ratio against a baseline measured in the same run, on the project's
@@ -25,6 +28,8 @@ is assembled by `bench/run_all.py`. Tests never assert on time: these are the on
 def main() -> None:
     if "--assemble" not in sys.argv:
         for topic in ORDER:
+            if topic in SLOW and "--slow" not in sys.argv:
+                continue
             print(f"== bench_{topic}.py", flush=True)
             subprocess.run([sys.executable, str(HERE / f"bench_{topic}.py")], check=True)
     parts = [HEADER]
