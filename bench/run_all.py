@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 ORDER = ["cli", "expansion", "packaging", "build_modes", "submit", "magics", "table", "server",
-         "outputs"]
+         "outputs", "emulator_tuning"]
 HEADER = """# Benchmark results
 
 Every figure is a ratio against a baseline measured in the same run, on the project's

@@ -1,4 +1,5 @@
-"""The local Vertex AI emulator: Vertex's v1 REST API for CustomJobs, jobs run in Docker.
+"""The local Vertex AI emulator: Vertex's v1 REST API for CustomJobs and
+HyperparameterTuningJobs, jobs run in Docker.
 
 A server, not a backend: ``--backend local``'s client (backends/local.py) starts and
 reaches it. The real SDK talks to it at
@@ -12,7 +13,8 @@ errors" form (machine types and accelerators from the client's catalog, see
 :mod:`.validation`), states, a cancelled job's ``error`` (code 1), ``webAccessUris``, and
 the ``/gcs/`` mount (backed by a GCS emulator when ``STORAGE_EMULATOR_HOST`` is set: see
 :mod:`.gcs_mount` for the Cloud Storage FUSE behaviours it does not reproduce). Google's
-prebuilt images run on a local image (:mod:`.prebuilt`); tuning jobs answer 501 for now.
+prebuilt images run on a local image (:mod:`.prebuilt`). Tuning jobs run their trials as
+CustomJobs (:mod:`.tuning`), proposed by :mod:`.study`.
 
 Importing this package is cheap: the server and the docker SDK load on first use.
 

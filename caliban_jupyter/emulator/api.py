@@ -11,8 +11,9 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .filters import compile_filter
@@ -56,34 +57,14 @@ class JobService:
         return out
 
     def create(self, project: str, location: str, body: Any) -> Job:
-        check_parent(project, location)
-        if not isinstance(body, Mapping):
-            raise invalid_argument([("custom_job", "The request body must be a CustomJob "
-                                     "JSON object.")])
-        job = normalize_request(dict(body))
-        problems = custom_job_problems(job)
-        if problems:
-            raise invalid_argument(problems)
-        for key in OUTPUT_ONLY:
-            job.pop(key, None)
+        job = checked_body(project, location, body, "CustomJob", custom_job_problems,
+                           OUTPUT_ONLY)
         created = self.store.create(project_number(project), location, job)
         self.runner.wake()
         return created
 
     def get(self, project: str, location: str, job_id: str) -> Job:
-        check_parent(project, location)
-        if not job_id.isdigit():
-            raise ApiError("INVALID_ARGUMENT", f"Invalid CustomJob id {job_id!r}: ids are "
-                           "numbers, as in projects/P/locations/L/customJobs/123.")
-        job = self.store.get(int(job_id))
-        if job is None or job.project_number != project_number(project) \
-                or job.location != location:
-            raise ApiError(
-                "NOT_FOUND",
-                f"The CustomJob projects/{project}/locations/{location}/customJobs/{job_id} "
-                "does not exist. List jobs to find its name (deleted jobs are gone).",
-            )
-        return job
+        return found(project, location, job_id, "CustomJob", "customJobs", self.store.get)
 
     def list(self, project: str, location: str, filter_text: str | None,
              page_size: int | None, page_token: str | None,
@@ -94,66 +75,25 @@ class JobService:
         those top-level fields of each job.
         """
         check_parent(project, location)
-        predicate = compile_filter(filter_text)
-        size = page_size or DEFAULT_PAGE_SIZE
-        if size < 0:
-            raise ApiError("INVALID_ARGUMENT", f"page_size must be positive, not {size}.")
-        size = min(size, MAX_PAGE_SIZE)
-        fingerprint = hashlib.sha256((filter_text or "").encode()).hexdigest()[:12]
-        before = _decode_token(page_token, fingerprint) if page_token else None
         number = project_number(project)
-        page: list[Job] = []
-        more = False
-        while True:
-            batch = self.store.list(number, location, before_id=before, limit=size * 2 + 50)
-            for job in batch:
-                if predicate(job.record()):
-                    if len(page) == size:
-                        more = True
-                        break
-                    page.append(job)
-            if more or len(batch) < size * 2 + 50:
-                break
-            before = batch[-1].id
-        jobs = [self.resource(job) for job in page]
-        if read_mask:
-            keep = {camel_case(p.strip().split(".")[0]) for p in read_mask.split(",") if p.strip()}
-            jobs = [{k: v for k, v in job.items() if k in keep} for job in jobs]
-        out: dict[str, Any] = {"customJobs": jobs}
-        if more:
-            out["nextPageToken"] = _encode_token(page[-1].id, fingerprint)
-        return out
+        return list_response(
+            "customJobs", self.resource,
+            lambda before, n: self.store.list(number, location, before_id=before, limit=n,
+                                              trials=False),
+            filter_text, page_size, page_token, read_mask)
 
     def cancel(self, project: str, location: str, job_id: str) -> dict[str, Any]:
         job = self.get(project, location, job_id)
+        _not_a_trial(job, "cancelled")
         self.runner.cancel(job.id)
         return {}
 
     def delete(self, project: str, location: str, job_id: str) -> dict[str, Any]:
         job = self.get(project, location, job_id)
-        if job.state not in TERMINAL_STATES:
-            raise ApiError(
-                "FAILED_PRECONDITION",
-                f"The CustomJob {job.name} cannot be deleted because it is in state "
-                f"{job.state}. Cancel it first, then delete it once it is "
-                "JOB_STATE_CANCELLED.",
-            )
+        deletable(job, "CustomJob")
+        _not_a_trial(job, "deleted")
         self.store.delete(job.id)
-        now = rfc3339(time.time())
-        op_name = (f"projects/{job.project_number}/locations/{job.location}/operations/"
-                   f"{job.id}{int(time.time() * 1000) % 1_000_000:06d}")
-        operation = {
-            "name": op_name,
-            "metadata": {
-                "@type": "type.googleapis.com/google.cloud.aiplatform.v1."
-                         "DeleteOperationMetadata",
-                "genericMetadata": {"createTime": now, "updateTime": now},
-            },
-            "done": True,
-            "response": {"@type": "type.googleapis.com/google.protobuf.Empty"},
-        }
-        self.store.save_operation(op_name, operation)
-        return operation
+        return deleted(self.store, job.project_number, job.location, job.id)
 
     def get_operation(self, project: str, location: str, op_id: str) -> dict[str, Any]:
         check_parent(project, location)
@@ -162,6 +102,130 @@ class JobService:
         if operation is None:
             raise ApiError("NOT_FOUND", f"Operation {name} does not exist.")
         return operation
+
+
+def checked_body(project: str, location: str, body: Any, kind: str,
+                 problems_of: Callable[[Any], list[tuple[str, str]]],
+                 output_only: Sequence[str]) -> dict[str, Any]:
+    """A create request's body, checked (Vertex's INVALID_ARGUMENT listing every problem)
+    and normalized (lowerCamelCase, enums by name, output-only fields dropped)."""
+    check_parent(project, location)
+    if not isinstance(body, Mapping):
+        field = re.sub(r"(?<!^)([A-Z])", r"_\1", kind).lower()  # HyperparameterTuningJob
+        raise invalid_argument([(field, f"The request body must be a {kind} JSON object.")])
+    job = normalize_request(dict(body))
+    problems = problems_of(job)
+    if problems:
+        raise invalid_argument(problems)
+    for key in output_only:
+        job.pop(key, None)
+    return job
+
+
+def found(project: str, location: str, job_id: str, kind: str, collection: str,
+          get: Callable[[int], Any]) -> Any:
+    """The stored job ``job_id`` of the parent, or NOT_FOUND (INVALID_ARGUMENT for an id
+    that is not a number)."""
+    check_parent(project, location)
+    if not job_id.isdigit():
+        raise ApiError("INVALID_ARGUMENT", f"Invalid {kind} id {job_id!r}: ids are numbers, "
+                       f"as in projects/P/locations/L/{collection}/123.")
+    job = get(int(job_id))
+    if job is None or job.project_number != project_number(project) \
+            or job.location != location:
+        raise ApiError(
+            "NOT_FOUND",
+            f"The {kind} projects/{project}/locations/{location}/{collection}/{job_id} does "
+            "not exist. List jobs to find its name (deleted jobs are gone).")
+    return job
+
+
+def _not_a_trial(job: Job, done: str) -> None:
+    # Trials' CustomJobs belong to their tuning job (ours: Vertex documents no rule).
+    if job.tuning_job is not None:
+        raise ApiError("FAILED_PRECONDITION", f"The CustomJob {job.name} runs a trial of "
+                       f"the HyperparameterTuningJob {job.tuning_job} and cannot be {done} "
+                       "on its own: cancel or delete the tuning job.")
+
+
+def paginate(fetch: Callable[[int | None, int], Sequence[Any]], filter_text: str | None,
+             page_size: int | None, page_token: str | None) -> tuple[list[Any], str | None]:
+    """One page of stored jobs (anything with ``id`` and ``record()``), newest first, that
+    pass the list ``filter``, and the token of the next page (None: the last page).
+
+    ``fetch(before_id, n)`` returns up to ``n`` jobs below ``before_id``, newest first.
+    """
+    predicate = compile_filter(filter_text)
+    size = page_size or DEFAULT_PAGE_SIZE
+    if size < 0:
+        raise ApiError("INVALID_ARGUMENT", f"page_size must be positive, not {size}.")
+    size = min(size, MAX_PAGE_SIZE)
+    fingerprint = hashlib.sha256((filter_text or "").encode()).hexdigest()[:12]
+    before = _decode_token(page_token, fingerprint) if page_token else None
+    page: list[Any] = []
+    more = False
+    while True:
+        batch = fetch(before, size * 2 + 50)
+        for job in batch:
+            if predicate(job.record()):
+                if len(page) == size:
+                    more = True
+                    break
+                page.append(job)
+        if more or len(batch) < size * 2 + 50:
+            break
+        before = batch[-1].id
+    return page, _encode_token(page[-1].id, fingerprint) if more else None
+
+
+def deletable(job: Any, kind: str) -> None:
+    """Refuse to delete an unfinished job (FAILED_PRECONDITION), as Vertex does."""
+    if job.state not in TERMINAL_STATES:
+        raise ApiError(
+            "FAILED_PRECONDITION",
+            f"The {kind} {job.name} cannot be deleted because it is in state {job.state}. "
+            "Cancel it first, then delete it once it is JOB_STATE_CANCELLED.")
+
+
+def list_response(key: str, resource: Callable[[Any], dict[str, Any]],
+                  fetch: Callable[[int | None, int], Sequence[Any]], filter_text: str | None,
+                  page_size: int | None, page_token: str | None,
+                  read_mask: str | None) -> dict[str, Any]:
+    """A list method's answer: ``{key: [resources], "nextPageToken": ...}`` (see
+    :func:`paginate` and :func:`masked`)."""
+    page, token = paginate(fetch, filter_text, page_size, page_token)
+    out: dict[str, Any] = {key: masked([resource(j) for j in page], read_mask)}
+    if token:
+        out["nextPageToken"] = token
+    return out
+
+
+def masked(resources: list[dict[str, Any]], read_mask: str | None) -> list[dict[str, Any]]:
+    """``read_mask`` (``"displayName,labels,state"``, snake_case accepted): only those
+    top-level fields of each resource."""
+    if not read_mask:
+        return resources
+    keep = {camel_case(p.strip().split(".")[0]) for p in read_mask.split(",") if p.strip()}
+    return [{k: v for k, v in r.items() if k in keep} for r in resources]
+
+
+def deleted(store: JobStore, number: str, location: str, job_id: int) -> dict[str, Any]:
+    """The done Operation a delete answers (also saved, for ``operations.get``)."""
+    now = rfc3339(time.time())
+    op_name = (f"projects/{number}/locations/{location}/operations/"
+               f"{job_id}{int(time.time() * 1000) % 1_000_000:06d}")
+    operation = {
+        "name": op_name,
+        "metadata": {
+            "@type": "type.googleapis.com/google.cloud.aiplatform.v1."
+                     "DeleteOperationMetadata",
+            "genericMetadata": {"createTime": now, "updateTime": now},
+        },
+        "done": True,
+        "response": {"@type": "type.googleapis.com/google.protobuf.Empty"},
+    }
+    store.save_operation(op_name, operation)
+    return operation
 
 
 def _encode_token(last_id: int, fingerprint: str) -> str:

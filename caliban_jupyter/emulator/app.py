@@ -21,6 +21,9 @@ from .faults import FaultConfig, FaultInjector
 from .runner import Runner, RunnerConfig
 from .server import EmulatorHTTPServer, make_server, serve_in_thread
 from .store import JobStore
+from .tuning import Tuner
+from .tuning_api import TuningService
+from .tuning_store import TuningStore
 
 DEFAULT_PORT = 8470
 
@@ -55,6 +58,7 @@ class Emulator:
         self._lock_file: IO[str] | None = None
         self.store: JobStore | None = None
         self.runner: Runner | None = None
+        self.tuner: Tuner | None = None
         self.server: EmulatorHTTPServer | None = None
         self.faults = FaultInjector(config.faults)
         self._thread: threading.Thread | None = None
@@ -94,8 +98,11 @@ class Emulator:
             self.store = JobStore(state_dir)
             self.runner = Runner(self.store, self.config.runner, self.job_url, self.faults)
             service = JobService(self.store, self.runner)
+            self.tuner = Tuner(self.store, TuningStore(self.store), self.runner)
+            tuning = TuningService(self.tuner.tunings, self.tuner)
             try:
                 self.server = make_server(self.config.port, service, self.store, self.faults,
+                                          tuning=tuning,
                                           port_fallback=self.config.port_fallback,
                                           verbose=self.config.verbose)
             except OSError as e:
@@ -104,6 +111,7 @@ class Emulator:
                     "what uses it or pass another --port (0 picks a free one)."
                 ) from None
             self.runner.start()
+            self.tuner.start()
         except BaseException:
             self.stop()
             raise
@@ -118,6 +126,9 @@ class Emulator:
             self.server.server_close()
             self.server.close_connections()
             self.server = None
+        if self.tuner is not None:
+            self.tuner.shutdown()
+            self.tuner = None
         if self.runner is not None:
             self.runner.shutdown()
             self.runner = None

@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from .rpc import ENUM_FIELDS, JOB_STATES, ApiError
+from .rpc import ENUM_FIELDS, JOB_STATES, TRIAL_STATES, ApiError
 
 # Permissive on purpose: any id a user could have (including domain-scoped ones).
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -108,7 +108,13 @@ def encode_enums_as_ints(job: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(job)
     if isinstance(out.get("state"), str):
         out["state"] = JOB_STATES.get(out["state"], 0)
-    _enums_to_ints(out.get("jobSpec"))
+    # A CustomJob's enums are in jobSpec; a HyperparameterTuningJob's in studySpec,
+    # trialJobSpec and each trial's state.
+    for key in ("jobSpec", "studySpec", "trialJobSpec"):
+        _enums_to_ints(out.get(key))
+    for trial in out.get("trials") or []:
+        if isinstance(trial.get("state"), str):
+            trial["state"] = TRIAL_STATES.get(trial["state"], 0)
     return out
 
 

@@ -90,9 +90,25 @@ STRATEGIES = {"STRATEGY_UNSPECIFIED": 0, "ON_DEMAND": 1, "LOW_COST": 2, "STANDAR
               "SPOT": 4, "FLEX_START": 6}
 RESERVATION_AFFINITY_TYPES = {"TYPE_UNSPECIFIED": 0, "NO_RESERVATION": 1,
                               "ANY_RESERVATION": 2, "SPECIFIC_RESERVATION": 3}
-#: Enum fields of a CustomJob body (lowerCamelCase) and their name -> number tables.
+# google.cloud.aiplatform.v1.StudySpec's enums (MetricSpec.GoalType, ParameterSpec.ScaleType,
+# Algorithm, MeasurementSelectionType, ObservationNoise) and Trial.State, for
+# HyperparameterTuningJobs (checked against the SDK by a unit test).
+GOALS = {"GOAL_TYPE_UNSPECIFIED": 0, "MAXIMIZE": 1, "MINIMIZE": 2}
+SCALE_TYPES = {"SCALE_TYPE_UNSPECIFIED": 0, "UNIT_LINEAR_SCALE": 1, "UNIT_LOG_SCALE": 2,
+               "UNIT_REVERSE_LOG_SCALE": 3}
+ALGORITHMS = {"ALGORITHM_UNSPECIFIED": 0, "GRID_SEARCH": 2, "RANDOM_SEARCH": 3}
+MEASUREMENT_SELECTION = {"MEASUREMENT_SELECTION_TYPE_UNSPECIFIED": 0, "LAST_MEASUREMENT": 1,
+                         "BEST_MEASUREMENT": 2}
+OBSERVATION_NOISE = {"OBSERVATION_NOISE_UNSPECIFIED": 0, "LOW": 1, "HIGH": 2}
+TRIAL_STATES = {"STATE_UNSPECIFIED": 0, "REQUESTED": 1, "ACTIVE": 2, "STOPPING": 3,
+                "SUCCEEDED": 4, "INFEASIBLE": 5}
+#: Enum fields of a CustomJob or HyperparameterTuningJob body (lowerCamelCase) and their
+#: name -> number tables (a trial's ``state`` is converted apart: see encode_enums_as_ints).
 ENUM_FIELDS = {"acceleratorType": ACCELERATOR_TYPES, "strategy": STRATEGIES,
-               "reservationAffinityType": RESERVATION_AFFINITY_TYPES}
+               "reservationAffinityType": RESERVATION_AFFINITY_TYPES, "goal": GOALS,
+               "scaleType": SCALE_TYPES, "algorithm": ALGORITHMS,
+               "measurementSelectionType": MEASUREMENT_SELECTION,
+               "observationNoise": OBSERVATION_NOISE}
 
 
 class ApiError(Exception):

@@ -29,6 +29,9 @@ from .outputs import output_mount
 from .replicas import JobLog, Outcome, Replica, Watcher
 from .rpc import TERMINAL_STATES, ApiError
 from .store import ACTIVE_STATES, Job, JobStore
+from .tuning_store import trial_metrics_dir
+
+HYPERTUNE_DIR = "/tmp/hypertune"  # cloudml-hypertune's default directory, in every trial
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -263,8 +266,16 @@ class Runner:
     def _mounts(self, job: Job, *, download: bool = False) -> dict[str, str]:
         """Host directory -> path in the container, for every replica (see
         :func:`.gcs_mount.job_mounts`)."""
-        return gcs_mount.job_mounts(job.id, job.body, self.store.state_dir,
-                                    self.store.log_path(job.id), download=download)
+        mounts = gcs_mount.job_mounts(job.id, job.body, self.store.state_dir,
+                                      self.store.log_path(job.id), download=download)
+        if job.tuning_job is not None:
+            # A trial's cloudml-hypertune directory, which the tuning job's driver reads
+            # (see .tuning); writable by the container's user, whoever that is.
+            metrics = trial_metrics_dir(self.store.state_dir, job.id)
+            metrics.mkdir(parents=True, exist_ok=True)
+            metrics.chmod(0o777)
+            mounts[str(metrics)] = HYPERTUNE_DIR
+        return mounts
 
     def _packages(self, job: Job, planned: list[Replica]) -> dict[int, list[Path]]:
         """Local copies of the code packages of every pool that runs a pythonPackageSpec."""

@@ -9,7 +9,8 @@ Binds 127.0.0.1 only. Routes:
 - ``DELETE /v1/projects/P/locations/L/customJobs/ID``         delete (a done Operation)
 - ``GET    /v1/projects/P/locations/L/customJobs/ID:logs``    log as text (``?tail=N``)
 - ``GET    /v1/projects/P/locations/L/operations/OP``         the delete's Operation
-- ``*      /v1/projects/P/locations/L/hyperparameterTuningJobs...``  501 UNIMPLEMENTED (yet)
+- ``POST|GET /v1/projects/P/locations/L/hyperparameterTuningJobs``, ``GET|DELETE .../ID``,
+  ``POST .../ID:cancel``: the same methods for HyperparameterTuningJobs (see .tuning_api)
 - ``GET    /logs/ID`` (``?tail=N``), ``GET /ui/``, ``GET /ui/jobs/ID``, ``GET /healthz``
 """
 
@@ -33,6 +34,7 @@ from .outputs import host_dir, output_root
 from .resources import encode_enums_as_ints, wants_int_enums
 from .rpc import ApiError
 from .store import JobStore
+from .tuning_api import TuningService
 from .ui import render_index, render_job
 
 _PARENT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
@@ -44,8 +46,13 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(_PARENT + r"/customJobs/(?P<id>[^/:]+):cancel"), "cancel"),
     ("DELETE", re.compile(_PARENT + r"/customJobs/(?P<id>[^/:]+)"), "delete"),
     ("GET", re.compile(_PARENT + r"/operations/(?P<op>[^/:]+)"), "operation"),
-    *((method, re.compile(_PARENT + r"/hyperparameterTuningJobs(?P<rest>[/:].*)?"), "tuning")
-      for method in ("GET", "POST", "DELETE", "PATCH")),
+    ("POST", re.compile(_PARENT + r"/hyperparameterTuningJobs"), "tuning_create"),
+    ("GET", re.compile(_PARENT + r"/hyperparameterTuningJobs"), "tuning_list"),
+    ("GET", re.compile(_PARENT + r"/hyperparameterTuningJobs/(?P<id>[^/:]+)"), "tuning_get"),
+    ("POST", re.compile(_PARENT + r"/hyperparameterTuningJobs/(?P<id>[^/:]+):cancel"),
+     "tuning_cancel"),
+    ("DELETE", re.compile(_PARENT + r"/hyperparameterTuningJobs/(?P<id>[^/:]+)"),
+     "tuning_delete"),
     ("GET", re.compile(r"/healthz"), "healthz"),
     ("GET", re.compile(r"/logs/(?P<id>\d+)"), "logs"),
     ("GET", re.compile(r"/ui/?"), "ui_index"),
@@ -62,6 +69,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     service: JobService
+    tuning: TuningService
     store: JobStore
     faults: FaultInjector
     verbose: bool = False
@@ -143,7 +151,8 @@ class Handler(BaseHTTPRequestHandler):
             if any(p.fullmatch(url.path) for _, p, _ in _ROUTES):
                 raise ApiError("UNIMPLEMENTED", f"{method} is not supported on {url.path}.")
             raise ApiError("NOT_FOUND", f"No such route: {method} {url.path}. The emulator "
-                           "serves Vertex AI v1 customJobs, /ui/, /logs/ID and /healthz.")
+                           "serves Vertex AI v1 customJobs and hyperparameterTuningJobs, "
+                           "/ui/, /logs/ID and /healthz.")
         except ApiError as e:
             self._send_json(e.to_json(), e.http_status)
 
@@ -225,13 +234,29 @@ class Handler(BaseHTTPRequestHandler):
     def _operation(self, body: bytes, project: str, location: str, op: str) -> None:
         self._send_json(self.server.service.get_operation(project, location, op))
 
-    def _tuning(self, body: bytes, project: str, location: str, rest: str | None) -> None:
-        # Google's answer for a method a service does not serve is 501 UNIMPLEMENTED; the
-        # message is ours.
-        raise ApiError("UNIMPLEMENTED", "HyperparameterTuningJob is not implemented by the "
-                       "local Vertex AI emulator yet: it serves CustomJobs only. Run the "
-                       "trials as separate CustomJobs (e.g. a caliban sweep), or submit the "
-                       "tuning job to Vertex AI.")
+    def _tuning_create(self, body: bytes, project: str, location: str) -> None:
+        job = self.server.tuning.create(project, location, self._json_body(body))
+        self._send_job(job.to_resource())
+
+    def _tuning_list(self, body: bytes, project: str, location: str) -> None:
+        page = self.server.tuning.list(
+            project, location, self._param("filter"),
+            self._int_param("pageSize") or self._int_param("page_size"),
+            self._param("pageToken") or self._param("page_token"),
+            self._param("readMask") or self._param("read_mask"))
+        if self.int_enums:
+            page["hyperparameterTuningJobs"] = [
+                encode_enums_as_ints(j) for j in page["hyperparameterTuningJobs"]]
+        self._send_json(page)
+
+    def _tuning_get(self, body: bytes, project: str, location: str, id: str) -> None:
+        self._send_job(self.server.tuning.get(project, location, id).to_resource())
+
+    def _tuning_cancel(self, body: bytes, project: str, location: str, id: str) -> None:
+        self._send_json(self.server.tuning.cancel(project, location, id))
+
+    def _tuning_delete(self, body: bytes, project: str, location: str, id: str) -> None:
+        self._send_json(self.server.tuning.delete(project, location, id))
 
     def _api_logs(self, body: bytes, project: str, location: str, id: str) -> None:
         job = self.server.service.get(project, location, id)
@@ -254,7 +279,9 @@ class Handler(BaseHTTPRequestHandler):
         self._send(text.encode(), "text/plain; charset=utf-8")
 
     def _logs(self, body: bytes, id: str) -> None:
-        if self.server.store.get(int(id)) is None:
+        # A CustomJob's log, or a tuning job's (which optimiser ran, each trial's outcome).
+        if self.server.store.get(int(id)) is None and \
+                self.server.tuning.tunings.get(int(id)) is None:
             raise ApiError("NOT_FOUND", f"No job {id} on this emulator.")
         self._send_log(int(id))
 
@@ -270,7 +297,8 @@ class Handler(BaseHTTPRequestHandler):
     def _ui_index(self, body: bytes) -> None:
         jobs = self.server.store.list(limit=UI_JOBS)
         total = self.server.store.count_all()
-        self._send(render_index(jobs, total).encode(), "text/html; charset=utf-8")
+        tunings = self.server.tuning.tunings.list(limit=UI_JOBS)
+        self._send(render_index(jobs, total, tunings).encode(), "text/html; charset=utf-8")
 
     def _ui_job(self, body: bytes, id: str) -> None:
         job = self.server.store.get(int(id))
@@ -301,7 +329,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(port: int, service: JobService, store: JobStore, faults: FaultInjector,
-                *, port_fallback: bool = False, verbose: bool = False) -> EmulatorHTTPServer:
+                *, tuning: TuningService, port_fallback: bool = False,
+                verbose: bool = False) -> EmulatorHTTPServer:
     """Bind 127.0.0.1:``port`` (any free port if busy and ``port_fallback``)."""
     try:
         server = EmulatorHTTPServer(("127.0.0.1", port), Handler)
@@ -310,6 +339,7 @@ def make_server(port: int, service: JobService, store: JobStore, faults: FaultIn
             raise
         server = EmulatorHTTPServer(("127.0.0.1", 0), Handler)
     server.service = service
+    server.tuning = tuning
     server.store = store
     server.faults = faults
     server.verbose = verbose

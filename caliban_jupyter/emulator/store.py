@@ -42,12 +42,34 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (project_number, location, id);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
 CREATE TABLE IF NOT EXISTS operations (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tuning_jobs (
+    id INTEGER PRIMARY KEY,
+    project_number TEXT NOT NULL,
+    location TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    body TEXT NOT NULL,
+    trials TEXT NOT NULL,
+    create_time REAL NOT NULL,
+    start_time REAL,
+    end_time REAL,
+    update_time REAL NOT NULL,
+    error TEXT
+);
 """
+# Columns added after the first release, for state dirs made before them: (table, column,
+# declaration). Added idempotently on open (SQLite has no ADD COLUMN IF NOT EXISTS).
+_MIGRATIONS = (
+    # The HyperparameterTuningJob a trial's CustomJob belongs to (NULL: a plain CustomJob).
+    ("jobs", "tuning_job", "INTEGER"),
+)
 
 
 @dataclass(frozen=True)
-class Job:
-    """One stored CustomJob. ``body`` is the request as received (lowerCamelCase)."""
+class Stored:
+    """What CustomJobs and HyperparameterTuningJobs share: ``body`` is the request as
+    received (lowerCamelCase); the rest is set by the emulator."""
 
     id: int
     project_number: str
@@ -61,17 +83,10 @@ class Job:
     start_time: float | None = None
     end_time: float | None = None
     error: Mapping[str, Any] | None = None
-    container_id: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
-        return job_name(self.project_number, self.location, self.id)
-
-    @property
-    def pool(self) -> Mapping[str, Any]:
-        """The first worker pool: the one the emulator runs."""
-        return self.body["jobSpec"]["workerPoolSpecs"][0]
+        raise NotImplementedError
 
     def record(self) -> dict[str, Any]:
         """What a list filter looks at."""
@@ -86,9 +101,9 @@ class Job:
         }
 
     def to_resource(self) -> dict[str, Any]:
-        """The CustomJob resource in Vertex's JSON form (enums by name)."""
+        """The resource in Vertex's JSON form (enums by name)."""
         out: dict[str, Any] = {k: v for k, v in self.body.items()
-                               if k not in ("name", "state", "error")}
+                               if k not in ("name", "state", "error", "trials")}
         out["name"] = self.name
         out["displayName"] = self.display_name
         out["state"] = self.state
@@ -101,6 +116,24 @@ class Job:
         if self.error:
             out["error"] = dict(self.error)
         return out
+
+
+@dataclass(frozen=True)
+class Job(Stored):
+    """One stored CustomJob (a trial's, when ``tuning_job`` is set)."""
+
+    container_id: str | None = None
+    tuning_job: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return job_name(self.project_number, self.location, self.id)
+
+    @property
+    def pool(self) -> Mapping[str, Any]:
+        """The first worker pool: the one the emulator runs."""
+        return self.body["jobSpec"]["workerPoolSpecs"][0]
 
 
 def _row_to_job(row: sqlite3.Row) -> Job:
@@ -118,6 +151,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         end_time=row["end_time"],
         error=json.loads(row["error"]) if row["error"] else None,
         container_id=row["container_id"],
+        tuning_job=row["tuning_job"],
     )
 
 
@@ -145,6 +179,10 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            for table, column, declaration in _MIGRATIONS:
+                have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             row = self._db.execute("SELECT value FROM meta WHERE key='instance'").fetchone()
             if row is None:
                 self.instance = uuid.uuid4().hex[:12]
@@ -162,22 +200,31 @@ class JobStore:
     def _new_id(self) -> int:
         # Time-based and increasing: ids stay unique even if the state dir is wiped, and
         # sorting by id is sorting by creation.
-        row = self._db.execute("SELECT MAX(id) FROM jobs").fetchone()
-        floor = max(row[0] or 0, self._last_id)
+        row = self._db.execute("SELECT MAX(id) FROM jobs UNION ALL "
+                               "SELECT MAX(id) FROM tuning_jobs").fetchall()
+        floor = max(*(r[0] or 0 for r in row), self._last_id)
         self._last_id = max(floor + 1, int(time.time() * 1000) * 1000)
         return self._last_id
 
+    def new_id(self) -> int:
+        """A fresh id, unique across CustomJobs and HyperparameterTuningJobs."""
+        with self._lock:
+            return self._new_id()
+
     def create(
-        self, project_number: str, location: str, body: Mapping[str, Any]
+        self, project_number: str, location: str, body: Mapping[str, Any],
+        *, tuning_job: int | None = None,
     ) -> Job:
+        """Store a queued CustomJob (a trial's when ``tuning_job`` names its tuning job)."""
         now = time.time()
         with self._lock:
             job_id = self._new_id()
             self._db.execute(
                 "INSERT INTO jobs (id, project_number, location, display_name, state, labels,"
-                " body, create_time, update_time) VALUES (?,?,?,?,?,?,?,?,?)",
+                " body, create_time, update_time, tuning_job) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (job_id, project_number, location, body["displayName"], "JOB_STATE_QUEUED",
-                 json.dumps(body.get("labels") or {}), json.dumps(body), now, now),
+                 json.dumps(body.get("labels") or {}), json.dumps(body), now, now,
+                 tuning_job),
             )
         job = self.get(job_id)
         assert job is not None
@@ -197,9 +244,23 @@ class JobStore:
         states: Iterable[str] | None = None,
         newest_first: bool = True,
         limit: int | None = None,
+        trials: bool = True,
     ) -> list[Job]:
-        """Jobs, newest first, optionally of one parent, below an id, in some states."""
-        sql, params = "SELECT * FROM jobs WHERE 1=1", list[Any]()
+        """Jobs, newest first, optionally of one parent, below an id, in some states
+        (without the trials of tuning jobs unless ``trials``)."""
+        rows = self.select("jobs", project_number, location, before_id=before_id,
+                           states=states, newest_first=newest_first, limit=limit,
+                           where="" if trials else "tuning_job IS NULL")
+        return [_row_to_job(r) for r in rows]
+
+    def select(self, table: str, project_number: str | None = None,
+               location: str | None = None, *, before_id: int | None = None,
+               states: Iterable[str] | None = None, newest_first: bool = True,
+               limit: int | None = None, where: str = "") -> list[sqlite3.Row]:
+        """Rows of ``table`` (jobs or tuning_jobs), by id, with the filters of :meth:`list`."""
+        sql, params = f"SELECT * FROM {table} WHERE 1=1", list[Any]()
+        if where:
+            sql += f" AND {where}"
         if project_number is not None:
             sql += " AND project_number=? AND location=?"
             params += [project_number, location]
@@ -214,8 +275,7 @@ class JobStore:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
-        return [_row_to_job(r) for r in rows]
+            return self._db.execute(sql, params).fetchall()
 
     def count(self, states: Iterable[str]) -> int:
         states = list(states)
@@ -245,24 +305,31 @@ class JobStore:
         """
         if state == "JOB_STATE_CANCELLED" and fields.get("error") is None:
             fields["error"] = CANCELLED_ERROR
+        changed = self.update("jobs", job_id, only_from, state=state, **fields)
+        return self.get(job_id) if changed else None
+
+    def update(self, table: str, job_id: int, only_from: Iterable[str] | None,
+               **fields: Any) -> bool:
+        """Set ``fields`` of row ``job_id`` of ``table`` (and its update time) if its state
+        is one of ``only_from``; whether it was. ``*_time`` given as True mean "now";
+        ``error`` and ``trials`` are stored as JSON."""
         now = time.time()
-        sets, params = ["state=?", "update_time=?"], [state, now]
+        sets, params = ["update_time=?"], list[Any]([now])
         for key, value in fields.items():
             if value is True and key.endswith("_time"):
                 value = now
-            if key == "error" and value is not None:
+            if key in ("error", "trials") and value is not None:
                 value = json.dumps(value)
             sets.append(f"{key}=?")
             params.append(value)
-        sql = f"UPDATE jobs SET {', '.join(sets)} WHERE id=?"
+        sql = f"UPDATE {table} SET {', '.join(sets)} WHERE id=?"
         params.append(job_id)
         if only_from is not None:
             allowed = list(only_from)
             sql += f" AND state IN ({','.join('?' * len(allowed))})"
             params += allowed
         with self._lock:
-            changed = self._db.execute(sql, params).rowcount
-        return self.get(job_id) if changed else None
+            return bool(self._db.execute(sql, params).rowcount)
 
     def delete(self, job_id: int) -> None:
         with self._lock:

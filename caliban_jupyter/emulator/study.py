@@ -67,12 +67,13 @@ def parse_parameters(study_spec: Mapping[str, Any]) -> tuple[_Param, ...]:
         name, scale = p["parameterId"], p.get("scaleType", "UNIT_LINEAR_SCALE")
         if "doubleValueSpec" in p:
             s = p["doubleValueSpec"]
-            out.append(_Param(name, "double", float(s["minValue"]), float(s["maxValue"]),
-                              scale=scale))
+            # proto3 leaves a 0 bound out of the JSON: absent means 0.
+            out.append(_Param(name, "double", float(s.get("minValue", 0)),
+                              float(s.get("maxValue", 0)), scale=scale))
         elif "integerValueSpec" in p:
             s = p["integerValueSpec"]  # int64: strings on the wire
-            out.append(_Param(name, "integer", int(s["minValue"]), int(s["maxValue"]),
-                              scale=scale))
+            out.append(_Param(name, "integer", int(s.get("minValue", 0)),
+                              int(s.get("maxValue", 0)), scale=scale))
         elif "discreteValueSpec" in p:
             out.append(_Param(name, "discrete", values=tuple(
                 float(v) for v in p["discreteValueSpec"]["values"]), scale=scale))
@@ -133,6 +134,27 @@ class Study:
         if self._optuna is not None:
             return self._ask_optuna(trial_id)
         return {p.name: p.draw(self._rng) for p in self.params}
+
+    def replay(self, trial_id: str, parameters: Mapping[str, Any]) -> None:
+        """Advance the study past trial ``trial_id``, proposed with ``parameters`` by an
+        earlier emulator (after a restart): grid and random search resume their sequences;
+        Optuna is given the trial's parameters (``enqueue_trial``) so its history holds
+        them when the trial's result is told."""
+        if self._grid is not None:
+            next(self._grid, None)
+        elif self._optuna is None:
+            self.suggest(trial_id)
+        else:
+            fixed = {}
+            for p in self.params:
+                value = parameters.get(p.name)
+                if p.scale == "UNIT_REVERSE_LOG_SCALE" and p.kind in ("double", "integer") \
+                        and value is not None:
+                    fixed[p.name + "__mirror"] = p.low + p.high - float(value)
+                else:
+                    fixed[p.name] = value
+            self._optuna[1].enqueue_trial(fixed)
+            self._ask_optuna(trial_id)
 
     def measure(self, trial_id: str, value: float) -> None:
         """An intermediate measurement of a running trial (one line of its metrics file)."""
@@ -204,7 +226,13 @@ def _optuna_study(seed: int, maximize: bool) -> tuple[Any, Any] | None:
 
 
 def read_metrics(text: str, metric: str) -> list[float]:
-    """The values of ``metric`` in a ``cloudml-hypertune`` metrics file, in order.
+    """The values of ``metric`` in a ``cloudml-hypertune`` metrics file, in order (see
+    :func:`read_measurements`)."""
+    return [value for _, value in read_measurements(text, metric)]
+
+
+def read_measurements(text: str, metric: str) -> list[tuple[int | None, float]]:
+    """``(global_step, value)`` of ``metric`` in a ``cloudml-hypertune`` metrics file.
 
     The file is what ``hypertune.HyperTune.report_hyperparameter_tuning_metric`` writes (at
     ``$CLOUD_ML_HP_METRIC_FILE``, default ``/tmp/hypertune/output.metrics``): one JSON object
@@ -214,11 +242,17 @@ def read_metrics(text: str, metric: str) -> list[float]:
     """
     import json
 
-    out = []
+    out: list[tuple[int | None, float]] = []
     for line in text.splitlines():
         try:
             entry = json.loads(line)
-            out.append(float(entry[metric]))
+            value = float(entry[metric])
         except (ValueError, KeyError, TypeError):
             continue
-    return [v for v in out if math.isfinite(v)]
+        try:
+            step: int | None = int(entry.get("global_step"))
+        except (ValueError, TypeError):
+            step = None
+        if math.isfinite(value):
+            out.append((step, value))
+    return out

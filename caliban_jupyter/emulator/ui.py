@@ -1,4 +1,5 @@
-"""The emulator's pages for people: all jobs (``/ui/``) and one job (``/ui/jobs/ID``).
+"""The emulator's pages for people: all jobs (``/ui/``, tuning jobs first) and one job
+(``/ui/jobs/ID``).
 
 Plain HTML, no scripts; pages of unfinished jobs refresh themselves every few seconds.
 Everything shown is escaped: labels, args and logs are user data.
@@ -8,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from . import python_package
 from .resources import rfc3339
 from .rpc import TERMINAL_STATES
-from .store import Job
+from .store import Job, Stored
+
+if TYPE_CHECKING:
+    from .tuning_store import TuningJob
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
@@ -30,13 +35,34 @@ def _page(title: str, body: str, refresh: bool) -> str:
             f"<body>{body}</body></html>")
 
 
-def _state(job: Job) -> str:
+def _state(job: Stored) -> str:
     short = job.state.removeprefix("JOB_STATE_")
     return f'<span class="{escape(job.state)}">{escape(short)}</span>'
 
 
-def render_index(jobs: Sequence[Job], total: int) -> str:
-    """All jobs, newest first (``jobs`` may be the newest ``len(jobs)`` of ``total``)."""
+def _tuning_table(tunings: Sequence[TuningJob]) -> str:
+    """Each tuning job: its trials (succeeded of proposed), the best metric, its log."""
+    rows = []
+    for job in tunings:
+        metric = job.body["studySpec"]["metrics"][0]
+        sign = 1 if metric.get("goal") == "MAXIMIZE" else -1
+        values = [t["finalMeasurement"]["metrics"][0]["value"] for t in job.trials
+                  if t.get("finalMeasurement")]
+        best = f"{metric['metricId']}={max(values, key=lambda v: sign * v):g}" if values else ""
+        rows.append(
+            f'<tr><td><a href="/logs/{job.id}">{job.id}</a></td>'
+            f"<td>{escape(job.display_name)}</td><td>{_state(job)}</td>"
+            f"<td>{len(values)} of {len(job.trials)} (max {job.body['maxTrialCount']})</td>"
+            f"<td>{escape(best)}</td></tr>")
+    return ("<h2>Hyperparameter tuning jobs</h2><table><tr><th>id (log)</th>"
+            "<th>display name</th><th>state</th><th>trials succeeded</th><th>best</th></tr>"
+            f"{''.join(rows)}</table><h2>Custom jobs (and trials)</h2>")
+
+
+def render_index(jobs: Sequence[Job], total: int,
+                 tunings: Sequence[TuningJob] = ()) -> str:
+    """All jobs, newest first (``jobs`` may be the newest ``len(jobs)`` of ``total``),
+    after the tuning jobs if any."""
     rows = "".join(
         f'<tr><td><a href="/ui/jobs/{job.id}">{job.id}</a></td>'
         f"<td>{escape(job.display_name)}</td><td>{_state(job)}</td>"
@@ -46,10 +72,10 @@ def render_index(jobs: Sequence[Job], total: int) -> str:
         for job in jobs
     )
     shown = f" (newest {len(jobs)} shown)" if total > len(jobs) else ""
-    body = (f"<h1>Local Vertex emulator</h1><p>{total} jobs{shown}.</p>"
-            "<table><tr><th>id</th><th>display name</th><th>state</th><th>created</th>"
-            f"<th>labels</th></tr>{rows}</table>")
-    refresh = any(job.state not in TERMINAL_STATES for job in jobs)
+    body = (f"<h1>Local Vertex emulator</h1>{_tuning_table(tunings) if tunings else ''}"
+            f"<p>{total} jobs{shown}.</p><table><tr><th>id</th><th>display name</th>"
+            f"<th>state</th><th>created</th><th>labels</th></tr>{rows}</table>")
+    refresh = any(job.state not in TERMINAL_STATES for job in (*jobs, *tunings))
     return _page("Local Vertex emulator: jobs", body, refresh)
 
 

@@ -1,5 +1,6 @@
 """The emulator's contract: the real SDK's own high-level calls (``google-cloud-aiplatform``'s
-``aiplatform.init`` + ``CustomJob``) do against it what they do against Vertex AI.
+``aiplatform.init`` + ``CustomJob``, ``HyperparameterTuningJob``) do against it what they do
+against Vertex AI.
 
 Everything is real: the SDK over REST with anonymous credentials, the emulator running jobs
 on the Docker engine, and a GCS emulator (``gcp-storage-emulator``) as the staging bucket
@@ -309,17 +310,59 @@ def test_a_missing_mapped_image_says_how_to_make_it(tmp_path, docker_client, sta
         assert "CALIBAN_EMULATOR_PREBUILT_IMAGE" in job.error.message
 
 
-def test_hyperparameter_tuning_is_not_implemented_yet(aiplatform, base_image) -> None:
+# A trial: its loss from its --lr and --layers, reported as cloudml-hypertune writes it, and
+# a marker in AIP_MODEL_DIR (through /gcs/).
+TRIAL = """\
+import json, os, sys
+args = dict(a[2:].split("=", 1) for a in sys.argv[1:])
+loss = float(args["lr"]) * int(args["layers"]) + (0.5 if args["opt"] == "sgd" else 0.0)
+with open(os.environ["CLOUD_ML_HP_METRIC_FILE"], "a") as f:
+    f.write(json.dumps({"global_step": "7", "loss": str(loss),
+                        "trial": os.environ["CLOUD_ML_TRIAL_ID"]}) + "\\n")
+model = "/gcs/" + os.environ["AIP_MODEL_DIR"][len("gs://"):]
+os.makedirs(model, exist_ok=True)
+open(os.path.join(model, "loss.txt"), "w").write(str(loss))
+"""
+
+
+def test_hyperparameter_tuning_job_runs_its_trials(aiplatform, base_image, bucket,
+                                                   staging_gcs) -> None:
+    """The SDK's HyperparameterTuningJob.run() reaches SUCCEEDED with every trial's
+    parameters and measurement; each trial's outputs under BASE/TRIAL_ID, as on Vertex."""
     from google.cloud.aiplatform import hyperparameter_tuning as hpt
 
-    custom = aiplatform.CustomJob(display_name="trial", worker_pool_specs=pools(base_image))
+    specs = pools(base_image)
+    specs[0]["container_spec"]["command"] = ["python3", "-c", TRIAL]
+    custom = aiplatform.CustomJob(display_name="trial", worker_pool_specs=specs,
+                                  base_output_dir=f"gs://{bucket}/tune")
     tuning = aiplatform.HyperparameterTuningJob(
         display_name="tune", custom_job=custom, metric_spec={"loss": "minimize"},
-        parameter_spec={"lr": hpt.DoubleParameterSpec(min=0.001, max=0.1, scale="log")},
-        max_trial_count=2, parallel_trial_count=1)
-    with pytest.raises(gexc.MethodNotImplemented) as raised:
-        tuning.run()
-    assert "HyperparameterTuningJob" in raised.value.message
+        parameter_spec={"lr": hpt.DoubleParameterSpec(min=0.001, max=0.1, scale="log"),
+                        "layers": hpt.IntegerParameterSpec(min=1, max=4, scale="linear"),
+                        "opt": hpt.CategoricalParameterSpec(values=["adam", "sgd"]),
+                        # A 0 bound: proto3 leaves it out of the JSON the SDK sends.
+                        "dropout": hpt.DoubleParameterSpec(min=0, max=0.5, scale="linear")},
+        max_trial_count=4, parallel_trial_count=2, labels={"flow": "tuning"})
+    tuning.run()
+    assert tuning.state.name == "JOB_STATE_SUCCEEDED", tuning.error
+    assert len(tuning.trials) == 4
+    written = objects(staging_gcs, bucket)
+    for trial in tuning.trials:
+        assert trial.state.name == "SUCCEEDED"
+        params = {p.parameter_id: p.value for p in trial.parameters}
+        assert 0.001 <= params["lr"] <= 0.1 and 1 <= params["layers"] <= 4
+        assert 0 <= params["dropout"] <= 0.5
+        expected = params["lr"] * params["layers"] + (0.5 if params["opt"] == "sgd" else 0)
+        final = trial.final_measurement
+        assert final.step_count == 7
+        assert final.metrics[0].metric_id == "loss"
+        assert final.metrics[0].value == pytest.approx(expected)
+        assert float(written[f"tune/{trial.id}/model/loss.txt"]) == pytest.approx(expected)
+    # The SDK lists and gets it back by its labels.
+    listed = aiplatform.HyperparameterTuningJob.list(filter='labels.flow="tuning"')
+    assert [j.resource_name for j in listed] == [tuning.resource_name]
+    again = aiplatform.HyperparameterTuningJob.get(tuning.resource_name)
+    assert again.trials[0].final_measurement == tuning.trials[0].final_measurement
 
 
 def test_no_docker_engine_says_how_to_start_one(tmp_path, monkeypatch) -> None:

@@ -93,3 +93,35 @@ def test_read_metrics_takes_hypertune_lines_and_skips_partial_ones():
              json.dumps({"global_step": "4", "loss": "0.25", "timestamp": 2.0, "trial": "1"}),
              json.dumps({"loss": "nan"})]
     assert read_metrics("\n".join(lines), "loss") == [0.5, 0.25]
+
+
+@pytest.mark.parametrize("algorithm", ["grid", "random", "default"])
+def test_replay_after_a_restart_continues_the_sequence(algorithm):
+    params = ({"layers": {"min": 1, "max": 3, "type": "int"}, "opt": ["a", "b"]}
+              if algorithm == "grid" else {})
+    first = Study(spec(algorithm, **params), seed=5)
+    proposed = [first.suggest(str(i)) for i in range(1, 4)]
+    for i in (1, 2):
+        first.complete(str(i), float(i))
+    # A new emulator rebuilds the study from the stored trials.
+    again = Study(spec(algorithm, **params), seed=5)
+    for i, values in enumerate(proposed[:2], 1):
+        again.replay(str(i), values)
+        again.complete(str(i), float(i))
+    if algorithm == "grid":
+        assert again.suggest("3") == proposed[2] == {"layers": 2, "opt": "a"}
+    elif algorithm == "random":
+        assert again.suggest("3") == proposed[2]
+    else:
+        optuna_study = again._optuna[1]
+        told = [(t.params, t.value) for t in optuna_study.trials]
+        assert told == [(proposed[0], 1.0), (proposed[1], 2.0)]
+        assert again.suggest("3") is not None
+
+
+def test_read_measurements_keeps_the_steps():
+    from caliban_jupyter.emulator.study import read_measurements
+
+    text = "\n".join(json.dumps(line) for line in (
+        {"global_step": "10", "loss": "0.5"}, {"loss": "0.25"}, {"global_step": "x", "a": 1}))
+    assert read_measurements(text, "loss") == [(10, 0.5), (None, 0.25)]
