@@ -102,9 +102,35 @@ def render_table(records: Sequence[JobRecord]) -> str:
             lines.append(f"  {'':<{name_w}} error: {_short(' '.join(r.error.split()), 300)}")
         for replica, uri in sorted(r.web_access_uris.items()):
             lines.append(f"    web access {replica}: {uri}")
+        if r.is_tuning:
+            lines.extend(trial_lines(r))
     if shown:
         lines.append(f"  {cost_total_line(shown, now)}")
     return "\n".join(lines)
+
+
+def trial_lines(record: JobRecord) -> list[str]:
+    """A tuning job's trials under its row: id, state, metric (``*`` marks the best so
+    far), parameters, and why a trial failed."""
+    from .records import search_of, trial_rows
+
+    rows = trial_rows(record)
+    search = search_of([record]) or {"metric": "", "parameters": []}
+    metric, params = search["metric"], search["parameters"]
+    if not rows:
+        return [f"    trials: none yet ({record.request.get('maxTrialCount', '?')} asked, "
+                f"{record.request.get('parallelTrialCount', 1)} at a time)"]
+    lines = [f"    {'TRIAL':<6} {'STATE':<12} {metric.upper():<14} PARAMETERS"]
+    for row in rows:
+        value = row.get(metric)
+        shown = "-" if value is None else f"{value:.6g}" if isinstance(value, float) \
+            else str(value)
+        mark = "*" if row["best"] else " "
+        args = " ".join(f"{p}={row.get(p)}" for p in params if p in row)
+        lines.append(f"   {mark}{row['trial']:<6} {row['state']:<12} {shown:<14} {args}")
+        if row["error"]:
+            lines.append(f"    {'':<6} error: {_short(' '.join(str(row['error']).split()), 300)}")
+    return lines
 
 
 def render_json(records: Iterable[JobRecord]) -> str:

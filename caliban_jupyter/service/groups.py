@@ -441,6 +441,12 @@ class JobGroup:
         from ..storage import WORKERS
         from .outputs import results
 
+        tuning = [r for r in self.records if r.is_tuning]
+        if tuning:  # a search: one row per trial (service/tuning.py)
+            from .tuning import tuning_results
+
+            return tuning_results(tuning, self.locator,
+                                  workers=WORKERS if workers is None else workers)
         return results(self.records, self.locator, configs=self.experiments(),
                        workers=WORKERS if workers is None else workers)
 

@@ -52,6 +52,19 @@ def refresh_group(xgroup: str, backend: Backend, history: History, *,
         history.add_group(xgroup, backend=backend.name, project=backend.project,
                           region=backend.region, created=created or None)
     changed = []
+    # A tuning job is read by its name (one get, with its trials); CustomJobs carrying its
+    # submission id are its trials' jobs (the emulator lists them), not duplicates.
+    for previous in known_list:
+        if previous.is_tuning and previous.resource_name:
+            from .tuning import refresh_tuning
+
+            listed.pop(previous.submission_id, None)
+            record = refresh_tuning(previous, backend)
+            if previous.state != record.state:
+                progress(JobStateChanged(record.display_name, record.resource_name or "",
+                                         record.state))
+            if record != previous:
+                changed.append(record)
     for sid, jobs in listed.items():
         previous = known.get(sid)
         # Duplicates of one submission id (cancelled by the submitter) are not shown.
