@@ -378,11 +378,19 @@ def trial_rows(record: JobRecord) -> list[dict[str, Any]]:
     """One row per trial: ``trial``, each parameter, the metric, ``state``, ``best``
     (True on the best trial so far), ``error``; in trial order."""
     metric, goal = _metric_and_goal(record)
+    # An integer parameter's value comes back as a JSON number (google.protobuf.Value):
+    # shown as the int the trial was given.
+    integers = {str(p.get("parameterId")) for p in
+                (record.request.get("studySpec") or {}).get("parameters") or ()
+                if "integerValueSpec" in p}
     rows = []
     for trial in record.trials:
         row: dict[str, Any] = {"trial": str(trial.get("id", ""))}
         for p in trial.get("parameters") or ():
-            row[str(p.get("parameterId"))] = p.get("value")
+            name, value = str(p.get("parameterId")), p.get("value")
+            if name in integers and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            row[name] = value
         final = (trial.get("finalMeasurement") or {}).get("metrics") or ()
         value = next((m.get("value") for m in final if m.get("metricId") == metric), None)
         row[metric] = value
