@@ -412,6 +412,7 @@ def best_row(rows: Sequence[dict[str, Any]], metric: str, goal: str) -> dict[str
     pick = min if goal.upper().startswith("MIN") else max
     return pick(scored, key=lambda r: r[metric])
 
+
 def search_of(records: Sequence[JobRecord]) -> dict[str, Any] | None:
     """The first tuning job's ``metric``, ``goal`` (MAXIMIZE/MINIMIZE) and ``parameters``
     (names), or None when ``records`` hold none."""
@@ -422,3 +423,26 @@ def search_of(records: Sequence[JobRecord]) -> dict[str, Any] | None:
                       (record.request.get("studySpec") or {}).get("parameters") or ()]
             return {"metric": metric, "goal": goal, "parameters": params}
     return None
+
+
+def record_from_tuning_job(job: Mapping[str, Any], *, backend: str, project: str | None,
+                           url: str | None, previous: JobRecord | None) -> JobRecord:
+    """The record of a tuning job as the service returns it (its trials kept)."""
+    as_job = {**job, "jobSpec": job.get("trialJobSpec") or {}}
+    record = record_from_custom_job(as_job, backend=backend, project=project, url=url,
+                                    previous=previous)
+    request = previous.request if previous is not None and previous.request else {
+        k: job[k] for k in ("displayName", "labels", "studySpec", "maxTrialCount",
+                            "parallelTrialCount", "maxFailedTrialCount", "trialJobSpec")
+        if k in job}
+    return record.evolve(request=request, trials=tuple(job.get("trials") or ()))
+
+
+def refresh_tuning(record: JobRecord, backend: Any) -> JobRecord:
+    """``record`` as the service has its tuning job now (one get call)."""
+    if not record.resource_name:
+        return record
+    job = backend.get_tuning(record.resource_name)  # type: ignore[attr-defined]
+    return record_from_tuning_job(job, backend=backend.name, project=record.project,
+                                  url=record.url or backend.job_url(record.resource_name),
+                                  previous=record)

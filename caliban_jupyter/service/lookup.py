@@ -21,7 +21,7 @@ from ..backends.base import Backend
 from ..errors import NotFoundError, UsageError
 from ..events import JobStateChanged, Progress, ignore
 from ..history import GroupRecord, History
-from ..records import SID_LABEL, JobRecord, record_from_custom_job
+from ..records import SID_LABEL, JobRecord, record_from_custom_job, refresh_tuning
 from ..settings import Settings
 
 __all__ = ["backend_for_group", "check_count", "check_lookup", "default_settings",
@@ -56,8 +56,6 @@ def refresh_group(xgroup: str, backend: Backend, history: History, *,
     # submission id are its trials' jobs (the emulator lists them), not duplicates.
     for previous in known_list:
         if previous.is_tuning and previous.resource_name:
-            from .tuning import refresh_tuning
-
             listed.pop(previous.submission_id, None)
             record = refresh_tuning(previous, backend)
             if previous.state != record.state:

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SearchSpaceError, UsageError
 from ..events import JobSubmitted, Progress, ignore
-from ..records import best_row, search_of, trial_output_uri, trial_rows
+from ..records import (
+    best_row,
+    record_from_tuning_job,
+    refresh_tuning,
+    search_of,
+    trial_output_uri,
+    trial_rows,
+)
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -100,21 +107,6 @@ def tuning_job_body(space: SearchSpace, custom_job: Mapping[str, Any]) -> dict[s
             **space.job_fields(), "trialJobSpec": custom_job["jobSpec"]}
 
 
-def record_from_tuning_job(job: Mapping[str, Any], *, backend: str, project: str | None,
-                           url: str | None, previous: JobRecord | None) -> JobRecord:
-    """The record of a tuning job as the service returns it (its trials kept)."""
-    from ..records import record_from_custom_job
-
-    as_job = {**job, "jobSpec": job.get("trialJobSpec") or {}}
-    record = record_from_custom_job(as_job, backend=backend, project=project, url=url,
-                                    previous=previous)
-    request = previous.request if previous is not None and previous.request else {
-        k: job[k] for k in ("displayName", "labels", "studySpec", "maxTrialCount",
-                            "parallelTrialCount", "maxFailedTrialCount", "trialJobSpec")
-        if k in job}
-    return record.evolve(request=request, trials=tuple(job.get("trials") or ()))
-
-
 def submit_tuning(spec: JobSpec, space: SearchSpace, backend: Backend, history: History, *,
                   xgroup: str, progress: Progress = ignore) -> list[JobRecord]:
     """Create the tuning job for ``spec`` exactly once; return its record (recorded
@@ -167,16 +159,6 @@ def submit_tuning(spec: JobSpec, space: SearchSpace, backend: Backend, history: 
     history.put_job(record)
     progress(JobSubmitted(1, 1, record.display_name, name, record.url or ""))
     return [record]
-
-
-def refresh_tuning(record: JobRecord, backend: Backend) -> JobRecord:
-    """``record`` as the service has its tuning job now (one get call)."""
-    if not record.resource_name:
-        return record
-    job = backend.get_tuning(record.resource_name)  # type: ignore[attr-defined]
-    return record_from_tuning_job(job, backend=backend.name, project=record.project,
-                                  url=record.url or backend.job_url(record.resource_name),
-                                  previous=record)
 
 
 def tuning_results(records: Sequence[JobRecord], locator: Any, *, workers: int = 8
