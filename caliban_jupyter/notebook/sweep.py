@@ -262,6 +262,10 @@ class Sweep:
             lines.append("  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip())
             if record.error:  # why it failed, or was not submitted
                 lines.append(f"    error: {record.error}")
+            if record.is_tuning:  # a search: its trials under it, the best marked *
+                from ..tables import trial_lines
+
+                lines.extend(trial_lines(record))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -270,7 +274,8 @@ class Sweep:
         body = []
         from ..tables import record_cells
 
-        for r in map(record_cells, self.group.records):
+        for record in self.group.records:
+            r = record_cells(record)
             link = f"<a href='{e(r['link'])}' target='_blank'>open</a>" if r["link"] else ""
             if r["notebook"]:
                 link += f" <a href='{e(r['notebook'])}' target='_blank'>ipynb</a>"
@@ -282,6 +287,9 @@ class Sweep:
                 body.append(f"<tr><td></td><td colspan='{len(COLUMNS) - 1}' "
                             "style='text-align:left;color:#b00020'>error: "
                             f"{e(r['error'])}</td></tr>")
+            if record.is_tuning:
+                body.append(f"<tr><td></td><td colspan='{len(COLUMNS) - 1}'>"
+                            f"{_trials_html(record)}</td></tr>")
         caption = (f"experiment group <b>{e(self.xgroup)}</b> on {e(self.settings.backend)}: "
                    f"{e(self.group.summary())}")
         return (f"<div class='caliban-sweep'><div>{caption}</div><table><thead><tr>{head}"
@@ -310,3 +318,25 @@ class Sweep:
                 return None
             self._table = JobTable(self, records=self.records, **options)
         return self._table
+
+
+def _trials_html(record: JobRecord) -> str:
+    """A search's trials as a small table: parameters, metric (the best in bold), state."""
+    from ..records import search_of, trial_rows
+
+    e = html.escape
+    search = search_of([record]) or {"metric": "", "parameters": []}
+    rows = trial_rows(record)
+    if not rows:
+        return "<i>no trials yet</i>"
+    cols = ["trial", *search["parameters"], search["metric"], "state", "error"]
+    head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in cols)
+    body = []
+    for row in rows:
+        style = " style='font-weight:bold'" if row["best"] else ""
+        cells = "".join(f"<td style='text-align:left'>"
+                        f"{'' if row.get(c) is None else e(str(row.get(c)))}</td>"
+                        for c in cols)
+        body.append(f"<tr{style}>{cells}</tr>")
+    return (f"<table class='caliban-trials'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
