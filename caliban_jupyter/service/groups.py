@@ -358,6 +358,12 @@ class JobGroup:
         indices = self._chosen(jobs)
         # The refresh also adopts NOT_SUBMITTED jobs that were in fact created.
         records = self.refresh()
+        if any(r.is_tuning for r in records):
+            from ..errors import UsageError
+
+            raise UsageError(f"group {self.xgroup!r} is a hyperparameter search (--tune): "
+                             "resubmitting one is not supported; submit the search again "
+                             "(a new group)")
         chosen, specs = retry_specs(records, self.experiments(), indices=indices,
                                     all_jobs=all_jobs)
         if not chosen:
