@@ -221,7 +221,7 @@ def build_request(plan: Plan) -> BuildRequest:
             entrypoint = outputs_command(PROGRAM_FILE, plan.outputs, metric)
     elif notebook:
         assert plan.target is not None
-        entrypoint = notebook_command(plan.target.path, plan.outputs)
+        entrypoint = notebook_command(plan.target.path, plan.outputs, metric)
     elif (plan.outputs or (metric and script)) and plan.target is not None:
         entrypoint = outputs_command(plan.target.path, plan.outputs,
                                      metric if script else None)

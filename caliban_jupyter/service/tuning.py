@@ -16,8 +16,7 @@ https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.hyp
 ``startTime``, ``endTime``, ``infeasibleReason`` on get. Trials get their parameters as
 ``--name=value`` arguments after the trial job's own.
 
-Ours: ``--tune`` with ``--experiment_config`` is refused (one search, no grid on top);
-a notebook target is refused (its runner does not report a metric yet).
+Ours: ``--tune`` with ``--experiment_config`` is refused (one search, no grid on top).
 """
 
 from __future__ import annotations
@@ -78,9 +77,6 @@ def check_tuning(space: SearchSpace, *, experiment_config: Any, program: str | N
     """Refuse a search that cannot run as asked (before anything is built)."""
     if experiment_config is not None:
         raise UsageError(COMBINED)
-    if target is not None and target.kind == "notebook":
-        raise UsageError(f"--tune with a notebook ({target.name}): not supported yet; run a "
-                         "cell of it with %%caliban_cloud --tune, or a script")
     if program is None:
         return
     from ..packaging.outputs_check import assigned_names

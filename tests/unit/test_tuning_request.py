@@ -168,3 +168,13 @@ def test_status_shows_the_trials_under_the_tuning_job():
     text = render_table([_record(TRIALS)])
     assert "   *2      SUCCEEDED    0.2            lr=0.01" in text
     assert "error: the tuning metric 'loss' was never assigned" in text
+
+
+def test_a_notebook_target_reports_the_metric_through_its_runner(project):
+    from caliban_jupyter.service.build import build_request
+
+    (project / "nb.ipynb").write_text(json.dumps({
+        "cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    req = build_request(_plan(project, module="nb.ipynb", tune=SPACE))
+    assert req.entrypoint == ("python3", "caliban_notebook.py", "--outputs", "",
+                              "--metric", "loss", "nb.ipynb", "--")

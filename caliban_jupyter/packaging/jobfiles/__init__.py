@@ -39,6 +39,10 @@ def outputs_command(program: str, outputs: tuple[str, ...], metric: str | None =
     return ("python3", OUTPUTS_RUNNER, "--outputs", ",".join(outputs), *report, program)
 
 
-def notebook_command(notebook: str, outputs: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The entrypoint executing ``notebook``; the job's args after ``--`` are parameters."""
-    return ("python3", NOTEBOOK_RUNNER, "--outputs", ",".join(outputs), notebook, "--")
+def notebook_command(notebook: str, outputs: tuple[str, ...] = (), metric: str | None = None
+                     ) -> tuple[str, ...]:
+    """The entrypoint executing ``notebook``; the job's args after ``--`` are parameters
+    (``metric``: a tuning trial's variable to report)."""
+    report = ("--metric", metric) if metric else ()
+    return ("python3", NOTEBOOK_RUNNER, "--outputs", ",".join(outputs), *report, notebook,
+            "--")
