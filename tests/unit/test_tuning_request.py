@@ -178,3 +178,28 @@ def test_a_notebook_target_reports_the_metric_through_its_runner(project):
     req = build_request(_plan(project, module="nb.ipynb", tune=SPACE))
     assert req.entrypoint == ("python3", "caliban_notebook.py", "--outputs", "",
                               "--metric", "loss", "nb.ipynb", "--")
+
+
+def test_sweep_best_and_plot_for_a_search_and_for_a_plain_sweep(monkeypatch, history):
+    from caliban_jupyter.notebook.sweep import Sweep
+    from caliban_jupyter.service.groups import JobGroup
+
+    search = Sweep(JobGroup("g", history=history, records=[_record(TRIALS)]))
+    rows = trial_rows(_record(TRIALS))
+    monkeypatch.setattr(Sweep, "results", lambda self, *a, **k: rows)
+    assert search.best()["trial"] == "2"
+    figure = search.plot()
+    assert type(figure).__name__ == "Figure"
+    assert [ax.get_xlabel() for ax in figure.axes][:1] == ["lr"]
+
+    plain = Sweep(JobGroup("p", history=history, records=[]))
+    sweep_rows = [{"job": "a", "lr": 0.1, "loss": 0.3, "state": "SUCCEEDED"},
+                  {"job": "b", "lr": 0.2, "loss": 0.1, "state": "SUCCEEDED"}]
+    monkeypatch.setattr(Sweep, "results", lambda self, *a, **k: sweep_rows)
+    monkeypatch.setattr(JobGroup, "experiments", lambda self: {1: {"lr": 0.1}, 2: {"lr": 0.2}})
+    assert plain.best("loss", maximize=False)["job"] == "b"
+    assert [ax.get_xlabel() for ax in plain.plot("loss").axes][:1] == ["lr"]
+    with pytest.raises(UsageError, match="not a search"):
+        plain.best()
+    with pytest.raises(UsageError, match="sweep.plot\\('loss'\\)"):
+        plain.plot()
