@@ -43,6 +43,7 @@ class FakeVertex(ThreadingHTTPServer):
         self.requests: list[dict[str, Any]] = []
         self.job: dict[str, Any] | None = None
         self.state = 4  # JOB_STATE_SUCCEEDED in the get's answers
+        self.fail_create = False  # create the job, then answer 503 (an ambiguous failure)
 
     @property
     def endpoint(self) -> str:
@@ -79,12 +80,26 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.server.job = {**entry["body"], "name": NAME, "state": 1,
                            "createTime": "2024-05-01T00:00:00Z"}
+        if self.server.fail_create:
+            self.server.fail_create = False
+            data = json.dumps({"error": {"code": 503, "status": "UNAVAILABLE",
+                                         "message": "backend error"}}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         self._reply(self.server.job)
 
     def do_GET(self) -> None:
         entry = self._record()
         if entry["path"].endswith("/customJobs"):
             self._reply({})  # Vertex lists no trial CustomJobs under the group's labels
+            return
+        if entry["path"].endswith("/hyperparameterTuningJobs"):
+            self._reply({"hyperparameterTuningJobs": [self.server.job]}
+                        if self.server.job else {})
             return
         assert self.server.job is not None
         self._reply({**self.server.job, "state": self.server.state, "trials": [
@@ -185,3 +200,23 @@ def test_exact_tuning_job_requests_through_the_sdk(vertex: FakeVertex, tmp_path:
     assert [r.resource_name for r in stopped] == [NAME]
     assert ("POST", f"/v1/{NAME}:cancel") in [(r["method"], r["path"])
                                               for r in vertex.requests]
+
+
+def test_a_create_that_may_have_worked_is_looked_up_not_repeated(vertex: FakeVertex,
+                                                                 tmp_path: Any) -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    backend = VertexBackend(project="proj", region="us-central1", endpoint=vertex.endpoint,
+                            credentials=AnonymousCredentials())
+    space = load_search_space({"metric": "loss", "goal": "minimize", "trials": 2,
+                               "parameters": {"lr": [0.1, 0.2]}})
+    spec = JobSpec(display_name="train_1", index=1, region="us-central1", image_uri="i",
+                   args=(), labels={"xgroup": "g_3"}, machine=MachineSpec("n1-standard-4"))
+    vertex.fail_create = True
+    with History(tmp_path / "h.sqlite") as history:
+        (record,) = submit_tuning(spec, space, backend, history, xgroup="g_3")
+    assert record.resource_name == NAME and record.state == "QUEUED"
+    assert [(r["method"], r["path"]) for r in vertex.requests] == [
+        ("POST", f"{PARENT}/hyperparameterTuningJobs"),
+        ("GET", f"{PARENT}/hyperparameterTuningJobs")]
+    assert vertex.requests[1]["query"]["filter"] == ['labels.xgroup="g_3"']
