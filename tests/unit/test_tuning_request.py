@@ -203,3 +203,14 @@ def test_sweep_best_and_plot_for_a_search_and_for_a_plain_sweep(monkeypatch, his
         plain.best()
     with pytest.raises(UsageError, match="sweep.plot\\('loss'\\)"):
         plain.plot()
+
+
+def test_the_servers_notebook_submission_takes_the_space_as_json_text(project):
+    from caliban_jupyter.server.adapter import plan_notebook
+
+    (project / "nb.ipynb").write_text(json.dumps({
+        "cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    plan = plan_notebook(project, "nb.ipynb", {
+        "backend": "local", "nogpu": True, "tune": "// a search\n" + json.dumps(SPACE)},
+        dry_run=True)
+    assert plan.tuning is not None and plan.tuning.trials == 6 and len(plan.specs) == 1
