@@ -33,6 +33,11 @@ T = TypeVar("T")
 
 CONSOLE_URL = ("https://console.cloud.google.com/vertex-ai/locations/{region}/training/{id}/cpu"
                "?project={project}")
+#: A tuning job's console page: the SDK's ``_Job._dashboard_uri``
+#: (``.../locations/{location}/{_job_type}/{id}?project=``, ``_job_type = "training"`` for
+#: ``HyperparameterTuningJob``; google-cloud-aiplatform, aiplatform/jobs.py).
+TUNING_URL = ("https://console.cloud.google.com/vertex-ai/locations/{region}/training/{id}"
+              "?project={project}")
 LOGS_URL = ("https://console.cloud.google.com/logs/query;query=resource.labels.job_id%3D%22{id}"
             "%22?project={project}")
 STORAGE_URL = "https://console.cloud.google.com/storage/browser/_details/"
@@ -375,6 +380,8 @@ class VertexBackend:
 
     def job_url(self, resource_name: str) -> str:
         job_id = resource_name.rsplit("/", 1)[-1]
+        if is_tuning_name(resource_name):
+            return TUNING_URL.format(region=self.region, id=job_id, project=self.project)
         return CONSOLE_URL.format(region=self.region, id=job_id, project=self.project)
 
     def logs(self, resource_name: str, tail: int | None = None) -> str:
