@@ -184,8 +184,22 @@ def tuning_results(records: Sequence[JobRecord], locator: Any, *, workers: int =
                             thread_name_prefix="caliban-trials") as pool:
         found = list(pool.map(values, pairs))
     out = []
-    for (_, row), saved in zip(pairs, found, strict=True):
+    for (record, row), saved in zip(pairs, found, strict=True):
         tail = {k: row.pop(k) for k in ("state", "error", "best")}
-        out.append({**row, **{k: v for k, v in saved.items() if k not in row}, **tail})
+        out.append({**row, **{k: v for k, v in saved.items() if k not in row}, **tail,
+                    "cost_usd": _trial_cost(record, row["trial"])})
     return out
+
+
+def _trial_cost(record: JobRecord, trial_id: str) -> float | None:
+    """A trial's estimated cost so far: its run time at its machine's list price (as a
+    sweep's ``cost_usd``); a failed trial billed too (our choice)."""
+    from ..spec.cost import cost_so_far
+
+    trial = next((t for t in record.trials if str(t.get("id")) == trial_id), {})
+    ended = trial.get("endTime")
+    fields = {"state": "SUCCEEDED" if ended else "RUNNING", "started": trial.get("startTime"),
+              "ended": ended, "region": record.region,
+              "request": {"jobSpec": record.request.get("trialJobSpec") or {}}}
+    return cost_so_far(fields)["usd"]
 

@@ -214,3 +214,20 @@ def test_the_servers_notebook_submission_takes_the_space_as_json_text(project):
         "backend": "local", "nogpu": True, "tune": "// a search\n" + json.dumps(SPACE)},
         dry_run=True)
     assert plan.tuning is not None and plan.tuning.trials == 6 and len(plan.specs) == 1
+
+
+def test_a_search_costs_its_trials_run_time_on_their_machine():
+    from caliban_jupyter.spec.cost import cost_so_far, job_rate
+    from caliban_jupyter.tables import cost_fields
+
+    job = {"workerPoolSpecs": [{"machineSpec": {"machineType": "n1-standard-4"},
+                                "replicaCount": "1", "containerSpec": {"imageUri": "i"}}]}
+    trials = [{"id": str(i), "state": "SUCCEEDED", "startTime": f"2026-01-01T00:0{i}:00Z",
+               "endTime": f"2026-01-01T00:{i + 3:02d}:00Z"} for i in (1, 2)]
+    record = _record(trials).evolve(
+        state="SUCCEEDED", started="2026-01-01T00:00:30Z", region="us-central1",
+        request={**_record(trials).request, "trialJobSpec": job})
+    cost = cost_so_far(cost_fields(record))
+    assert cost["seconds"] == 2 * 180  # two trials of 3 minutes
+    rate = job_rate({"jobSpec": job}, "us-central1").usd_per_hour
+    assert cost["usd"] == pytest.approx(rate * 360 / 3600, abs=1e-4)
