@@ -159,6 +159,31 @@ def trial_lines(record: JobRecord) -> list[str]:
     return lines
 
 
+def trials_html(record: JobRecord) -> str:
+    """A search's trials as a small table: parameters, metric (the best in bold), state."""
+    import html
+
+    from .records import search_of, trial_rows
+
+    e = html.escape
+    search = search_of([record]) or {"metric": "", "parameters": []}
+    rows = trial_rows(record)
+    if not rows:
+        return "<i>no trials yet</i>"
+    cols = ["trial", *search["parameters"], search["metric"], "state", "error"]
+    head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in cols)
+    body = []
+    for row in rows:
+        style = " style='font-weight:bold'" if row["best"] else ""
+        cells = "".join(f"<td style='text-align:left'>"
+                        f"{'' if row.get(c) is None else e(str(row.get(c)))}</td>"
+                        for c in cols)
+        body.append(f"<tr{style}>{cells}</tr>")
+    return (f"<table class='caliban-trials'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+
 def render_json(records: Iterable[JobRecord]) -> str:
     """The records' JSON forms as one indented list."""
     return json.dumps([r.to_json() for r in records], indent=2)

@@ -272,7 +272,7 @@ class Sweep:
         e = html.escape
         head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in COLUMNS)
         body = []
-        from ..tables import record_cells
+        from ..tables import record_cells, trials_html
 
         for record in self.group.records:
             r = record_cells(record)
@@ -289,7 +289,7 @@ class Sweep:
                             f"{e(r['error'])}</td></tr>")
             if record.is_tuning:
                 body.append(f"<tr><td></td><td colspan='{len(COLUMNS) - 1}'>"
-                            f"{_trials_html(record)}</td></tr>")
+                            f"{trials_html(record)}</td></tr>")
         caption = (f"experiment group <b>{e(self.xgroup)}</b> on {e(self.settings.backend)}: "
                    f"{e(self.group.summary())}")
         return (f"<div class='caliban-sweep'><div>{caption}</div><table><thead><tr>{head}"
@@ -319,24 +319,3 @@ class Sweep:
             self._table = JobTable(self, records=self.records, **options)
         return self._table
 
-
-def _trials_html(record: JobRecord) -> str:
-    """A search's trials as a small table: parameters, metric (the best in bold), state."""
-    from ..records import search_of, trial_rows
-
-    e = html.escape
-    search = search_of([record]) or {"metric": "", "parameters": []}
-    rows = trial_rows(record)
-    if not rows:
-        return "<i>no trials yet</i>"
-    cols = ["trial", *search["parameters"], search["metric"], "state", "error"]
-    head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in cols)
-    body = []
-    for row in rows:
-        style = " style='font-weight:bold'" if row["best"] else ""
-        cells = "".join(f"<td style='text-align:left'>"
-                        f"{'' if row.get(c) is None else e(str(row.get(c)))}</td>"
-                        for c in cols)
-        body.append(f"<tr{style}>{cells}</tr>")
-    return (f"<table class='caliban-trials'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")

@@ -231,3 +231,12 @@ def test_a_search_costs_its_trials_run_time_on_their_machine():
     assert cost["seconds"] == 2 * 180  # two trials of 3 minutes
     rate = job_rate({"jobSpec": job}, "us-central1").usd_per_hour
     assert cost["usd"] == pytest.approx(rate * 360 / 3600, abs=1e-4)
+
+
+def test_the_live_tables_row_of_a_search_shows_its_trials():
+    from caliban_jupyter.widgets._rows import row_html
+
+    html = row_html(_record(TRIALS), [])
+    assert "class='caliban-trials'" in html
+    assert "<tr style='font-weight:bold'><td style='text-align:left'>2</td>" in html
+    assert "the tuning metric &#x27;loss&#x27; was never assigned" in html
