@@ -190,6 +190,14 @@ def test_exact_tuning_job_requests_through_the_sdk(vertex: FakeVertex, tmp_path:
                 for r in rows] == [("1", 0.01, 2, 0.25, "SUCCEEDED", True, None),
                                    ("2", 0.09, 1, None, "INFEASIBLE", False, "no metric")]
 
+    # With no local history, the group is rebuilt from its labels: the tuning job listed.
+    with History(tmp_path / "fresh.sqlite") as history:
+        (rebuilt,) = tracking.refresh_group("g_1", backend, history)
+    assert rebuilt.is_tuning and rebuilt.resource_name == NAME
+    assert rebuilt.request["studySpec"]["metrics"] == [{"metricId": "loss",
+                                                         "goal": "MINIMIZE"}]
+    assert (rebuilt.request["maxTrialCount"], rebuilt.xgroup, rebuilt.index) == (6, "g_1", 1)
+
     # `caliban stop` on a tuning group cancels the tuning job.
     vertex.state = 3  # JOB_STATE_RUNNING
     with History(tmp_path / "h2.sqlite") as history:
