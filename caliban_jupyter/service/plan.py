@@ -250,7 +250,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
         tuning = load_tune(request.tune, cwd)
         check_tuning(tuning, experiment_config=request.experiment_config,
                      program=request.program, target=target,
-                     parameters=request.program_parameters)
+                     parameters=request.program_parameters, service=service)
         experiments = [{}]  # one job spec: the trials' (Vertex adds --name=value)
     if experiments is not None:
         expanded: list[dict[str, Any]] = [dict(e) for e in experiments]

@@ -54,6 +54,9 @@ COMBINED = ("--tune and --experiment_config cannot go together: a search runs on
             "into the program (or pass them after `--` as script arguments), and the "
             "varying ones into the search space's \"parameters\"")
 
+_NO_TUNING = ("the {name} backend cannot run hyperparameter tuning jobs (--tune): use "
+              "--backend vertex or --backend local")
+
 
 def load_tune(source: Any, cwd: str) -> SearchSpace:
     """The search space ``source`` gives (a dict, or a JSON file's path relative to
@@ -73,10 +76,15 @@ def load_tune(source: Any, cwd: str) -> SearchSpace:
 
 
 def check_tuning(space: SearchSpace, *, experiment_config: Any, program: str | None,
-                 target: Target | None, parameters: Sequence[str] = ()) -> None:
-    """Refuse a search that cannot run as asked (before anything is built)."""
+                 target: Target | None, parameters: Sequence[str] = (),
+                 service: Any = None) -> None:
+    """Refuse a search that cannot run as asked (before anything is built): with an
+    experiment config, on a job service without tuning jobs (``service``, its backend
+    class), or whose metric the cell never assigns."""
     if experiment_config is not None:
         raise UsageError(COMBINED)
+    if service is not None and not hasattr(service, "create_tuning"):
+        raise UsageError(_NO_TUNING.format(name=service.name))
     if program is None:
         return
     from ..packaging.outputs_check import assigned_names
@@ -113,8 +121,7 @@ def submit_tuning(spec: JobSpec, space: SearchSpace, backend: Backend, history: 
     from .submit import PENDING_REASON, SweepSubmissionError, prepare_specs, sweep_region
 
     if not hasattr(backend, "create_tuning"):
-        raise UsageError(f"the {backend.name} backend cannot run hyperparameter tuning jobs "
-                         "(--tune): use --backend vertex or --backend local")
+        raise UsageError(_NO_TUNING.format(name=backend.name))
     ((labelled, sid, custom_job),) = prepare_specs([spec], xgroup)
     body = tuning_job_body(space, custom_job)
     history.add_group(xgroup, backend=backend.name, project=backend.project,

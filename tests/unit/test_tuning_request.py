@@ -240,3 +240,18 @@ def test_the_live_tables_row_of_a_search_shows_its_trials():
     assert "class='caliban-trials'" in html
     assert "<tr style='font-weight:bold'><td style='text-align:left'>2</td>" in html
     assert "the tuning metric &#x27;loss&#x27; was never assigned" in html
+
+
+def test_a_job_service_without_tuning_jobs_refuses_a_search_before_the_build():
+    from support.fakes import FakeBackend
+
+    from caliban_jupyter.backends.local import LocalBackend
+    from caliban_jupyter.service.tuning import check_tuning
+    from caliban_jupyter.spec.search_space import load_search_space
+
+    space = load_search_space(SPACE)
+    check_tuning(space, experiment_config=None, program=None, target=None,
+                 service=LocalBackend)
+    with pytest.raises(UsageError, match="backend cannot run hyperparameter tuning jobs"):
+        check_tuning(space, experiment_config=None, program=None, target=None,
+                     service=FakeBackend)
