@@ -247,7 +247,15 @@ class JobGroup:
 
     def current(self, record: JobRecord) -> JobRecord:
         """One job as the service sees it now (one list call by its submission id),
-        recorded in the history."""
+        recorded in the history. A tuning job is read by its name (one get): CustomJobs
+        carrying its submission id are its trials'."""
+        if record.is_tuning and record.resource_name:
+            from ..records import refresh_tuning
+
+            now = refresh_tuning(record, self.backend)
+            if now != record:
+                self.history.put_job(now)
+            return now
         job = self.backend.find_by_submission_id(record.submission_id)
         if job is None:
             return record

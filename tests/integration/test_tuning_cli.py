@@ -75,3 +75,22 @@ def test_stop_cancels_a_running_search(search_project):
         return s.stdout if re.search(r"_1 +CANCELLED", s.stdout) else None
 
     wait_for(cancelled, timeout=120, interval=2, what="the search cancelled")
+
+
+def test_stop_and_logs_by_the_tuning_jobs_name(search_project):
+    r = caliban(search_project, "cloud", "--nogpu", "--tune", "space.json", "--xgroup",
+                "cli-tune-name", "--name", "search", "train.py", "--", "--sleep", "300",
+                env=ENV, timeout=600)
+    assert r.returncode == 0, r.stderr
+    name = re.search(r"^(search_\S+_1) ", r.stdout, re.M).group(1)
+    stop = caliban(search_project, "stop", name, "--yes", env=ENV)
+    assert stop.returncode == 0, stop.stderr
+
+    def cancelled() -> str | None:
+        s = caliban(search_project, "status", "--xgroup", "cli-tune-name", env=ENV)
+        return s.stdout if re.search(rf"{name} +CANCELL", s.stdout) else None
+
+    wait_for(cancelled, timeout=120, interval=2, what="the search cancelled")
+    logs = caliban(search_project, "logs", name, env=ENV)
+    assert logs.returncode == 0, logs.stderr
+    assert "cancelled" in logs.stdout
