@@ -40,12 +40,24 @@ NO_METRIC = """\
 acc = lr * layers
 """
 
+API = """\
+import caliban_jupyter, json
+planned = caliban_jupyter.cloud("loss = lr * layers + offset\\n", tune=space, nogpu=True,
+                                dry_run=True)
+body = planned.tuning_body()
+print("API", json.dumps([body["maxTrialCount"], body["parallelTrialCount"],
+                         [p["parameterId"] for p in body["studySpec"]["parameters"]],
+                         planned.plan.request.program_parameters]))
+"""
+
 
 def test_a_search_from_a_cell_brings_its_trials_back(tmp_path, kernel_env):
     nb = notebook_of(
         "%load_ext caliban_jupyter\n%config Caliban.backend = 'local'",
         SPACE,
         NO_METRIC,
+        API,
+        "%%caliban_cloud --nogpu --tune spaces --dry_run\nloss = 1",
         SEARCH,
         READ,
         "%caliban_status --xgroup kernel-tune",
@@ -54,7 +66,9 @@ def test_a_search_from_a_cell_brings_its_trials_back(tmp_path, kernel_env):
     refusal = outputs_text(nb.cells[2])
     assert "the search's metric 'loss' is never assigned by the cell (it assigns acc)" \
         in refusal
-    text = outputs_text(nb.cells[4])
+    assert 'API [6, 2, ["lr", "layers"], ["lr", "layers"]]' in outputs_text(nb.cells[3])
+    assert "--tune spaces: no variable or file of that name" in outputs_text(nb.cells[4])
+    text = outputs_text(nb.cells[6])
     lines = {x.split(" ", 1)[0]: x.split(" ", 1)[1] for x in text.splitlines()
              if x.split(" ", 1)[0] in ("ROWS", "BEST", "SEARCH", "PLOT")}
     rows = json.loads(lines["ROWS"])
@@ -72,6 +86,6 @@ def test_a_search_from_a_cell_brings_its_trials_back(tmp_path, kernel_env):
     assert json.loads(lines["SEARCH"]) == {"metric": "loss", "goal": "MINIMIZE",
                                            "parameters": ["lr", "layers"]}
     assert lines["PLOT"] == "Figure"
-    status = outputs_text(nb.cells[5])
+    status = outputs_text(nb.cells[7])
     assert status.count(" SUCCEEDED ") >= 7  # the tuning job and its 6 trials
     assert f"*{best['trial']}" in status
