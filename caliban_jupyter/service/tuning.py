@@ -49,8 +49,9 @@ __all__ = ["best_row", "check_tuning", "load_tune", "record_from_tuning_job", "r
            "search_of", "submit_tuning", "trial_output_uri", "trial_rows", "tuning_job_body",
            "tuning_results"]
 
-COMBINED = ("--tune and --experiment_config cannot go together: a search runs one tuning "
-            "job whose trials Vertex proposes, not a grid of jobs. Move the fixed values "
+COMBINED = ("--tune and --experiment_config (given, or kept in .calibanconfig.json) cannot "
+            "go together: a search runs one tuning job whose trials Vertex proposes, not a "
+            "grid of jobs. Move the fixed values "
             "into the program (or pass them after `--` as script arguments), and the "
             "varying ones into the search space's \"parameters\"")
 

@@ -60,7 +60,7 @@ def test_a_dict_is_taken_as_the_space(project):
 
 
 def test_tune_with_an_experiment_config_is_refused_in_one_message(project):
-    with pytest.raises(UsageError, match="--tune and --experiment_config cannot go together"):
+    with pytest.raises(UsageError, match="cannot go together"):
         _plan(project, module="trainer.train", tune=SPACE, experiment_config={"a": [1, 2]})
 
 
