@@ -71,15 +71,15 @@ def refresh_group(xgroup: str, backend: Backend, history: History, *,
     changed = []
     # A tuning job is read by its name (one get, with its trials); CustomJobs carrying its
     # submission id are its trials' jobs (the emulator lists them), not duplicates.
-    for previous in known_list:
-        if previous.is_tuning and previous.resource_name:
-            listed.pop(previous.submission_id, None)
-            record = refresh_tuning(previous, backend)
-            if previous.state != record.state:
-                progress(JobStateChanged(record.display_name, record.resource_name or "",
-                                         record.state))
-            if record != previous:
-                changed.append(record)
+    for search in known_list:
+        if search.is_tuning and search.resource_name:
+            listed.pop(search.submission_id, None)
+            now = refresh_tuning(search, backend)
+            if search.state != now.state:
+                progress(JobStateChanged(now.display_name, now.resource_name or "",
+                                         now.state))
+            if now != search:
+                changed.append(now)
     by_sid = {r.submission_id: r for r in tunings}
     for sid, jobs in listed.items():
         if sid in by_sid:

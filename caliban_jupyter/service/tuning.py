@@ -123,6 +123,7 @@ def submit_tuning(spec: JobSpec, space: SearchSpace, backend: Backend, history: 
 
     if not hasattr(backend, "create_tuning"):
         raise UsageError(_NO_TUNING.format(name=backend.name))
+    service: Any = backend  # a TuningService too (checked above)
     ((labelled, sid, custom_job),) = prepare_specs([spec], xgroup)
     body = tuning_job_body(space, custom_job)
     history.add_group(xgroup, backend=backend.name, project=backend.project,
@@ -140,12 +141,12 @@ def submit_tuning(spec: JobSpec, space: SearchSpace, backend: Backend, history: 
             policy.backoff(attempt - 1)
         try:
             if ambiguous:
-                created = next((j for j in backend.list_tuning_group(xgroup)
+                created = next((j for j in service.list_tuning_group(xgroup)
                                 if (j.get("labels") or {}).get(SID_LABEL) == sid), None)
                 if created is not None:
                     break
                 ambiguous = False
-            created = backend.create_tuning(body)
+            created = service.create_tuning(body)
             break
         except TransientBackendError as e:
             ambiguous, reason = ambiguous or e.ambiguous, str(e)
