@@ -375,8 +375,9 @@ def trial_output_uri(record: JobRecord, trial_id: str) -> str | None:
 
 
 def trial_rows(record: JobRecord) -> list[dict[str, Any]]:
-    """One row per trial: ``trial``, each parameter, the metric, ``state``, ``best``
-    (True on the best trial so far), ``error``; in trial order."""
+    """One row per trial: ``trial``, ``job`` (its CustomJob, when the service says),
+    each parameter, the metric, ``state``, ``error``, ``best`` (True on the best trial so
+    far); in trial order."""
     metric, goal = _metric_and_goal(record)
     # An integer parameter's value comes back as a JSON number (google.protobuf.Value):
     # shown as the int the trial was given.
@@ -385,7 +386,9 @@ def trial_rows(record: JobRecord) -> list[dict[str, Any]]:
                 if "integerValueSpec" in p}
     rows = []
     for trial in record.trials:
-        row: dict[str, Any] = {"trial": str(trial.get("id", ""))}
+        # ``job``: the trial's CustomJob (Trial.customJob), for `caliban logs JOB`.
+        row: dict[str, Any] = {"trial": str(trial.get("id", "")),
+                               "job": trial.get("customJob") or None}
         for p in trial.get("parameters") or ():
             name, value = str(p.get("parameterId")), p.get("value")
             if name in integers and isinstance(value, float) and value.is_integer():

@@ -103,7 +103,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         assert self.server.job is not None
         self._reply({**self.server.job, "state": self.server.state, "trials": [
-            {"id": "1", "state": 4, "parameters": [{"parameterId": "lr", "value": 0.01},
+            {"id": "1", "state": 4, "customJob": "projects/123/locations/us-central1/"
+             "customJobs/55", "parameters": [{"parameterId": "lr", "value": 0.01},
                                                    {"parameterId": "layers", "value": 2}],
              "finalMeasurement": {"stepCount": "0",
                                   "metrics": [{"metricId": "loss", "value": 0.25}]},
@@ -186,6 +187,8 @@ def test_exact_tuning_job_requests_through_the_sdk(vertex: FakeVertex, tmp_path:
             ("GET", f"{PARENT}/customJobs"), ("GET", f"/v1/{NAME}")]
         assert now.state == "SUCCEEDED"
         rows = trial_rows(now)
+        assert [r["job"] for r in rows] == [
+            "projects/123/locations/us-central1/customJobs/55", None]
         assert [(r["trial"], r["lr"], r["layers"], r["loss"], r["state"], r["best"], r["error"])
                 for r in rows] == [("1", 0.01, 2, 0.25, "SUCCEEDED", True, None),
                                    ("2", 0.09, 1, None, "INFEASIBLE", False, "no metric")]

@@ -80,6 +80,7 @@ def test_a_search_from_a_cell_brings_its_trials_back(tmp_path, kernel_env):
         assert r["loss"] == pytest.approx((r["lr"] - 0.03) ** 2 + 0.1 * r["layers"] + 0.5)
         assert r["penalty"] == pytest.approx(0.1 * r["layers"])  # its -o value
         assert r["error"] is None
+        assert r["job"].split("/")[-2] == "customJobs"  # the trial's job, for its logs
     best = json.loads(lines["BEST"])
     assert best["loss"] == min(r["loss"] for r in rows) and best["best"] is True
     assert [r["trial"] for r in rows if r["best"]] == [best["trial"]]
