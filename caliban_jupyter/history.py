@@ -290,8 +290,9 @@ class History:
     def find_jobs(self, name: str, *, xgroup: str | None = None) -> list[JobRecord]:
         """Jobs whose display name, resource name or job id is ``name``, newest first."""
         sql = ("SELECT record FROM jobs WHERE (display_name = ? OR resource_name = ? OR "
-               "resource_name LIKE ?)")
-        params: list[Any] = [name, name, f"%/customJobs/{name}"]
+               "resource_name LIKE ? OR resource_name LIKE ?)")
+        params: list[Any] = [name, name, f"%/customJobs/{name}",
+                             f"%/hyperparameterTuningJobs/{name}"]
         if xgroup is not None:
             sql += " AND xgroup = ?"
             params.append(xgroup)

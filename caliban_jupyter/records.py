@@ -71,6 +71,14 @@ class JobRecord:
     url: str | None = None
     #: ``enableWebAccess`` jobs: replica (``workerpool0-0``) -> interactive shell URI.
     web_access_uris: Mapping[str, str] = field(default_factory=dict)
+    #: A hyperparameter tuning job's trials as the service last returned them (Vertex's
+    #: ``trials[]``: id, state, parameters, finalMeasurement...); empty for a CustomJob.
+    trials: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def is_tuning(self) -> bool:
+        """True for a hyperparameter tuning job (``--tune``), whose rows are its trials."""
+        return "studySpec" in self.request
 
     @property
     def is_terminal(self) -> bool:
@@ -103,6 +111,7 @@ class JobRecord:
         out["machine"] = dict(self.machine)
         out["request"] = json.loads(json.dumps(self.request))
         out["web_access_uris"] = dict(self.web_access_uris)
+        out["trials"] = json.loads(json.dumps(list(self.trials)))
         return out
 
     @classmethod
@@ -112,6 +121,7 @@ class JobRecord:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["args"] = tuple(kwargs.get("args") or ())
         kwargs["index"] = int(kwargs.get("index") or 0)
+        kwargs["trials"] = tuple(kwargs.get("trials") or ())
         return cls(**kwargs)
 
     def evolve(self, **changes: Any) -> JobRecord:
@@ -347,3 +357,97 @@ def output_uri_of(record: JobRecord) -> str | None:
     """The job's output location (``baseOutputDirectory``) as requested, or None."""
     spec = (record.request or {}).get("jobSpec") or {}
     return ((spec.get("baseOutputDirectory") or {}).get("outputUriPrefix")) or None
+
+
+# -- a tuning job's trials as rows (service/tuning.py) -------------------------------
+
+def _metric_and_goal(record: JobRecord) -> tuple[str, str]:
+    metrics = (record.request.get("studySpec") or {}).get("metrics") or [{}]
+    return str(metrics[0].get("metricId", "")), str(metrics[0].get("goal", "MAXIMIZE"))
+
+
+def trial_output_uri(record: JobRecord, trial_id: str) -> str | None:
+    """A trial's output location: ``BASE/TRIAL_ID`` (CustomJobSpec.baseOutputDirectory:
+    "For HyperparameterTuningJob, the baseOutputDirectory of each child CustomJob backing
+    a Trial is set to a subdirectory of name id under its parent HyperparameterTuningJob's
+    baseOutputDirectory")."""
+    spec = record.request.get("trialJobSpec") or {}
+    base = (spec.get("baseOutputDirectory") or {}).get("outputUriPrefix")
+    return f"{base.rstrip('/')}/{trial_id}" if base else None
+
+
+def trial_rows(record: JobRecord) -> list[dict[str, Any]]:
+    """One row per trial: ``trial``, ``job`` (its CustomJob, when the service says),
+    each parameter, the metric, ``state``, ``error``, ``best`` (True on the best trial so
+    far); in trial order."""
+    metric, goal = _metric_and_goal(record)
+    # An integer parameter's value comes back as a JSON number (google.protobuf.Value):
+    # shown as the int the trial was given.
+    integers = {str(p.get("parameterId")) for p in
+                (record.request.get("studySpec") or {}).get("parameters") or ()
+                if "integerValueSpec" in p}
+    rows = []
+    for trial in record.trials:
+        # ``job``: the trial's CustomJob (Trial.customJob), for `caliban logs JOB`.
+        row: dict[str, Any] = {"trial": str(trial.get("id", "")),
+                               "job": trial.get("customJob") or None}
+        for p in trial.get("parameters") or ():
+            name, value = str(p.get("parameterId")), p.get("value")
+            if name in integers and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            row[name] = value
+        final = (trial.get("finalMeasurement") or {}).get("metrics") or ()
+        value = next((m.get("value") for m in final if m.get("metricId") == metric), None)
+        row[metric] = value
+        row["state"] = str(trial.get("state") or "STATE_UNSPECIFIED")
+        row["error"] = trial.get("infeasibleReason") or None
+        row["best"] = False
+        rows.append(row)
+    best = best_row(rows, metric, goal)
+    if best is not None:
+        best["best"] = True
+    return rows
+
+
+def best_row(rows: Sequence[dict[str, Any]], metric: str, goal: str) -> dict[str, Any] | None:
+    """The row with the best ``metric`` (``goal`` MAXIMIZE or MINIMIZE), or None."""
+    scored = [r for r in rows if isinstance(r.get(metric), (int, float))]
+    if not scored:
+        return None
+    pick = min if goal.upper().startswith("MIN") else max
+    return pick(scored, key=lambda r: r[metric])
+
+
+def search_of(records: Sequence[JobRecord]) -> dict[str, Any] | None:
+    """The first tuning job's ``metric``, ``goal`` (MAXIMIZE/MINIMIZE) and ``parameters``
+    (names), or None when ``records`` hold none."""
+    for record in records:
+        if record.is_tuning:
+            metric, goal = _metric_and_goal(record)
+            params = [str(p.get("parameterId")) for p in
+                      (record.request.get("studySpec") or {}).get("parameters") or ()]
+            return {"metric": metric, "goal": goal, "parameters": params}
+    return None
+
+
+def record_from_tuning_job(job: Mapping[str, Any], *, backend: str, project: str | None,
+                           url: str | None, previous: JobRecord | None) -> JobRecord:
+    """The record of a tuning job as the service returns it (its trials kept)."""
+    as_job = {**job, "jobSpec": job.get("trialJobSpec") or {}}
+    record = record_from_custom_job(as_job, backend=backend, project=project, url=url,
+                                    previous=previous)
+    request = previous.request if previous is not None and previous.request else {
+        k: job[k] for k in ("displayName", "labels", "studySpec", "maxTrialCount",
+                            "parallelTrialCount", "maxFailedTrialCount", "trialJobSpec")
+        if k in job}
+    return record.evolve(request=request, trials=tuple(job.get("trials") or ()))
+
+
+def refresh_tuning(record: JobRecord, backend: Any) -> JobRecord:
+    """``record`` as the service has its tuning job now (one get call)."""
+    if not record.resource_name:
+        return record
+    job = backend.get_tuning(record.resource_name)  # type: ignore[attr-defined]
+    return record_from_tuning_job(job, backend=backend.name, project=record.project,
+                                  url=record.url or backend.job_url(record.resource_name),
+                                  previous=record)

@@ -45,8 +45,34 @@ def _short(text: str, width: int) -> str:
 def cost_fields(record: JobRecord) -> dict[str, Any]:
     """What :func:`~caliban_jupyter.spec.cost.cost_so_far` reads of a record (its full
     JSON form would copy the request body: 400 rows took 50 ms that way)."""
+    if record.is_tuning:
+        return _tuning_cost_fields(record)
     return {"state": record.state, "started": record.started, "ended": record.ended,
             "region": record.region, "request": record.request}
+
+
+def _tuning_cost_fields(record: JobRecord) -> dict[str, Any]:
+    """A tuning job as one job of its trials' machine whose run time is the sum of its
+    trials' (each trial is a CustomJob billed for its run time; a trial that failed is
+    billed too: our choice, Vertex's pages do not say)."""
+    from .spec.cost import _time
+
+    now = _dt.datetime.now(_dt.timezone.utc)
+    seconds = 0.0
+    for trial in record.trials:
+        start = _time(trial.get("startTime"))
+        if start is not None:
+            end = _time(trial.get("endTime")) or now
+            seconds += max(0.0, (end - start).total_seconds())
+    started = _time(record.started) or _time(record.created)
+    fields: dict[str, Any] = {"state": record.state if not record.is_terminal else
+                              "SUCCEEDED", "region": record.region,
+                              "request": {"jobSpec": record.request.get("trialJobSpec") or {}},
+                              "started": None, "ended": None}
+    if started is not None and seconds:
+        fields["started"] = started.isoformat()
+        fields["ended"] = (started + _dt.timedelta(seconds=seconds)).isoformat()
+    return fields
 
 
 def cost_cell(cost: Mapping[str, Any]) -> str:
@@ -102,9 +128,60 @@ def render_table(records: Sequence[JobRecord]) -> str:
             lines.append(f"  {'':<{name_w}} error: {_short(' '.join(r.error.split()), 300)}")
         for replica, uri in sorted(r.web_access_uris.items()):
             lines.append(f"    web access {replica}: {uri}")
+        if r.is_tuning:
+            lines.extend(trial_lines(r))
     if shown:
         lines.append(f"  {cost_total_line(shown, now)}")
     return "\n".join(lines)
+
+
+def trial_lines(record: JobRecord) -> list[str]:
+    """A tuning job's trials under its row: id, state, metric (``*`` marks the best so
+    far), parameters, and why a trial failed."""
+    from .records import search_of, trial_rows
+
+    rows = trial_rows(record)
+    search = search_of([record]) or {"metric": "", "parameters": []}
+    metric, params = search["metric"], search["parameters"]
+    if not rows:
+        return [f"    trials: none yet ({record.request.get('maxTrialCount', '?')} asked, "
+                f"{record.request.get('parallelTrialCount', 1)} at a time)"]
+    lines = [f"    {'TRIAL':<6} {'STATE':<12} {metric.upper():<14} PARAMETERS"]
+    for row in rows:
+        value = row.get(metric)
+        shown = "-" if value is None else f"{value:.6g}" if isinstance(value, float) \
+            else str(value)
+        mark = "*" if row["best"] else " "
+        args = " ".join(f"{p}={row.get(p)}" for p in params if p in row)
+        lines.append(f"   {mark}{row['trial']:<6} {row['state']:<12} {shown:<14} {args}")
+        if row["error"]:
+            lines.append(f"    {'':<6} error: {_short(' '.join(str(row['error']).split()), 300)}")
+    return lines
+
+
+def trials_html(record: JobRecord) -> str:
+    """A search's trials as a small table: parameters, metric (the best in bold), state."""
+    import html
+
+    from .records import search_of, trial_rows
+
+    e = html.escape
+    search = search_of([record]) or {"metric": "", "parameters": []}
+    rows = trial_rows(record)
+    if not rows:
+        return "<i>no trials yet</i>"
+    cols = ["trial", *search["parameters"], search["metric"], "state", "error"]
+    head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in cols)
+    body = []
+    for row in rows:
+        style = " style='font-weight:bold'" if row["best"] else ""
+        cells = "".join(f"<td style='text-align:left'>"
+                        f"{'' if row.get(c) is None else e(str(row.get(c)))}</td>"
+                        for c in cols)
+        body.append(f"<tr{style}>{cells}</tr>")
+    return (f"<table class='caliban-trials'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
 
 
 def render_json(records: Iterable[JobRecord]) -> str:

@@ -140,6 +140,30 @@ class Backend(Protocol):
         ...
 
 
+@runtime_checkable
+class TuningService(Protocol):
+    """What a job service adds to run hyperparameter tuning jobs (``--tune``): Vertex's
+    ``projects.locations.hyperparameterTuningJobs`` create/get/list/cancel, in the same
+    REST JSON. Optional: a backend without it refuses ``--tune`` before anything is
+    built (service/tuning.py says so)."""
+
+    def create_tuning(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a HyperparameterTuningJob from its REST body; return the created job."""
+        ...
+
+    def get_tuning(self, resource_name: str) -> dict[str, Any]:
+        """One tuning job, with its ``trials[]``."""
+        ...
+
+    def list_tuning_group(self, xgroup: str) -> Iterator[dict[str, Any]]:
+        """Every tuning job labeled ``xgroup``: one list call per page."""
+        ...
+
+    def cancel_tuning(self, resource_name: str) -> None:
+        """Ask the service to cancel a tuning job (returns before it is CANCELLED)."""
+        ...
+
+
 #: A registered backend class (what :func:`~caliban_jupyter.backends.registry.load` gives).
 BackendType = type[Backend]
 

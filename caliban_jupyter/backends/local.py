@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
 from .base import PermanentBackendError, RetryPolicy
-from .vertex import VertexBackend
+from .vertex import VertexBackend, is_tuning_name
 
 if TYPE_CHECKING:
     from ..events import Progress
@@ -134,6 +134,10 @@ class LocalBackend(VertexBackend):
 
     def job_url(self, resource_name: str) -> str:
         job_id = resource_name.rsplit("/", 1)[-1]
+        if is_tuning_name(resource_name):
+            # The emulator has no page per tuning job: its log says what each trial did
+            # (/ui/ lists the tuning jobs).
+            return f"{self.endpoint}/logs/{job_id}"
         return f"{self.endpoint}/ui/jobs/{job_id}"
 
     def logs(self, resource_name: str, tail: int | None = None) -> str:

@@ -33,6 +33,11 @@ T = TypeVar("T")
 
 CONSOLE_URL = ("https://console.cloud.google.com/vertex-ai/locations/{region}/training/{id}/cpu"
                "?project={project}")
+#: A tuning job's console page: the SDK's ``_Job._dashboard_uri``
+#: (``.../locations/{location}/{_job_type}/{id}?project=``, ``_job_type = "training"`` for
+#: ``HyperparameterTuningJob``; google-cloud-aiplatform, aiplatform/jobs.py).
+TUNING_URL = ("https://console.cloud.google.com/vertex-ai/locations/{region}/training/{id}"
+              "?project={project}")
 LOGS_URL = ("https://console.cloud.google.com/logs/query;query=resource.labels.job_id%3D%22{id}"
             "%22?project={project}")
 STORAGE_URL = "https://console.cloud.google.com/storage/browser/_details/"
@@ -307,17 +312,77 @@ class VertexBackend:
 
     def get(self, resource_name: str) -> dict[str, Any]:
         """One job by resource name (used for single-job look-ups, never for groups)."""
+        if is_tuning_name(resource_name):
+            return self.get_tuning(resource_name)
         got = self.read_retry.call(lambda: self._call("get", lambda: self.client.get_custom_job(
             name=resource_name, timeout=self.timeout, retry=None)))
         return _to_dict(got)
 
     def cancel(self, resource_name: str) -> None:
         # Cancelling twice is harmless, so a retry after an ambiguous failure is safe.
+        if is_tuning_name(resource_name):
+            self.cancel_tuning(resource_name)
+            return
         self.read_retry.call(lambda: self._call("cancel", lambda: self.client.cancel_custom_job(
             name=resource_name, timeout=self.timeout, retry=None)))
 
+    # -- hyperparameter tuning jobs (projects.locations.hyperparameterTuningJobs) --------
+
+    def create_tuning(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST the HyperparameterTuningJob ``body`` once; return the created job's JSON."""
+        from google.cloud import aiplatform_v1
+        from google.protobuf import json_format
+
+        job = aiplatform_v1.HyperparameterTuningJob()
+        try:
+            json_format.ParseDict(body, aiplatform_v1.HyperparameterTuningJob.pb(job))
+        except json_format.ParseError as e:
+            raise PermanentBackendError(f"invalid HyperparameterTuningJob body: {e}") from None
+        created = self._call("create_tuning",
+                             lambda: self.client.create_hyperparameter_tuning_job(
+                                 parent=self.parent, hyperparameter_tuning_job=job,
+                                 timeout=self.timeout, retry=None))
+        return _to_dict(created)
+
+    def get_tuning(self, resource_name: str) -> dict[str, Any]:
+        """One tuning job (with its ``trials``) by resource name."""
+        got = self.read_retry.call(lambda: self._call(
+            "get_tuning", lambda: self.client.get_hyperparameter_tuning_job(
+                name=resource_name, timeout=self.timeout, retry=None)))
+        return _to_dict(got)
+
+    def list_tuning_group(self, xgroup: str) -> Iterator[dict[str, Any]]:
+        """Every tuning job labeled ``xgroup`` (one list call per page)."""
+        from google.cloud import aiplatform_v1
+
+        token = ""
+        while True:
+            request = aiplatform_v1.ListHyperparameterTuningJobsRequest(
+                parent=self.parent, filter=f"labels.{XGROUP_LABEL}={_quote_filter(xgroup)}",
+                page_size=self.page_size, page_token=token)
+
+            def one_page(request: Any = request) -> Any:
+                pager = self.client.list_hyperparameter_tuning_jobs(
+                    request=request, timeout=self.timeout, retry=None)
+                return next(iter(pager.pages))
+
+            page = self.read_retry.call(lambda: self._call("list_tuning", one_page))
+            for job in page.hyperparameter_tuning_jobs:
+                yield _to_dict(job)
+            token = page.next_page_token
+            if not token:
+                return
+
+    def cancel_tuning(self, resource_name: str) -> None:
+        """Ask the service to cancel a tuning job (its running trials end with it)."""
+        self.read_retry.call(lambda: self._call(
+            "cancel_tuning", lambda: self.client.cancel_hyperparameter_tuning_job(
+                name=resource_name, timeout=self.timeout, retry=None)))
+
     def job_url(self, resource_name: str) -> str:
         job_id = resource_name.rsplit("/", 1)[-1]
+        if is_tuning_name(resource_name):
+            return TUNING_URL.format(region=self.region, id=job_id, project=self.project)
         return CONSOLE_URL.format(region=self.region, id=job_id, project=self.project)
 
     def logs(self, resource_name: str, tail: int | None = None) -> str:
@@ -348,6 +413,11 @@ def _widen_pool(client: Any) -> None:
     for prefix in ("https://", "http://"):
         if type(adapters.get(prefix)) is HTTPAdapter:
             session.mount(prefix, HTTPAdapter(pool_maxsize=POOL_SIZE))
+
+
+def is_tuning_name(resource_name: str) -> bool:
+    """Whether a resource name is a HyperparameterTuningJob's (not a CustomJob's)."""
+    return "/hyperparameterTuningJobs/" in resource_name
 
 
 def _status(e: Any) -> int | None:

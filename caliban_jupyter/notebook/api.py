@@ -186,35 +186,51 @@ def cell_request(args: argparse.Namespace, *, code: str | None = None,
         config = load_experiment_config(source)
         expanded = expand_experiment_config(config)
         overrides["experiment_config"] = config
+    parameter_sets: list[dict[str, Any]] = [{}] if expanded is None else expanded
+    tune = getattr(args, "tune", None)
+    if tune is not None:
+        from ..service.tuning import load_tune
+
+        # The searched parameters become the program's, as experiment keys do.
+        tune = _variable_source("--tune", tune, user_ns, cwd, kinds=(dict,))
+        overrides["tune"] = tune
+        parameter_sets = [*parameter_sets, dict.fromkeys(load_tune(tune, cwd).names)]
     if code is not None:
         from ..service.cell_program import program_overrides
 
         overrides.update(program_overrides(code, history, args.capture or get_config().capture,
-                                           [{}] if expanded is None else expanded, cwd,
+                                           parameter_sets, cwd,
                                            values=user_ns if ship_values else None))
     return CloudRequest.from_namespace(args, **overrides), expanded
 
 
 def _experiment_source(value: Any, user_ns: Mapping[str, Any] | None, cwd: str) -> Any:
     """A path, or the dict/list held by the kernel variable ``value`` names."""
+    return _variable_source("--experiment_config", value, user_ns, cwd, kinds=(dict, list))
+
+
+def _variable_source(flag: str, value: Any, user_ns: Mapping[str, Any] | None, cwd: str, *,
+                     kinds: tuple[type, ...]) -> Any:
+    """A path, or the value of one of ``kinds`` held by the kernel variable ``value`` names
+    (``--experiment_config`` and ``--tune`` take either)."""
     if value is None or not isinstance(value, str):
         return value
+    what = "a dict or a list of dicts" if list in kinds else "a dict"
     if value.lower() == "stdin":
-        raise UsageError("--experiment_config stdin: a notebook has no standard input; pass "
-                         "the name of a variable holding a dict or list, or a JSON file path")
+        raise UsageError(f"{flag} stdin: a notebook has no standard input; pass "
+                         f"the name of a variable holding {what}, or a JSON file path")
     if user_ns is not None and value.isidentifier() and value in user_ns \
             and not Path(cwd, value).exists():
         held = user_ns[value]
-        if not isinstance(held, (dict, list)):
-            raise UsageError(f"--experiment_config {value}: the variable {value!r} holds a "
-                             f"{type(held).__name__}; it must hold a dict or a list of dicts")
+        if not isinstance(held, kinds):
+            raise UsageError(f"{flag} {value}: the variable {value!r} holds a "
+                             f"{type(held).__name__}; it must hold {what}")
         return held
     if not Path(value).is_absolute():
         path = Path(cwd, value)
         if not path.exists() and value.isidentifier() and user_ns is not None:
-            raise UsageError(f"--experiment_config {value}: no variable or file of that name; "
-                             "define a dict (or list of dicts) with that name, or give a "
-                             "JSON file path")
+            raise UsageError(f"{flag} {value}: no variable or file of that name; "
+                             f"define {what} with that name, or give a JSON file path")
         return str(path)
     return value
 

@@ -182,6 +182,61 @@ class Sweep:
                                        f"{get_prices().as_of}; not an invoice")
         return table
 
+    @property
+    def search(self) -> dict[str, Any] | None:
+        """A search's (``--tune``) metric, goal and parameter names; None for a sweep."""
+        from ..service.tuning import search_of
+
+        return search_of(self.group.records)
+
+    def best(self, metric: str | None = None, *, maximize: bool | None = None,
+             wait: bool = True, timeout: float | None = None) -> dict[str, Any] | None:
+        """The best row of :meth:`results` (a dict), or None when no row has the metric.
+
+        A search's best trial by its own metric and goal; for a sweep, name the ``metric``
+        (an ``-o`` value) and whether to ``maximize`` it (default: maximize).
+        """
+        from ..errors import UsageError
+        from ..service.tuning import best_row
+
+        search = self.search
+        if search is None and metric is None:
+            raise UsageError("sweep.best(): this sweep is not a search (--tune); name the -o "
+                             "value to rank by, e.g. sweep.best('loss', maximize=False)")
+        metric = metric or search["metric"]  # type: ignore[index]
+        if maximize is None:
+            maximize = search["goal"] != "MINIMIZE" if search is not None else True
+        rows = self.results(wait=wait, timeout=timeout, frame=False)
+        return best_row(rows, metric, "MAXIMIZE" if maximize else "MINIMIZE")
+
+    def plot(self, metric: str | None = None, params: list[str] | None = None, *,
+             maximize: bool | None = None, wait: bool = False) -> Any:
+        """A matplotlib Figure: the metric against each parameter, and (when the goal is
+        known) the best so far over the trials. A search's metric and parameters by
+        default; for a sweep, name the ``-o`` ``metric`` (the experiment keys are the
+        parameters). Rows without the metric yet are left out (``wait=True`` waits)."""
+        from ..errors import UsageError
+        from ..widgets.charts import plot
+
+        search = self.search
+        if search is None and metric is None:
+            raise UsageError("sweep.plot(): this sweep is not a search (--tune); name the -o "
+                             "value to plot, e.g. sweep.plot('loss')")
+        if search is not None:
+            metric = metric or search["metric"]
+            params = params if params is not None else list(search["parameters"])
+            if maximize is None:
+                maximize = search["goal"] != "MINIMIZE"
+        elif params is None:
+            params = list(dict.fromkeys(k for config in self.group.experiments().values()
+                                        for k in config))
+        rows = self.results(wait=wait, frame=False)
+        try:
+            return plot(rows, str(metric), params, maximize=maximize,
+                        title=f"{self.xgroup}: {metric}")
+        except ValueError as e:
+            raise UsageError(f"sweep.plot(): {e}") from None
+
     def download(self, dest: str | None = None) -> Any:
         """Copy everything the jobs wrote to ``dest`` (default ``caliban_outputs/XGROUP``):
         ``{dest}/{job}/...`` and executed notebooks as ``{dest}/{job}.ipynb``. Files
@@ -207,15 +262,20 @@ class Sweep:
             lines.append("  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip())
             if record.error:  # why it failed, or was not submitted
                 lines.append(f"    error: {record.error}")
+            if record.is_tuning:  # a search: its trials under it, the best marked *
+                from ..tables import trial_lines
+
+                lines.extend(trial_lines(record))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         e = html.escape
         head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in COLUMNS)
         body = []
-        from ..tables import record_cells
+        from ..tables import record_cells, trials_html
 
-        for r in map(record_cells, self.group.records):
+        for record in self.group.records:
+            r = record_cells(record)
             link = f"<a href='{e(r['link'])}' target='_blank'>open</a>" if r["link"] else ""
             if r["notebook"]:
                 link += f" <a href='{e(r['notebook'])}' target='_blank'>ipynb</a>"
@@ -227,6 +287,9 @@ class Sweep:
                 body.append(f"<tr><td></td><td colspan='{len(COLUMNS) - 1}' "
                             "style='text-align:left;color:#b00020'>error: "
                             f"{e(r['error'])}</td></tr>")
+            if record.is_tuning:
+                body.append(f"<tr><td></td><td colspan='{len(COLUMNS) - 1}'>"
+                            f"{trials_html(record)}</td></tr>")
         caption = (f"experiment group <b>{e(self.xgroup)}</b> on {e(self.settings.backend)}: "
                    f"{e(self.group.summary())}")
         return (f"<div class='caliban-sweep'><div>{caption}</div><table><thead><tr>{head}"
@@ -255,3 +318,4 @@ class Sweep:
                 return None
             self._table = JobTable(self, records=self.records, **options)
         return self._table
+

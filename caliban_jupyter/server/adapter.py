@@ -271,7 +271,7 @@ def plan_notebook(root: str | os.PathLike[str], notebook: Any, options: Any, *,
     """Validate a notebook submission as ``caliban cloud [options] NOTEBOOK`` run from the
     notebook's directory would. ``options`` holds caliban cloud's flags as keys; its
     ``experiment_config`` is the config itself (a dict, a list, or its JSON text with
-    comments), never a path on the server."""
+    comments), never a path on the server; so is ``tune``, the search space."""
     from ..flags_parse import namespace_from_options
     from ..service.plan import CloudRequest, plan_from_request
     from ..spec.experiments import expand_experiment_config
@@ -284,6 +284,11 @@ def plan_notebook(root: str | os.PathLike[str], notebook: Any, options: Any, *,
         raise UsageError(f'"script_args" takes a list of strings, not {script_args!r}')
     options = dict(options)
     config = options.pop("experiment_config", None)
+    if isinstance(options.get("tune"), str):
+        # A search space is given as its JSON text (or a dict), never a path on the server.
+        from ..spec.commented_json import parse_commented_json
+
+        options["tune"] = parse_commented_json(options["tune"], "tune")
     args = namespace_from_options(_submission_parser(), options, what="options")
     args.experiment_config = config = _experiment_config(config)
     args.module = path.name

@@ -198,24 +198,34 @@ def restage(specs: list[JobSpec], *, project: str | None, cloud_key: str | None,
 def build_request(plan: Plan) -> BuildRequest:
     """The packaging request for this plan's image."""
     from ..packaging.context import BuildRequest
-    from ..packaging.jobfiles import notebook_command, outputs_command, runtime_files
+    from ..packaging.jobfiles import (
+        OUTPUTS_RUNNER,
+        notebook_command,
+        outputs_command,
+        runtime_files,
+    )
     from ..spec.target import PROGRAM_FILE
 
     req = plan.request
     generated: dict[str, bytes] = {}
     entrypoint: tuple[str, ...] | None = None
     notebook = plan.target is not None and plan.target.kind == "notebook"
+    # A search's trials report the metric variable through the runner (a module or a
+    # bash script reports it itself, with cloudml-hypertune).
+    metric = plan.tuning.metric if plan.tuning is not None else None
+    script = plan.target is not None and plan.target.kind == "script"
     if plan.program is not None:
         generated[PROGRAM_FILE] = plan.program.encode()
         entrypoint = ("python3", PROGRAM_FILE)
-        if plan.outputs:
-            entrypoint = outputs_command(PROGRAM_FILE, plan.outputs)
+        if plan.outputs or metric:
+            entrypoint = outputs_command(PROGRAM_FILE, plan.outputs, metric)
     elif notebook:
         assert plan.target is not None
-        entrypoint = notebook_command(plan.target.path, plan.outputs)
-    elif plan.outputs and plan.target is not None:
-        entrypoint = outputs_command(plan.target.path, plan.outputs)
-    if plan.outputs or notebook:
+        entrypoint = notebook_command(plan.target.path, plan.outputs, metric)
+    elif (plan.outputs or (metric and script)) and plan.target is not None:
+        entrypoint = outputs_command(plan.target.path, plan.outputs,
+                                     metric if script else None)
+    if plan.outputs or notebook or (entrypoint and OUTPUTS_RUNNER in entrypoint):
         generated.update(runtime_files(notebook=notebook))
     return BuildRequest(
         cwd=str(Path(req.cwd).resolve()), target=plan.target, dirs=tuple(req.dirs),

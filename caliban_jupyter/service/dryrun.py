@@ -112,8 +112,14 @@ def dry_run_json(plan: Plan) -> dict[str, Any]:
     each job, and what the jobs would cost (``cost``, docs/cost-json.md)."""
     info, specs = dry_run_plan(plan)
     bodies = [s.to_custom_job() for s in specs]
-    return {"preflight": plan.preflight.to_json(), "build": info, "jobs": bodies,
-            "cost": plan_cost(plan, bodies).to_json()}
+    out = {"preflight": plan.preflight.to_json(), "build": info, "jobs": bodies,
+           "cost": plan_cost(plan, bodies).to_json()}
+    if plan.tuning is not None:
+        from .tuning import tuning_job_body
+
+        # The one request of a search (its trials run the job above, with --name=value).
+        out["tuning_job"] = tuning_job_body(plan.tuning, bodies[0])
+    return out
 
 
 def dry_run_notes(plan: Plan) -> list[str]:
@@ -163,7 +169,20 @@ def dry_run_text(plan: Plan) -> str:
     for line in cost_lines(plan, plan_cost(plan, [spec.to_custom_job() for spec in specs])):
         print(line, file=out)
     n = len(plan.specs)
-    print(f"\n{n} job{'s' if n != 1 else ''} would be submitted.", file=out)
+    if plan.tuning is not None:
+        t = plan.tuning
+        print(f"\nSearch: {t.goal} {t.metric!r} over {t.trials} trials, {t.parallel} at a "
+              f"time (algorithm {t.algorithm}"
+              + (f", early stopping {t.early_stopping}" if t.early_stopping else "") + ")",
+              file=out)
+        for p in t.parameters:
+            what = (f"{p.low}..{p.high} ({p.scale})" if p.kind in ("double", "integer")
+                    else f"{list(p.values)}")
+            print(f"  --{p.name}: {p.kind} {what}", file=out)
+        print("\n1 tuning job would be submitted (each trial runs the job above, with its "
+              "parameters as --name=value; the cost above is per trial).", file=out)
+    else:
+        print(f"\n{n} job{'s' if n != 1 else ''} would be submitted.", file=out)
     if request.show_program:
         _show_program(plan, out)
     return out.getvalue()
@@ -204,6 +223,10 @@ class DryRun:
     def bodies(self) -> list[dict[str, Any]]:
         """The CustomJob request bodies that would be sent."""
         return dry_run_bodies(self.plan)
+
+    def tuning_body(self) -> dict[str, Any] | None:
+        """A search's HyperparameterTuningJob request body (None for a sweep)."""
+        return dry_run_json(self.plan).get("tuning_job")
 
     def cost(self) -> dict[str, Any]:
         """What the jobs would cost on Vertex AI, from list prices (docs/cost-json.md)."""

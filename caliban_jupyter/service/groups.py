@@ -247,7 +247,15 @@ class JobGroup:
 
     def current(self, record: JobRecord) -> JobRecord:
         """One job as the service sees it now (one list call by its submission id),
-        recorded in the history."""
+        recorded in the history. A tuning job is read by its name (one get): CustomJobs
+        carrying its submission id are its trials'."""
+        if record.is_tuning and record.resource_name:
+            from ..records import refresh_tuning
+
+            now = refresh_tuning(record, self.backend)
+            if now != record:
+                self.history.put_job(now)
+            return now
         job = self.backend.find_by_submission_id(record.submission_id)
         if job is None:
             return record
@@ -358,6 +366,12 @@ class JobGroup:
         indices = self._chosen(jobs)
         # The refresh also adopts NOT_SUBMITTED jobs that were in fact created.
         records = self.refresh()
+        if any(r.is_tuning for r in records):
+            from ..errors import UsageError
+
+            raise UsageError(f"group {self.xgroup!r} is a hyperparameter search (--tune): "
+                             "resubmitting one is not supported; submit the search again "
+                             "(a new group)")
         chosen, specs = retry_specs(records, self.experiments(), indices=indices,
                                     all_jobs=all_jobs)
         if not chosen:
@@ -441,6 +455,12 @@ class JobGroup:
         from ..storage import WORKERS
         from .outputs import results
 
+        tuning = [r for r in self.records if r.is_tuning]
+        if tuning:  # a search: one row per trial (service/tuning.py)
+            from .tuning import tuning_results
+
+            return tuning_results(tuning, self.locator,
+                                  workers=WORKERS if workers is None else workers)
         return results(self.records, self.locator, configs=self.experiments(),
                        workers=WORKERS if workers is None else workers)
 

@@ -21,7 +21,13 @@ from ..backends.base import Backend
 from ..errors import NotFoundError, UsageError
 from ..events import JobStateChanged, Progress, ignore
 from ..history import GroupRecord, History
-from ..records import SID_LABEL, JobRecord, record_from_custom_job
+from ..records import (
+    SID_LABEL,
+    JobRecord,
+    record_from_custom_job,
+    record_from_tuning_job,
+    refresh_tuning,
+)
 from ..settings import Settings
 
 __all__ = ["backend_for_group", "check_count", "check_lookup", "default_settings",
@@ -41,6 +47,17 @@ def refresh_group(xgroup: str, backend: Backend, history: History, *,
     known_list = history.jobs(xgroup)
     known = {r.submission_id: r for r in known_list}
     listed = list_by_submission(backend, xgroup)  # a failure leaves the history untouched
+    # A group the history does not know may be a search: its tuning jobs are listed too
+    # (one more call, only then), and CustomJobs carrying their ids are their trials'.
+    tunings = []
+    if not known_list and hasattr(backend, "list_tuning_group"):
+        for job in backend.list_tuning_group(xgroup):  # type: ignore[attr-defined]
+            name = str(job.get("name", ""))
+            tunings.append(record_from_tuning_job(
+                job, backend=backend.name, project=backend.project,
+                url=backend.job_url(name), previous=None))
+            listed.pop(tunings[-1].submission_id, None)
+            listed.setdefault(tunings[-1].submission_id, [job])
     if not known_list and history.group(xgroup) is None:
         if not listed:
             raise NotFoundError(
@@ -52,7 +69,22 @@ def refresh_group(xgroup: str, backend: Backend, history: History, *,
         history.add_group(xgroup, backend=backend.name, project=backend.project,
                           region=backend.region, created=created or None)
     changed = []
+    # A tuning job is read by its name (one get, with its trials); CustomJobs carrying its
+    # submission id are its trials' jobs (the emulator lists them), not duplicates.
+    for search in known_list:
+        if search.is_tuning and search.resource_name:
+            listed.pop(search.submission_id, None)
+            now = refresh_tuning(search, backend)
+            if search.state != now.state:
+                progress(JobStateChanged(now.display_name, now.resource_name or "",
+                                         now.state))
+            if now != search:
+                changed.append(now)
+    by_sid = {r.submission_id: r for r in tunings}
     for sid, jobs in listed.items():
+        if sid in by_sid:
+            changed.append(by_sid[sid])
+            continue
         previous = known.get(sid)
         # Duplicates of one submission id (cancelled by the submitter) are not shown.
         job = the_job(jobs, previous)

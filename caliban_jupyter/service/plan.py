@@ -33,6 +33,7 @@ from .preflight import Preflight, Probe, preflight
 if TYPE_CHECKING:
     from ..backends.base import BackendType
     from ..packaging.modes import BuildChoice
+    from ..spec.search_space import SearchSpace
 
 _XGROUP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -49,6 +50,7 @@ class CloudRequest:
     machine_type: str | None = None
     force: bool = False
     experiment_config: Any = None  # path, "stdin", or an already-parsed dict / list
+    tune: Any = None  # --tune: a search space's path or dict (service/tuning.py)
     name: str | None = None
     xgroup: str | None = None
     labels: tuple[str, ...] = ()
@@ -144,6 +146,8 @@ class Plan:
     outputs: tuple[str, ...] = ()  # -o names
     warnings: tuple[str, ...] = ()  # shown by the dry run and at submission
     preflight: Preflight = field(default_factory=Preflight)  # what was probed
+    #: ``--tune``: the search; the one spec is then its trials' job (service/tuning.py).
+    tuning: SearchSpace | None = None
 
     @property
     def backend(self) -> str:
@@ -239,6 +243,15 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
                          accelerator_type=machine.accelerator_type, today=now.date(),
                          engine=checked.engine)
 
+    tuning = None
+    if request.tune is not None:
+        from .tuning import check_tuning, load_tune
+
+        tuning = load_tune(request.tune, cwd)
+        check_tuning(tuning, experiment_config=request.experiment_config,
+                     program=request.program, target=target,
+                     parameters=request.program_parameters, service=service)
+        experiments = [{}]  # one job spec: the trials' (Vertex adds --name=value)
     if experiments is not None:
         expanded: list[dict[str, Any]] = [dict(e) for e in experiments]
     elif request.experiment_config is None:
@@ -294,7 +307,7 @@ def plan_from_request(request: CloudRequest, *, stdin: TextIO | None = None,
                 xgroup=xgroup, name=name, experiments=tuple(expanded), specs=tuple(specs),
                 image=image, program=request.program, runtime=runtime, build=build,
                 notes=summarize_notes(list(notes)), output_dir=output_dir, outputs=outputs,
-                warnings=warnings, preflight=checked)
+                warnings=warnings, preflight=checked, tuning=tuning)
 
 
 _MACHINE_FLAGS = ("nogpu", "gpu_spec", "tpu_spec", "machine_type")

@@ -101,6 +101,11 @@ def execute(plan: Plan, progress: Progress = ignore) -> list[JobRecord]:
 
                 image = ensure_image(build_request(plan), progress).tag
             specs = [replace(s, image_uri=image) for s in plan.specs]
+        if plan.tuning is not None:
+            from .tuning import submit_tuning
+
+            return submit_tuning(specs[0], plan.tuning, backend, history, xgroup=plan.xgroup,
+                                 progress=progress)
         return submit_sweep(specs, backend, history, xgroup=plan.xgroup, progress=progress)
     except BaseException:
         if plan.claimed and plan.request.xgroup is None:

@@ -156,6 +156,11 @@ FLAGS: tuple[Flag, ...] = (
        layer="job", config_type="str",
        takes="path of a JSON experiment config, relative to the file (string)",
        control="editor"),
+    _f("tune", "json", "hyperparameter search: a JSON search space (a file; in a notebook "
+       "also the name of a dict variable) run as one Vertex tuning job whose trials get "
+       "its parameters as --name=value; see README 'Hyperparameter search'", "what to run",
+       _CLOUD, metavar="SPACE",
+       not_exported="a search is submitted, not exported: caliban cloud --tune SPACE"),
     _f("name", "str", "job name prefix (default caliban_{user})", "what to run",
        (*_ANY_JOB, "form"), layer="job", takes="the job name prefix (string)",
        placeholder="caliban_{user}"),

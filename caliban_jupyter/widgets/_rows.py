@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..records import TERMINAL_STATES, JobRecord, latest_attempts, state_summary
-from ..tables import cost_fields, record_cells
+from ..tables import cost_fields, record_cells, trials_html
 
 __all__ = [
     "STATE_COLORS",
@@ -229,7 +229,10 @@ def row_html(record: JobRecord, columns: Sequence[str]) -> str:
         html.escape(cost_cell(record)),
         *[html.escape(args.get(c, "—")) or "✓" for c in columns],
         link,
-    ], f"caliban-cells caliban-job-{record.index}")
+    ], f"caliban-cells caliban-job-{record.index}") + (
+        # A search: its trials under it, filling in as Vertex proposes them.
+        f'<div class="caliban-trials-box">{trials_html(record)}</div>'
+        if record.is_tuning else "")
 
 
 def summary_text(records: Sequence[JobRecord]) -> str:

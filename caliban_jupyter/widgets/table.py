@@ -102,7 +102,7 @@ class _Row:
         # Assigning an equal value sends nothing (traitlets compares), so flags are cheap.
         self.cells.value = _rows.row_html(record, columns)
         self.stop.disabled = record.is_terminal or not record.resource_name
-        self.resubmit.disabled = record.state not in RESUBMITTABLE_STATES
+        self.resubmit.disabled = record.state not in RESUBMITTABLE_STATES or record.is_tuning
         self.logs.disabled = not record.resource_name
         return True
 

@@ -189,9 +189,13 @@ def test_group_refresh_is_one_list_call_per_page(vertex: FakeVertex, tmp_path: A
     with History(tmp_path / "h.sqlite") as history:
         records = tracking.refresh_group("g_1", backend, history)
     assert len(records) == 25
+    # A group the history does not know may be a search: its tuning jobs are listed too
+    # (this fake pages every list alike).
+    jobs = [r for r in vertex.requests if r["path"].endswith("/customJobs")]
     assert [(r["method"], r["path"]) for r in vertex.requests] == \
-        [("GET", f"{PARENT}/customJobs")] * 3
-    assert [r["query"].get("pageToken") for r in vertex.requests] == [None, ["10"], ["20"]]
+        [("GET", f"{PARENT}/customJobs")] * 3 + \
+        [("GET", f"{PARENT}/hyperparameterTuningJobs")] * 3
+    assert [r["query"].get("pageToken") for r in jobs] == [None, ["10"], ["20"]]
     assert {r["query"]["filter"][0] for r in vertex.requests} == {'labels.xgroup="g_1"'}
     assert {r["query"]["pageSize"][0] for r in vertex.requests} == {"10"}
 

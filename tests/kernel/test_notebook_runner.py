@@ -67,3 +67,24 @@ def test_a_failing_cell_still_leaves_the_executed_notebook(tmp_path, kernel_env)
     assert "papermill-error-cell-tag" in nb.cells[0].metadata["tags"]
     manifest = json.loads((base / "outputs" / "manifest.json").read_text())
     assert manifest["error"] == "In [2]: RuntimeError: boom"
+
+
+def test_a_tuning_trial_reports_the_notebooks_metric(tmp_path, kernel_env):
+    _write(tmp_path / "nb.ipynb", "lr = 0.5", "loss = (lr - 0.1) ** 2")
+    metrics = tmp_path / "hypertune" / "output.metrics"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "CLOUD_ML_HP_METRIC_FILE": str(metrics), "CLOUD_ML_TRIAL_ID": "7"}
+    run = [sys.executable, caliban_notebook.__file__, "--outputs", "", "--metric", "loss",
+           str(tmp_path / "nb.ipynb"), "--", "--lr=0.3"]
+    r = subprocess.run(run, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    (line,) = metrics.read_text().splitlines()
+    entry = json.loads(line)
+    assert (float(entry["loss"]), entry["trial"]) == (pytest.approx(0.04), "7")
+    # A metric the notebook never assigns fails the trial, saying so.
+    metrics.unlink()
+    r = subprocess.run([*run[:5], "accuracy", *run[6:]], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path, env=env)
+    assert r.returncode == 1
+    assert "the tuning metric 'accuracy' was never assigned" in r.stderr
+    assert not metrics.exists()

@@ -31,11 +31,18 @@ def runtime_files(*, notebook: bool = False) -> dict[str, bytes]:
     return {name: (_HERE / name).read_bytes() for name in names}
 
 
-def outputs_command(program: str, outputs: tuple[str, ...]) -> tuple[str, ...]:
-    """The entrypoint running ``program`` and saving ``outputs`` after it (job args follow)."""
-    return ("python3", OUTPUTS_RUNNER, "--outputs", ",".join(outputs), program)
+def outputs_command(program: str, outputs: tuple[str, ...], metric: str | None = None
+                    ) -> tuple[str, ...]:
+    """The entrypoint running ``program`` and saving ``outputs`` after it (job args follow);
+    with ``metric`` (a tuning trial), also reporting that variable to the tuning service."""
+    report = ("--metric", metric) if metric else ()
+    return ("python3", OUTPUTS_RUNNER, "--outputs", ",".join(outputs), *report, program)
 
 
-def notebook_command(notebook: str, outputs: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The entrypoint executing ``notebook``; the job's args after ``--`` are parameters."""
-    return ("python3", NOTEBOOK_RUNNER, "--outputs", ",".join(outputs), notebook, "--")
+def notebook_command(notebook: str, outputs: tuple[str, ...] = (), metric: str | None = None
+                     ) -> tuple[str, ...]:
+    """The entrypoint executing ``notebook``; the job's args after ``--`` are parameters
+    (``metric``: a tuning trial's variable to report)."""
+    report = ("--metric", metric) if metric else ()
+    return ("python3", NOTEBOOK_RUNNER, "--outputs", ",".join(outputs), *report, notebook,
+            "--")

@@ -2,7 +2,7 @@
 
 Usage inside the image::
 
-    python3 caliban_notebook.py --outputs A,B NOTEBOOK -- [--name value ...]
+    python3 caliban_notebook.py --outputs A,B [--metric NAME] NOTEBOOK -- [--name value ...]
 
 The job's ``--name value`` arguments become parameters, injected in a cell tagged
 ``injected-parameters`` right after the cell tagged ``parameters`` (at the top when no
@@ -12,7 +12,8 @@ as in Jupyter. Each cell's outputs go to the job's log as they arrive (papermill
 ``--log-output``), and the executed notebook is written to
 ``{output location}/notebook.ipynb``, also when a cell fails (that cell marked, and a
 note at the top linking to it). Then the values named by ``--outputs`` are saved from the
-kernel (see ``caliban_outputs.py``).
+kernel (see ``caliban_outputs.py``), and with ``--metric NAME`` (a tuning trial) the
+kernel's ``NAME`` is reported to the tuning service.
 
 papermill itself is not needed: nbclient is what papermill runs on, and the ``-o`` values
 must be read from the live kernel after the last cell, which papermill does not offer.
@@ -155,8 +156,11 @@ def _cell_error(cell):
     return None
 
 
-def execute(path, params, names, base=None, kernel_name="python3"):
-    """Execute the notebook at ``path``; return the job's exit status (0 when it ran)."""
+def execute(path, params, names, base=None, kernel_name="python3", metric=None):
+    """Execute the notebook at ``path``; return the job's exit status (0 when it ran).
+
+    ``metric`` (a tuning trial): the kernel's variable of that name is then reported to
+    the tuning service (``caliban_outputs.report_metric``)."""
     import nbformat
 
     base = base if base is not None else caliban_outputs.base_output_dir()
@@ -193,12 +197,16 @@ def execute(path, params, names, base=None, kernel_name="python3"):
             finally:
                 save()
         missing = []
-        if failed is None and base is not None:
+        problem = None
+        if failed is None and (base is not None or metric):
             try:
-                missing = _save_from_kernel(client, nb, names, base)
+                missing, problem = _save_from_kernel(client, nb, names, base, metric)
             except Exception as e:
                 _log(f"[caliban] could not save the -o values: {e}", sys.stderr)
                 status = 1
+        if problem:
+            _log(f"caliban: {problem}", sys.stderr)
+            status = 1
     if failed is not None:
         index, where, message = failed
         mark_error(nb, index, where, message)
@@ -216,15 +224,20 @@ def execute(path, params, names, base=None, kernel_name="python3"):
     return status
 
 
-def _save_from_kernel(client, nb, names, base):
-    """Save ``names`` from the kernel's globals (in a cell removed afterwards); the names
-    the notebook never defined."""
+def _save_from_kernel(client, nb, names, base, metric=None):
+    """Save ``names`` from the kernel's globals (in a cell removed afterwards) and report
+    ``metric``; the names the notebook never defined, and why the metric was not
+    reported (None when it was, or none was asked for)."""
     import nbformat
 
     code = (f"import sys as _caliban_sys\n_caliban_sys.path.insert(0, {_HERE!r})\n"
-            "import caliban_outputs as _caliban_outputs\n"
-            f"print('CALIBAN-MISSING', _caliban_outputs.save_outputs(globals(), {list(names)!r}, "
-            f"{base!r}))\n")
+            "import caliban_outputs as _caliban_outputs\n")
+    if base is not None:
+        code += (f"print('CALIBAN-MISSING', _caliban_outputs.save_outputs(globals(), "
+                 f"{list(names)!r}, {base!r}))\n")
+    if metric:
+        code += (f"print('CALIBAN-METRIC', repr(_caliban_outputs.report_metric(globals(), "
+                 f"{metric!r})))\n")
     cell = nbformat.v4.new_code_cell(code)
     nb.cells.append(cell)
     client.quiet = True
@@ -238,22 +251,29 @@ def _save_from_kernel(client, nb, names, base):
     finally:
         client.quiet = False
         nb.cells.remove(cell)
+    missing, problem = [], None
     for out in cell.get("outputs", []):
         for line in out.get("text", "").splitlines():
             if line.startswith("CALIBAN-MISSING "):
-                return ast.literal_eval(line[len("CALIBAN-MISSING "):])
-    return []
+                missing = ast.literal_eval(line[len("CALIBAN-MISSING "):])
+            elif line.startswith("CALIBAN-METRIC "):
+                problem = ast.literal_eval(line[len("CALIBAN-METRIC "):])
+    return missing, problem
 
 
 def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
     names = []
-    if args[:1] == ["--outputs"]:
-        names = [n for n in args[1].split(",") if n]
+    metric = None
+    while args[:1] in (["--outputs"], ["--metric"]) and len(args) > 1:
+        if args[0] == "--outputs":
+            names = [n for n in args[1].split(",") if n]
+        else:
+            metric = args[1]
         args = args[2:]
     if not args:
-        print("usage: caliban_notebook.py [--outputs A,B] NOTEBOOK -- [--name value ...]",
-              file=sys.stderr)
+        print("usage: caliban_notebook.py [--outputs A,B] [--metric NAME] NOTEBOOK -- "
+              "[--name value ...]", file=sys.stderr)
         return 2
     path, rest = args[0], args[1:]
     if rest[:1] == ["--"]:
@@ -265,7 +285,7 @@ def main(argv=None):
     if params:
         _log("[caliban] parameters: " + ", ".join(f"{k}={v!r}" for k, v in params.items()),
              sys.stderr)
-    return execute(path, params, names)
+    return execute(path, params, names, metric=metric)
 
 
 if __name__ == "__main__":
