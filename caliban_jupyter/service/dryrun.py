@@ -192,11 +192,10 @@ def _show_program(plan: Plan, out) -> None:
     """The program every job runs (each job adds its own args): generated, or the target."""
     from ..spec.target import PROGRAM_FILE
 
-    if plan.program is not None:
-        from ..capture.render import readable_program
-
+    program = plan.readable_program
+    if program is not None:
         print(f"\nProgram ({PROGRAM_FILE}, run as `python3 {PROGRAM_FILE} ARGS`):", file=out)
-        print(readable_program(plan.program).rstrip("\n"), file=out)
+        print(program.rstrip("\n"), file=out)
     elif plan.target is not None:
         print(f"\nProgram: `{shlex.join(plan.target.command())} ARGS`, the {plan.target.kind} "
               f"{plan.target.path} as it is in the image", file=out)

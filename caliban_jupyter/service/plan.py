@@ -154,6 +154,16 @@ class Plan:
         return self.settings.backend
 
     @property
+    def readable_program(self) -> str | None:
+        """The generated program as people read it (shipped values' bytes abbreviated), or
+        None when the jobs run the user's code as it is."""
+        if self.program is None:
+            return None
+        from ..capture.render import readable_program
+
+        return readable_program(self.program)
+
+    @property
     def service(self) -> BackendType:
         """The job service's backend class (what it can run, where its outputs go)."""
         return backend_type(self.settings.backend)

@@ -178,9 +178,7 @@ def program_html(plan: Plan) -> str:
         what = f"an existing image ({plan.image})" if plan.image else "your code, as is"
         return (f"<div>each job runs <code>{e(shlex.join(command))}</code> with its args "
                 f"({e(what)}): no generated program</div>")
-    from ..capture.render import readable_program
-
     lines = plan.program.count("\n") + 1
     return (f"<div>each job runs <code>python3 {PROGRAM_FILE}</code> with its args; "
             f"{PROGRAM_FILE} ({lines} lines):</div><pre style='max-height:24em;"
-            f"overflow:auto;margin:2px 0'>{e(readable_program(plan.program))}</pre>")
+            f"overflow:auto;margin:2px 0'>{e(plan.readable_program or '')}</pre>")

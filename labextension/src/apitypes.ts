@@ -1,7 +1,7 @@
 /**
  * Generated from caliban_jupyter/server/api.schema.json and flags.schema.json by
  * scripts/api-types.js (jlpm build:types): do not edit.
- * schema sha256: c3e87c0f0db18313a28812d2ce1b66bea2f3389d97250cacae2a2fc8ca19de2e
+ * schema sha256: d6c3528cc534362e59b37696e1bac0c8b44af49f5eb80d90564e5d732cb0c42d
  * flags schema sha256: d0193316949b4965c9ee85250f134e067f875d1240bcfcd29bfc2a22b6595c85
  */
 
@@ -141,6 +141,10 @@ export interface IJob {
   web_access_uris: {
     [k: string]: string;
   };
+  /**
+   * A hyperparameter tuning job's trials as the service last returned them (Vertex's Trial JSON: id, state, parameters, finalMeasurement, startTime, endTime...); empty for a CustomJob.
+   */
+  trials?: {}[];
   /**
    * A notebook job's executed notebook, once it ended.
    */
