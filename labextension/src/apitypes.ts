@@ -1,7 +1,7 @@
 /**
  * Generated from caliban_jupyter/server/api.schema.json and flags.schema.json by
  * scripts/api-types.js (jlpm build:types): do not edit.
- * schema sha256: d6c3528cc534362e59b37696e1bac0c8b44af49f5eb80d90564e5d732cb0c42d
+ * schema sha256: 91fb438c7fbaa2ded20f6d41a84af73d825eff3ed734ad96afde07a3a4d48d63
  * flags schema sha256: d0193316949b4965c9ee85250f134e067f875d1240bcfcd29bfc2a22b6595c85
  */
 
@@ -144,7 +144,9 @@ export interface IJob {
   /**
    * A hyperparameter tuning job's trials as the service last returned them (Vertex's Trial JSON: id, state, parameters, finalMeasurement, startTime, endTime...); empty for a CustomJob.
    */
-  trials?: {}[];
+  trials?: {
+    [k: string]: unknown;
+  }[];
   /**
    * A notebook job's executed notebook, once it ended.
    */
