@@ -284,19 +284,24 @@ class VertexBackend:
     def _list(self, filter_: str) -> Iterator[dict[str, Any]]:
         from google.cloud import aiplatform_v1
 
+        return self._pages("list", aiplatform_v1.ListCustomJobsRequest, filter_,
+                           self.client.list_custom_jobs, "custom_jobs")
+
+    def _pages(self, what: str, request_type: Any, filter_: str, list_call: Any,
+               items: str) -> Iterator[dict[str, Any]]:
+        """Every resource a filtered list returns, one call per page (each retried)."""
         token = ""
         while True:
-            request = aiplatform_v1.ListCustomJobsRequest(
-                parent=self.parent, filter=filter_, page_size=self.page_size, page_token=token)
+            request = request_type(parent=self.parent, filter=filter_,
+                                   page_size=self.page_size, page_token=token)
 
             def one_page(request: Any = request) -> Any:
-                pager = self.client.list_custom_jobs(
-                    request=request, timeout=self.timeout, retry=None)
+                pager = list_call(request=request, timeout=self.timeout, retry=None)
                 # The pager's first page is the response just received: no further call.
                 return next(iter(pager.pages))
 
-            page = self.read_retry.call(lambda: self._call("list", one_page))
-            for job in page.custom_jobs:
+            page = self.read_retry.call(lambda: self._call(what, one_page))
+            for job in getattr(page, items):
                 yield _to_dict(job)
             token = page.next_page_token
             if not token:
@@ -355,23 +360,10 @@ class VertexBackend:
         """Every tuning job labeled ``xgroup`` (one list call per page)."""
         from google.cloud import aiplatform_v1
 
-        token = ""
-        while True:
-            request = aiplatform_v1.ListHyperparameterTuningJobsRequest(
-                parent=self.parent, filter=f"labels.{XGROUP_LABEL}={_quote_filter(xgroup)}",
-                page_size=self.page_size, page_token=token)
-
-            def one_page(request: Any = request) -> Any:
-                pager = self.client.list_hyperparameter_tuning_jobs(
-                    request=request, timeout=self.timeout, retry=None)
-                return next(iter(pager.pages))
-
-            page = self.read_retry.call(lambda: self._call("list_tuning", one_page))
-            for job in page.hyperparameter_tuning_jobs:
-                yield _to_dict(job)
-            token = page.next_page_token
-            if not token:
-                return
+        return self._pages("list_tuning", aiplatform_v1.ListHyperparameterTuningJobsRequest,
+                           f"labels.{XGROUP_LABEL}={_quote_filter(xgroup)}",
+                           self.client.list_hyperparameter_tuning_jobs,
+                           "hyperparameter_tuning_jobs")
 
     def cancel_tuning(self, resource_name: str) -> None:
         """Ask the service to cancel a tuning job (its running trials end with it)."""

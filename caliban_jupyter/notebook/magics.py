@@ -24,19 +24,22 @@ from ..flags import COMMAND_FLAGS, where_of
 from .args import HelpShown, MagicParser, cloud_parser, command_parser, parse_line
 
 
-def _as_usage_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Show a CalibanError as one line (IPython prints UsageError without a traceback)."""
+def _showing(error: type[Exception]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator that shows a CalibanError as one line, raised as ``error``."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except HelpShown:
-            return None
-        except CalibanError as e:
-            raise IPythonUsageError(str(e)) from None
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except HelpShown:
+                return None
+            except CalibanError as e:
+                raise error(str(e)) from None
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 class UsageError(Exception):  # noqa: N818 - the name the notebook shows, as IPython's
@@ -49,19 +52,11 @@ class UsageError(Exception):  # noqa: N818 - the name the notebook shows, as IPy
         return [f"UsageError: {self}"]
 
 
-def _as_cell_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Make a CalibanError fail the cell, shown as one line (see :class:`UsageError`)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except HelpShown:
-            return None
-        except CalibanError as e:
-            raise UsageError(str(e)) from None
-
-    return wrapper
+#: IPython prints its UsageError without a traceback (the cell still succeeds): the
+#: follow-up magics' mistakes.
+_as_usage_errors = _showing(IPythonUsageError)
+#: ``%%caliban_cloud``'s mistakes and refusals fail the cell (see :class:`UsageError`).
+_as_cell_errors = _showing(UsageError)
 
 
 def _with_help(doc: str, parser: MagicParser) -> str:
