@@ -319,6 +319,24 @@ class History:
             out[xgroup][state] = out[xgroup].get(state, 0) + 1
         return out
 
+    def groups_with_latest(self, xgroups: Sequence[str], *, state: str,
+                           error: str) -> set[str]:
+        """Of ``xgroups``, those where some job's latest attempt (as :meth:`state_counts`
+        counts it) is in ``state`` with the record's ``error`` exactly ``error``: with
+        ``NOT_SUBMITTED`` and the submitter's pending reason, the groups whose submission
+        recorded jobs it has not yet created (or was killed before it could say)."""
+        if not xgroups:
+            return set()
+        marks = ", ".join("?" * len(xgroups))
+        latest: dict[tuple[str, int], bool] = {}
+        # The record JSON is read only for jobs in `state`: a summary stays cheap.
+        for xgroup, idx, match in self._read(
+                "SELECT xgroup, idx, state = ? AND json_extract(record, '$.error') = ? "
+                f"FROM jobs WHERE xgroup IN ({marks}) ORDER BY xgroup, idx, recorded, rowid",
+                (state, error, *xgroups)):
+            latest[(xgroup, idx)] = bool(match)
+        return {xgroup for (xgroup, _), match in latest.items() if match}
+
     def groups_with_states_outside(self, states: Iterable[str]) -> list[str]:
         """Groups having a job (any attempt) whose state is not one of ``states``: with the
         terminal states, the groups a refresh may still change."""

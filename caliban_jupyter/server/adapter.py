@@ -35,12 +35,31 @@ DONE_STATES = TERMINAL_STATES | {NOT_SUBMITTED}
 
 # -- reading the history ------------------------------------------------------------------
 
-def group_summary(group: GroupRecord, counts: Mapping[str, int]) -> dict[str, Any]:
+def group_summary(group: GroupRecord, counts: Mapping[str, int], *,
+                  submitting: bool = False) -> dict[str, Any]:
     """``{"xgroup", "backend", "project", "region", "created", "total", "counts",
-    "finished"}``: a group as the panel lists it."""
+    "finished"}``: a group as the panel lists it. ``submitting``: a submission of the
+    group is under way (its ``NOT_SUBMITTED`` jobs are about to be created, not failed),
+    so the group is not finished whatever its states say."""
     total = sum(counts.values())
     return {**group.to_json(), "total": total, "counts": dict(counts),
-            "finished": total > 0 and all(s in DONE_STATES for s in counts)}
+            "finished": (total > 0 and not submitting
+                         and all(s in DONE_STATES for s in counts))}
+
+
+def submitting_groups(history: History, xgroups: Sequence[str]) -> set[str]:
+    """Of ``xgroups``, those a submission (of any process: CLI, kernel, this server) is
+    still creating jobs of, read from the shared history alone.
+
+    Every submission records its jobs ``NOT_SUBMITTED`` with the pending reason before it
+    creates them, then records each outcome (a job's state, or a refusal's reason); Ctrl-C
+    records the never-created ones as interrupted. So a latest attempt still carrying the
+    pending reason is a create under way. (A submitter killed outright leaves that reason
+    too: such a group reads as under way until ``caliban resubmit`` completes it.)
+    """
+    from ..service.submit import PENDING_REASON
+
+    return history.groups_with_latest(xgroups, state=NOT_SUBMITTED, error=PENDING_REASON)
 
 
 def list_groups(history: History, *, page_size: int, offset: int
@@ -49,8 +68,11 @@ def list_groups(history: History, *, page_size: int, offset: int
     groups = history.latest_groups(page_size + 1, offset=offset)
     more = len(groups) > page_size
     groups = groups[:page_size]
-    counts = history.state_counts([g.xgroup for g in groups])
-    return ([group_summary(g, counts[g.xgroup]) for g in groups],
+    names = [g.xgroup for g in groups]
+    counts = history.state_counts(names)
+    submitting = submitting_groups(history, names)
+    return ([group_summary(g, counts[g.xgroup], submitting=g.xgroup in submitting)
+             for g in groups],
             offset + page_size if more else None)
 
 
@@ -80,7 +102,8 @@ def group_detail(history: History, xgroup: str, *, all_attempts: bool = False,
                             "/caliban/api/groups")
     records = history.jobs(xgroup)
     shown = records if all_attempts else latest_attempts(records)
-    summary = group_summary(group, history.state_counts([xgroup])[xgroup])
+    summary = group_summary(group, history.state_counts([xgroup])[xgroup],
+                            submitting=bool(submitting_groups(history, [xgroup])))
     return {**summary, "jobs": [job_json(r, full=full) for r in shown]}
 
 

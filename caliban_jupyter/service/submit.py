@@ -41,6 +41,10 @@ from ..spec.jobs import JobSpec
 from ..spec.labels import MAX_LABELS
 
 PENDING_REASON = "submission did not finish (interrupted?); `caliban resubmit` completes it"
+#: The reason of the jobs a Ctrl-C kept from being created: unlike PENDING_REASON (a create
+#: under way, as far as other processes reading the history can tell), the submission ended.
+INTERRUPTED_REASON = "submission interrupted before this job was created; `caliban resubmit` " \
+    "completes it"
 
 
 def new_submission_id() -> str:
@@ -283,6 +287,8 @@ def submit_sweep(
             if future not in finished and future.done() and not future.cancelled() \
                     and future.exception() is None:
                 records[pos] = _record_outcome(records[pos], future.result(), backend)
+        records = [r.evolve(error=INTERRUPTED_REASON) if r.error == PENDING_REASON else r
+                   for r in records]
         history.put_jobs(records)
         done = sum(r.is_submitted for r in records)
         progress(Warning_(f"interrupted: {done} of {total} jobs of group {xgroup!r} were "

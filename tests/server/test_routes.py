@@ -245,3 +245,29 @@ async def test_dry_run_lists_the_jobs_and_bodies_and_builds_nothing(api, jp_root
     status, groups = await api("GET", "groups")
     assert groups["groups"] == []
     assert json.dumps(body)  # plain JSON all through
+
+
+async def test_a_group_being_submitted_is_not_finished(api, caliban_home):
+    """Submissions record their jobs NOT_SUBMITTED (the pending reason) before creating
+    them: such a group is under way, not finished; once every outcome is recorded, a
+    refused job (NOT_SUBMITTED with its reason) or an interrupted one counts as done."""
+    from caliban_jupyter.records import NOT_SUBMITTED
+    from caliban_jupyter.service.submit import INTERRUPTED_REASON, PENDING_REASON
+
+    from .conftest import job
+
+    with History() as history:
+        history.add_group("g-sub", backend="local", project="local", region="us-central1")
+        history.put_jobs([job("g-sub", 1, NOT_SUBMITTED).evolve(error=PENDING_REASON),
+                          job("g-sub", 2, "SUCCEEDED")])
+
+    async def finished() -> tuple[bool, bool]:
+        _, listed = await api("GET", "groups")
+        _, detail = await api("GET", "groups", "g-sub")
+        return listed["groups"][0]["finished"], detail["finished"]
+
+    assert await finished() == (False, False)
+    for reason in ("quota exceeded", INTERRUPTED_REASON):
+        with History() as history:
+            history.put_jobs([job("g-sub", 1, NOT_SUBMITTED).evolve(error=reason)])
+        assert await finished() == (True, True)
