@@ -134,6 +134,9 @@ def test_interrupted_sweep_records_every_job_it_created(history: History) -> Non
     created = set(backend.jobs)
     recorded = {r.resource_name for r in history.jobs("g1") if r.is_submitted}
     assert 0 < len(created) < 12 and recorded == created
+    # The submission ended: other processes must not read its jobs as a create under way.
+    from caliban_jupyter.service.submit import INTERRUPTED_REASON
+    assert {r.error for r in history.jobs("g1") if not r.is_submitted} == {INTERRUPTED_REASON}
     warning = events[-1].message
     assert f"{len(created)} of 12 jobs" in warning and "caliban resubmit --xgroup g1" in warning
     tracking.resubmit("g1", backend=backend, history=history)
