@@ -13,12 +13,17 @@ from .conftest import NOTEBOOKS, outputs_text, run_notebook
 pytestmark = [pytest.mark.kernel, pytest.mark.docker]
 
 
-def _run(name: str, tmp_path, kernel_env) -> str:
+def _executed(name: str, tmp_path) -> nbformat.NotebookNode:
     shutil.copy(NOTEBOOKS / name, tmp_path / name)
     nb = nbformat.read(tmp_path / name, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
         f"{name} must be stored with outputs stripped"
     run_notebook(nb, tmp_path)
+    return nb
+
+
+def _run(name: str, tmp_path, kernel_env) -> str:
+    nb = _executed(name, tmp_path)
     return "\n".join(outputs_text(c) for c in nb.cells if c.cell_type == "code")
 
 
@@ -51,3 +56,24 @@ def test_submit_module(tmp_path, kernel_env):
     assert sorted(lr for lr, _, _ in fits) == ["0.05", "0.5"]
     a, b = next((float(a), float(b)) for lr, a, b in fits if lr == "0.5")
     assert abs(a - 3) < 0.3 and abs(b - 2) < 0.2
+
+
+def test_tuning(tmp_path, kernel_env):
+    nb = _executed("tuning.ipynb", tmp_path)
+    text = "\n".join(outputs_text(c) for c in nb.cells if c.cell_type == "code")
+    trials = re.findall(r"^(\S+) SUCCEEDED learning_rate=(\S+) steps=(\d+) "
+                        r"val_loss=([0-9.]+) ?(\*?)$", text, re.M)
+    assert len(trials) == 6, text
+    for _, lr, steps, _, _ in trials:
+        assert 0.001 <= float(lr) <= 0.5 and 10 <= int(steps) <= 100
+    # The parameters matter: the search's trials do not all reach the same loss.
+    losses = {t: float(loss) for t, _, _, loss, _ in trials}
+    assert max(losses.values()) > 2 * min(losses.values())
+    starred = [t for t, *_, star in trials if star]
+    assert starred == [min(losses, key=losses.get)]
+    best = re.search(r"best: \{'trial': '?([^',]+)'?, .*'val_loss': ([0-9.]+)\} w = \[", text)
+    assert best and best.group(1) == starred[0], text
+    # sweep.plot() shows a figure as an image.
+    plot = nb.cells[-2]
+    assert plot.source.endswith("sweep.plot()")
+    assert any("image/png" in out.get("data", {}) for out in plot.outputs), plot.outputs
