@@ -98,7 +98,34 @@ def plot(rows: Any, metric: str, params: Sequence[str], *, maximize: bool | None
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
+    _show_figures_as_png()
     return fig
+
+
+def _show_figures_as_png() -> None:
+    """Let IPython display a bare Figure as a PNG (pyplot's inline backend registers this
+    only once pyplot is imported; :func:`plot` does not use pyplot, so that no figure
+    piles up in pyplot's state)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        formatter.lookup_by_type("matplotlib.figure.Figure")
+    except KeyError:  # not yet registered (by the inline backend or an earlier call)
+        formatter.for_type_by_name("matplotlib.figure", "Figure", _png)
+
+
+def _png(fig: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
 
 
 def best_so_far_svg(values: Sequence[float | None], maximize: bool, *, width: int = 120,
