@@ -95,6 +95,10 @@ def inject_parameters(nb, params):
     return where
 
 
+#: Seconds a cell's outputs may trail its reply (nbclient's iopub_timeout).
+IOPUB_TIMEOUT = 120
+
+
 def _log(text, stream=None):
     stream = stream or sys.stdout
     stream.write(text if text.endswith("\n") else text + "\n")
@@ -176,8 +180,12 @@ def execute(path, params, names, base=None, kernel_name="python3", metric=None):
             nbformat.write(nb, destination)
             last_save[0] = time.monotonic()
 
+    # nbclient waits only iopub_timeout (4 s by default) for a cell's last outputs after
+    # its reply, then drops them with a warning: on a busy machine a job's log lost its
+    # last lines. A job waits longer, and fails rather than lose output silently.
     client = _client_class()(
         nb, timeout=None, kernel_name=kernel_name, allow_errors=False,
+        iopub_timeout=IOPUB_TIMEOUT, raise_on_iopub_timeout=True,
         resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
     failed = None  # (cell index, "In [n]", message)
     status = 0
