@@ -71,7 +71,8 @@ def test_tuning(tmp_path, kernel_env):
     losses = {t: float(loss) for t, _, _, loss, _ in trials}
     assert len({(lr, steps) for _, lr, steps, _, _ in trials}) == 6
     starred = [t for t, *_, star in trials if star]
-    assert starred == [min(losses, key=losses.get)]
+    # One best, with the lowest loss (printed to 4 decimals: a tie there is possible).
+    assert len(starred) == 1 and losses[starred[0]] == min(losses.values())
     best = re.search(r"best: \{'trial': '?([^',]+)'?, .*'val_loss': ([0-9.]+)\} w = \[", text)
     assert best and best.group(1) == starred[0], text
     # sweep.plot() shows a figure as an image.
